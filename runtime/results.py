@@ -1,0 +1,68 @@
+"""What a decode returns: hypotheses with text, ids, scores and attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Hypothesis:
+    """One output sequence.
+
+    ids/tokens exclude the end token; `score` is the length-normalised score the search
+    ranked by, `log_prob` the raw sum of token log-probs (end token included);
+    `attention` is [len(ids), L] over the source positions (None if the model has none).
+    """
+
+    ids: list[int]
+    tokens: list[str]
+    text: str
+    score: float
+    log_prob: float
+    token_log_probs: list[float] = field(default_factory=list)
+    attention: np.ndarray | None = None
+
+
+@dataclass
+class Result:
+    """All hypotheses for one input, best first."""
+
+    hypotheses: list[Hypothesis]
+
+    @property
+    def text(self) -> str:
+        return self.hypotheses[0].text
+
+    @property
+    def score(self) -> float:
+        return self.hypotheses[0].score
+
+
+@dataclass
+class TokenEvent:
+    """One token as it is produced (streaming): which input, the id, its text, its log-prob."""
+
+    batch_index: int
+    step: int
+    id: int
+    token: str
+    log_prob: float
+    is_last: bool
+
+
+@dataclass
+class RawHypothesis:
+    """What a search loop hands back before ids become text (both loops return these).
+
+    ids exclude the end token; token_log_probs has one entry per generated token, the end
+    token included when the hypothesis ended; attention is [len(ids), L] or None.
+    """
+
+    ids: list[int]
+    log_prob: float
+    score: float
+    token_log_probs: list[float]
+    attention: np.ndarray | None
+    finished: bool = True
