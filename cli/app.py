@@ -1,0 +1,71 @@
+"""The `edge-s2s` command: one typer app; each command lives in its own module.
+
+`main()` is the console entry point: a user's mistake (`EdgeS2SError`) becomes one
+`error: ...` line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..runtime.errors import EdgeS2SError
+from . import bundle_cmds, export_cmd, profile_cmd, train_cmds, translate_cmd
+
+app = typer.Typer(
+    name="edge-s2s",
+    help="Train attention seq2seq models in PyTorch, export them to ONNX bundles, run them with ONNX Runtime.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(train_cmds.app, name="train")
+app.command("export")(export_cmd.export)
+app.command("translate")(translate_cmd.translate)
+app.command("evaluate")(translate_cmd.evaluate)
+app.command("info")(bundle_cmds.info)
+app.command("verify")(bundle_cmds.verify)
+app.command("profile")(profile_cmd.profile)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with `argv`; return the exit code (used by `main` and the tests)."""
+    try:
+        result = app(args=argv, prog_name="edge-s2s", standalone_mode=False)
+    except EdgeS2SError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 1
+    except ImportError as e:
+        missing = getattr(e, "name", None) or str(e)
+        typer.echo(
+            f"error: this command needs {missing}, which is not installed: "
+            "pip install 'edge-s2s[train]' (training and export need torch and onnx)",
+            err=True,
+        )
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Options and helpers every runtime command shares: loading a bundle, reading input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..runtime.errors import InputError
+from ..runtime.search import Beam, Greedy, Sample, SearchConfig
+
+BundleOpt = Annotated[Path, typer.Option("--bundle", "-b", help="Bundle directory written by `edge-s2s export`.")]
+ProviderOpt = Annotated[str, typer.Option(help="Execution provider: cpu, cuda or auto (best available).")]
+ThreadsOpt = Annotated[int, typer.Option(help="Intra-op threads for ONNX Runtime (0 = its default).")]
+
+
+def read_lines(texts: list[str] | None) -> list[str]:
+    """The inputs: the arguments, or one per line of standard input (UTF-8)."""
+    if texts:
+        return list(texts)
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("no input: give the text as an argument or pipe one sentence per line on standard input")
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"standard input is not UTF-8 text (invalid byte at line {line}): convert it with iconv -t UTF-8") from None
+    lines = text.splitlines()
+    if not lines:
+        raise InputError("standard input is empty: pipe one sentence per line")
+    return lines
+
+
+def search_from_options(beam: int, n_best: int, length_penalty: float, sample: bool,
+                        temperature: float, top_k: int, top_p: float, seed: int | None) -> SearchConfig:
+    """Build the search config from CLI flags, turning bad combinations into one clear line."""
+    try:
+        if sample:
+            if beam > 1:
+                raise InputError("--sample and --beam exclude each other: choose one search")
+            return Sample(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        if beam > 1 or n_best > 1:
+            return Beam(size=max(beam, n_best), length_penalty=length_penalty, n_best=n_best)
+        return Greedy()
+    except ValueError as e:
+        raise InputError(f"{e}: fix the search options") from None

@@ -1,0 +1,135 @@
+"""`edge-s2s translate` and `edge-s2s evaluate`: text in, text (or JSON, or BLEU) out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..runtime.errors import InputError
+from ..runtime.results import Result
+from .common import BundleOpt, ProviderOpt, ThreadsOpt, read_lines, search_from_options
+
+
+def _load(bundle: Path, provider: str, threads: int):
+    from ..runtime.seq2seq import Seq2Seq
+
+    return Seq2Seq.load(bundle, provider=provider, threads=threads)
+
+
+def _generate_with_progress(model, sources: list[str], search, batch_size: int, **kw) -> list[Result]:
+    """Decode in chunks so a long input shows a progress bar on stderr."""
+    if len(sources) <= batch_size:
+        return model.generate(sources, search=search, batch_size=batch_size, **kw)
+    out: list[Result] = []
+    import click
+
+    with click.progressbar(length=len(sources), label="translating", file=sys.stderr) as bar:
+        for i in range(0, len(sources), batch_size):
+            chunk = sources[i : i + batch_size]
+            out.extend(model.generate(chunk, search=search, batch_size=batch_size, **kw))
+            bar.update(len(chunk))
+    return out
+
+
+def _result_json(source: str, r: Result, with_attention: bool) -> dict:
+    hyps = []
+    for h in r.hypotheses:
+        d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}
+        if with_attention and h.attention is not None:
+            d["attention"] = [[round(float(a), 4) for a in row] for row in h.attention]
+        hyps.append(d)
+    return {"source": source, "hypotheses": hyps}
+
+
+def translate(
+    texts: Annotated[list[str] | None, typer.Argument(help="Sentences to translate; none = one per line on stdin.")] = None,
+    bundle: BundleOpt = Path("bundles/de-en"),
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
+    n_best: Annotated[int, typer.Option("--n-best", help="Hypotheses to print per input (beam search).")] = 1,
+    length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
+    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of searching.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (1.0 = off).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for reproducible sampling.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Most output tokens (default: the bundle's limit).")] = None,
+    min_length: Annotated[int, typer.Option(help="Fewest output tokens, end token included.")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per input line.")] = False,
+    attention: Annotated[bool, typer.Option("--attention", help="With --json: include the attention matrix.")] = False,
+    stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they are produced (greedy/sampling).")] = False,
+    batch_size: Annotated[int, typer.Option(help="Inputs decoded together.")] = 32,
+    provider: ProviderOpt = "cpu",
+    threads: ThreadsOpt = 0,
+) -> None:
+    """Translate sentences with a bundle (arguments, or one per line on stdin)."""
+    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed)
+    sources = read_lines(texts)
+    for i, s in enumerate(sources):
+        if not s.strip():
+            raise InputError(f"input {i + 1} is empty: give one non-empty sentence per line")
+    model = _load(bundle, provider, threads)
+    if stream:
+        if json_out or beam > 1:
+            raise InputError("--stream prints plain tokens for greedy or sampling: drop --json/--beam")
+        for src in sources:
+            first = True
+            for ev in model.stream(src, search=search, max_length=max_length, min_length=min_length):
+                if not ev.is_last or ev.id != model.vocab.eos_id:
+                    sys.stdout.write(("" if first else " ") + ev.token)
+                    sys.stdout.flush()
+                    first = False
+            sys.stdout.write("\n")
+        return
+    results = _generate_with_progress(model, sources, search, batch_size, max_length=max_length, min_length=min_length)
+    for src, r in zip(sources, results):
+        if json_out:
+            typer.echo(json.dumps(_result_json(src, r, attention), ensure_ascii=False))
+        elif n_best > 1:
+            for h in r.hypotheses:
+                typer.echo(f"{h.score:.4f}\t{h.text}")
+        else:
+            typer.echo(r.text)
+
+
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="Tab-separated file: source<TAB>reference per line.")],
+    bundle: BundleOpt = Path("bundles/de-en"),
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
+    length_penalty: Annotated[float, typer.Option(help="Beam length penalty.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Inputs decoded together.")] = 32,
+    provider: ProviderOpt = "cpu",
+    threads: ThreadsOpt = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Score a bundle on a parallel test file with BLEU (sacrebleu)."""
+    try:
+        import sacrebleu
+    except ImportError:
+        raise InputError("evaluate needs sacrebleu: pip install sacrebleu (or 'edge-s2s[train]')") from None
+    from ..runtime.text import detokenize, tokenize
+
+    if not data.is_file():
+        raise InputError(f"{data} does not exist: give a tab-separated source<TAB>reference file")
+    sources, refs = [], []
+    for n, line in enumerate(data.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise InputError(f"{data}:{n}: expected source<TAB>reference, found {len(parts)} fields")
+        sources.append(parts[0])
+        refs.append(parts[1])
+    if not sources:
+        raise InputError(f"{data} is empty: give at least one source<TAB>reference line")
+    model = _load(bundle, provider, threads)
+    search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
+    results = _generate_with_progress(model, sources, search, batch_size)
+    lower = bool(model.manifest.preprocessing.get("lowercase", True))
+    # Compare in the model's own tokenisation so casing/tokenising never decides the score.
+    hyps = [r.text for r in results]
+    norm_refs = [detokenize(tokenize(r, lower)) for r in refs]
+    bleu = sacrebleu.corpus_bleu(hyps, [norm_refs])
+    scores = {"bleu": round(bleu.score, 2), "sentences": len(sources), "search": type(search).__name__.lower(), "beam": beam}
+    typer.echo(json.dumps(scores) if json_out else f"BLEU {bleu.score:.2f} on {len(sources)} sentences ({scores['search']}, beam {beam})")
