@@ -1,0 +1,16 @@
+"""edge_s2s.runtime: load a bundle and decode with ONNX Runtime (numpy + onnxruntime only).
+
+Never imports torch or onnx, so an application that embeds it installs neither.
+"""
+
+from .errors import BundleError, EdgeS2SError, InputError
+from .loop_common import Timings
+from .manifest import Manifest
+from .results import Hypothesis, RawHypothesis, Result, TokenEvent
+from .search import Beam, Greedy, Sample
+from .seq2seq import Seq2Seq, Translator
+
+__all__ = [
+    "Seq2Seq", "Translator", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
+    "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest",
+]

@@ -1,3 +1,437 @@
-# cython: language_level=3
-def placeholder():
-    return 1
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled search loop: same semantics as `reference_loop.decode`, token for token.
+
+What makes it fast:
+
+* every buffer is preallocated once per decode for the most rows it can need (B x beam);
+* each state has two buffers; step t writes into the one step t-1 read from, and the two
+  prepared IOBindings (A: buffer 0 -> 1, B: 1 -> 0) alternate, so state is never copied;
+  a binding is re-bound only when the row count N changes (start-up expansion, rows
+  dropped); token/row/batch_of_row are written in place into the bound input buffers;
+* step 0 reads the initial states straight from the encoder outputs (no copy);
+* the memory tensors are bound once per decode, never copied per beam;
+* candidate selection, finished hypotheses and back-pointers are typed C loops; the
+  hypotheses are rebuilt from back-pointers only once, at the end;
+* `run_with_iobinding(binding, None)`: no RunOptions object (it costs ~34 us a call).
+
+On the "cuda" device states, memory and logprobs live on the GPU as OrtValues and only
+topk outputs and attention come back to the host (logprobs too when sampling). That path
+is written to the ORT API but has not been run on a GPU.
+"""
+
+import time
+
+import numpy as np
+
+from libc.math cimport pow
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy
+
+from .loop_common import NP_DTYPES, batch_and_length, check_search, initial_states, make_rng, sample_rows, topk_width
+from .manifest import (
+    ATTENTION, BATCH_OF_ROW, LOGPROBS, ROW, TOKEN, TOPK, TOPK_IDS, TOPK_LOGPROBS, state_input, state_output,
+)
+from .results import RawHypothesis, TokenEvent
+from .search import Beam, Sample
+
+
+class _Runner:
+    """The step session with its two IO bindings and every preallocated buffer."""
+
+    def __init__(self, session, manifest, memory, init_states, int max_rows, int K, int V, int L,
+                 str device, bint logprobs_on_host):
+        self.sess = session
+        self.device = device
+        self._ort = None
+        if device != "cpu":
+            import onnxruntime
+            self._ort = onnxruntime
+        self.token = np.zeros(max_rows, np.int64)
+        self.row = np.zeros(max_rows, np.int64)
+        self.bor = np.zeros(max_rows, np.int64)
+        self.topk = np.array([K], np.int64)
+        self.V, self.K, self.L = V, K, L
+        self.topk_lp = np.zeros((max_rows, K), np.float32)
+        self.topk_ids = np.zeros((max_rows, K), np.int64)
+        self.att = np.zeros((max_rows, L), np.float32) if manifest.attention else None
+        if logprobs_on_host:
+            self.logprobs = np.zeros((max_rows, V), np.float32)
+            self.logprobs_ptr = ("cpu", self.logprobs.ctypes.data)
+        else:
+            self.logprobs, ptr = self._device_buffer((max_rows, V), np.float32)
+            self.logprobs_ptr = (device, ptr)
+        self.keep = []  # everything a binding points at stays alive here
+        self.states = []  # (name, np dtype, rest dims, initial (dev, ptr), [(dev, ptr), (dev, ptr)])
+        for spec in manifest.state:
+            init = init_states[spec.name]
+            dtype = NP_DTYPES[spec.dtype]
+            init = np.ascontiguousarray(init, dtype=dtype)
+            rest = tuple(init.shape[1:])
+            init_ptr = self._to_device(init)
+            bufs = []
+            for _ in range(2):
+                buf, ptr = self._device_buffer((max_rows,) + rest, dtype)
+                self.keep.append(buf)
+                bufs.append((device, ptr))
+            self.states.append((spec.name, dtype, rest, init_ptr, bufs))
+        self.bindings = [session.io_binding(), session.io_binding()]
+        for bnd in self.bindings:
+            bnd.bind_input(TOPK, "cpu", 0, np.int64, [1], self.topk.ctypes.data)
+            for name, value in memory.items():
+                value = np.ascontiguousarray(value)
+                dev, ptr = self._to_device(value)
+                bnd.bind_input(name, dev, 0, value.dtype.type, list(value.shape), ptr)
+        self.bound = [None, None]
+        self.parity = 0
+        self.first = True
+
+    def _device_buffer(self, shape, dtype):
+        if self.device == "cpu":
+            arr = np.zeros(shape, dtype)
+            return arr, arr.ctypes.data
+        ov = self._ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, self.device, 0)
+        return ov, ov.data_ptr()
+
+    def _to_device(self, arr):
+        if self.device == "cpu":
+            self.keep.append(arr)
+            return ("cpu", arr.ctypes.data)
+        ov = self._ort.OrtValue.ortvalue_from_numpy(arr, self.device, 0)
+        self.keep.append(ov)
+        return (self.device, ov.data_ptr())
+
+    def _bind(self, bnd, int p, int n_in, int n_out):
+        bnd.bind_input(TOKEN, "cpu", 0, np.int64, [n_out], self.token.ctypes.data)
+        bnd.bind_input(ROW, "cpu", 0, np.int64, [n_out], self.row.ctypes.data)
+        bnd.bind_input(BATCH_OF_ROW, "cpu", 0, np.int64, [n_out], self.bor.ctypes.data)
+        for name, dtype, rest, init_ptr, bufs in self.states:
+            src = init_ptr if self.first else bufs[p]
+            dst = bufs[1 - p]
+            bnd.bind_input(state_input(name), src[0], 0, dtype, [n_in, *rest], src[1])
+            bnd.bind_output(state_output(name), dst[0], 0, dtype, [n_out, *rest], dst[1])
+        dev, ptr = self.logprobs_ptr
+        bnd.bind_output(LOGPROBS, dev, 0, np.float32, [n_out, self.V], ptr)
+        bnd.bind_output(TOPK_LOGPROBS, "cpu", 0, np.float32, [n_out, self.K], self.topk_lp.ctypes.data)
+        bnd.bind_output(TOPK_IDS, "cpu", 0, np.int64, [n_out, self.K], self.topk_ids.ctypes.data)
+        if self.att is not None:
+            bnd.bind_output(ATTENTION, "cpu", 0, np.float32, [n_out, self.L], self.att.ctypes.data)
+
+    def run(self, int n_in, int n_out):
+        cdef int p = self.parity
+        bnd = self.bindings[p]
+        key = (n_in, n_out)
+        if self.bound[p] != key:
+            self._bind(bnd, p, n_in, n_out)
+            self.bound[p] = key
+        self.sess.run_with_iobinding(bnd, None)
+        if self.first:
+            self.first = False
+            self.bound[p] = None  # its inputs pointed at the initial states
+        self.parity = 1 - p
+
+
+cdef int _worst(double[:, ::1] fin_score, int b, int n):
+    cdef int w = 0, q
+    for q in range(1, n):
+        if fin_score[b, q] <= fin_score[b, w]:
+            w = q
+    return w
+
+
+def decode(session, manifest, dict encoder_outputs, search, max_length=None, int min_length=0,
+           callback=None, tokens=None, timings=None, str device="cpu"):
+    """Run the search with the step graph `session`; see `reference_loop.decode`.
+
+    device: "cpu", or "cuda" to keep state and memory on the GPU (untested here).
+    """
+    cdef int ml = manifest.max_length if max_length is None else int(max_length)
+    check_search(search, callback, ml, min_length)
+    t_start = time.perf_counter_ns()
+    B_, L_ = batch_and_length(manifest, encoder_outputs)
+    cdef int B = B_, L = L_
+    cdef int V = manifest.tokens.size
+    cdef int64_t bos = manifest.tokens.bos_id, eos = manifest.tokens.eos_id
+    cdef int K = topk_width(search, V, min_length)
+    cdef bint is_beam = isinstance(search, Beam)
+    cdef bint is_sample = isinstance(search, Sample)
+    cdef bint has_att = bool(manifest.attention)
+    cdef bint timed = timings is not None
+    cdef int size = search.size if is_beam else 1
+    cdef int max_rows = B * size
+    init = initial_states(manifest, encoder_outputs)
+    memory = {name: encoder_outputs[name] for name in manifest.memory}
+    runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, is_sample or device == "cpu")
+
+    cdef int64_t[::1] tok = runner.token
+    cdef int64_t[::1] row = runner.row
+    cdef int64_t[::1] bor = runner.bor
+    cdef float[:, ::1] top_lp = runner.topk_lp
+    cdef int64_t[:, ::1] top_ids = runner.topk_ids
+    cdef float[:, ::1] att_out
+    cdef float[:, :, ::1] att_hist
+    if has_att:
+        att_out = runner.att
+        att_hist = np.empty((ml, max_rows, L), np.float32)
+    else:
+        att_out = np.zeros((1, 1), np.float32)
+        att_hist = np.zeros((1, 1, 1), np.float32)
+    h_tok_a = np.zeros((ml + 1, max_rows), np.int64)
+    h_par_a = np.zeros((ml + 1, max_rows), np.int64)
+    h_lp_a = np.zeros((ml + 1, max_rows), np.float64)
+    cdef int64_t[:, ::1] h_tok = h_tok_a
+    cdef int64_t[:, ::1] h_par = h_par_a
+    cdef double[:, ::1] h_lp = h_lp_a
+    cdef double[::1] sums_cur = np.zeros(max_rows)
+    cdef double[::1] sums_next = np.zeros(max_rows)
+    cdef double[::1] sums_tmp
+    # Ended hypotheses per item: (step, row at that step, last token, its log-prob, sum, score, finished).
+    fin_t_a = np.zeros((B, size), np.int64)
+    fin_i_a = np.zeros((B, size), np.int64)
+    fin_tok_a = np.zeros((B, size), np.int64)
+    fin_lp_a = np.zeros((B, size), np.float64)
+    fin_sum_a = np.zeros((B, size), np.float64)
+    fin_score_a = np.zeros((B, size), np.float64)
+    fin_ok_a = np.zeros((B, size), np.int8)
+    fin_n_a = np.zeros(B, np.int64)
+    cdef int64_t[:, ::1] fin_t = fin_t_a
+    cdef int64_t[:, ::1] fin_i = fin_i_a
+    cdef int64_t[:, ::1] fin_tok = fin_tok_a
+    cdef double[:, ::1] fin_lp = fin_lp_a
+    cdef double[:, ::1] fin_sum = fin_sum_a
+    cdef double[:, ::1] fin_score = fin_score_a
+    cdef signed char[:, ::1] fin_ok = fin_ok_a
+    cdef int64_t[::1] fin_n = fin_n_a
+    # Beam scratch: rows of each item in the current step, and the candidate list.
+    cdef int64_t[::1] item_start = np.zeros(B, np.int64)
+    cdef int64_t[::1] item_count = np.zeros(B, np.int64)
+    cdef int64_t[::1] active = np.zeros(B, np.int64)
+    cdef double[::1] cs = np.zeros(2 * size + 1)
+    cdef int64_t[::1] cr = np.zeros(2 * size + 1, np.int64)
+    cdef int64_t[::1] cj = np.zeros(2 * size + 1, np.int64)
+
+    cdef int N = B, n_prev = B, t, i, j, k, b, a, n_active, st, c, m, M, pos, rank, nkept, kstart, q, w
+    cdef int length, r
+    cdef int64_t tk, forbid
+    cdef double lp, s, norm, best, score
+    cdef double lp_pen = search.length_penalty if is_beam else 0.0
+    cdef bint early_stop = search.early_stop if is_beam else True
+    cdef int n_best = search.n_best if is_beam else 1
+    cdef bint ended, last, isdone
+    cdef float[:, ::1] logp
+    cdef int64_t[::1] drawn
+    step_ns = timings.step_ns if timed else None
+    rng = make_rng(search) if is_sample else None
+    perf = time.perf_counter_ns
+
+    for i in range(B):
+        tok[i] = bos
+        row[i] = i
+        bor[i] = i
+        h_tok[0, i] = bos
+
+    for t in range(ml):
+        if timed:
+            t0 = perf()
+            runner.run(n_prev, N)
+            step_ns.append(perf() - t0)
+        else:
+            runner.run(n_prev, N)
+        length = t + 1
+        if has_att:
+            memcpy(&att_hist[t, 0, 0], &att_out[0, 0], N * L * sizeof(float))
+        k = 0
+        if not is_beam:
+            forbid = eos if length < min_length else -1
+            if is_sample:
+                logp = runner.logprobs
+                drawn = sample_rows(runner.logprobs[:N], search, rng.random(N), forbid)
+            for i in range(N):
+                if is_sample:
+                    tk = drawn[i]
+                    lp = logp[i, tk]
+                else:
+                    j = 1 if (forbid >= 0 and top_ids[i, 0] == forbid and K > 1) else 0
+                    tk = top_ids[i, j]
+                    lp = top_lp[i, j]
+                b = <int>bor[i]
+                s = sums_cur[i] + lp
+                ended = tk == eos
+                last = ended or length == ml
+                if callback is not None:
+                    ev = TokenEvent(batch_index=b, step=t, id=tk, token=tokens[tk] if tokens is not None else "",
+                                    log_prob=lp, is_last=last)
+                    if callback(ev) is True and not last:
+                        last = True
+                if last:
+                    fin_t[b, 0] = t
+                    fin_i[b, 0] = i
+                    fin_tok[b, 0] = tk
+                    fin_lp[b, 0] = lp
+                    fin_sum[b, 0] = s
+                    fin_score[b, 0] = s
+                    fin_ok[b, 0] = ended
+                    fin_n[b] = 1
+                else:
+                    tok[k] = tk
+                    row[k] = i
+                    bor[k] = b
+                    h_tok[t + 1, k] = tk
+                    h_par[t + 1, k] = i
+                    h_lp[t + 1, k] = lp
+                    sums_next[k] = s
+                    k += 1
+        else:
+            norm = pow(<double>length, lp_pen)
+            n_active = 0
+            for i in range(N):
+                b = <int>bor[i]
+                if i == 0 or bor[i - 1] != b:
+                    active[n_active] = b
+                    n_active += 1
+                    item_start[b] = i
+                    item_count[b] = 0
+                item_count[b] += 1
+            for a in range(n_active):
+                b = <int>active[a]
+                st = <int>item_start[b]
+                c = <int>item_count[b]
+                M = 2 * size
+                if c * K < M:
+                    M = c * K
+                m = 0
+                for r in range(st, st + c):
+                    for j in range(K):
+                        s = sums_cur[r] + top_lp[r, j]
+                        if m < M:
+                            pos = m
+                            m += 1
+                        elif s > cs[M - 1]:
+                            pos = M - 1
+                        else:
+                            continue
+                        while pos > 0 and cs[pos - 1] < s:
+                            cs[pos] = cs[pos - 1]
+                            cr[pos] = cr[pos - 1]
+                            cj[pos] = cj[pos - 1]
+                            pos -= 1
+                        cs[pos] = s
+                        cr[pos] = r
+                        cj[pos] = j
+                nkept = 0
+                kstart = k
+                for rank in range(M):
+                    r = <int>cr[rank]
+                    j = <int>cj[rank]
+                    tk = top_ids[r, j]
+                    lp = top_lp[r, j]
+                    s = cs[rank]
+                    if tk == eos:
+                        if rank >= size or length < min_length:
+                            continue
+                        score = s / norm
+                        if fin_n[b] < size:
+                            q = <int>fin_n[b]
+                            fin_n[b] += 1
+                        elif not early_stop:
+                            q = _worst(fin_score, b, size)
+                            if not score > fin_score[b, q]:
+                                continue
+                        else:
+                            continue
+                        fin_t[b, q] = t
+                        fin_i[b, q] = r
+                        fin_tok[b, q] = tk
+                        fin_lp[b, q] = lp
+                        fin_sum[b, q] = s
+                        fin_score[b, q] = score
+                        fin_ok[b, q] = 1
+                    elif nkept < size:
+                        tok[k] = tk
+                        row[k] = r
+                        bor[k] = b
+                        h_tok[t + 1, k] = tk
+                        h_par[t + 1, k] = r
+                        h_lp[t + 1, k] = lp
+                        sums_next[k] = s
+                        k += 1
+                        nkept += 1
+                isdone = nkept == 0 or length == ml
+                if fin_n[b] >= size:
+                    if early_stop:
+                        isdone = True
+                    elif nkept > 0:
+                        best = sums_next[kstart]
+                        for q in range(kstart + 1, k):
+                            if sums_next[q] > best:
+                                best = sums_next[q]
+                        if best / norm <= fin_score[b, _worst(fin_score, b, <int>fin_n[b])]:
+                            isdone = True
+                if isdone:
+                    if length == ml:
+                        for q in range(kstart, k):
+                            if fin_n[b] >= n_best:
+                                break
+                            w = <int>fin_n[b]
+                            fin_n[b] += 1
+                            fin_t[b, w] = t
+                            fin_i[b, w] = row[q]
+                            fin_tok[b, w] = tok[q]
+                            fin_lp[b, w] = h_lp[t + 1, q]
+                            fin_sum[b, w] = sums_next[q]
+                            fin_score[b, w] = sums_next[q] / norm
+                            fin_ok[b, w] = 0
+                    k = kstart
+        sums_tmp = sums_cur
+        sums_cur = sums_next
+        sums_next = sums_tmp
+        n_prev = N
+        N = k
+        if N == 0:
+            break
+
+    results = []
+    att_np = np.asarray(att_hist) if has_att else None
+    for b in range(B):
+        n = int(fin_n_a[b])
+        order = _best_first(fin_score_a[b, :n])
+        hyps = []
+        for q in order[:n_best]:
+            hyps.append(_rebuild(int(fin_t_a[b, q]), int(fin_i_a[b, q]), int(fin_tok_a[b, q]), float(fin_lp_a[b, q]),
+                                 float(fin_sum_a[b, q]), float(fin_score_a[b, q]), bool(fin_ok_a[b, q]), eos,
+                                 h_tok_a, h_par_a, h_lp_a, att_np, L))
+        results.append(hyps)
+    if timed:
+        timings.total_ns += time.perf_counter_ns() - t_start
+    return results
+
+
+def _best_first(scores):
+    """Indices by score, best first; ties keep their order (like the reference's stable sort)."""
+    return sorted(range(len(scores)), key=lambda q: -scores[q])
+
+
+def _rebuild(int t, int i, int64_t tk, double lp, double total, double score, bint finished, int64_t eos,
+             h_tok, h_par, h_lp, att_hist, int L):
+    """Follow back-pointers from (step t, row i) to step 0: ids, log-probs, attention rows."""
+    ids, lps, att_at = [], [lp], []
+    if tk != eos:
+        ids.append(tk)
+        att_at.append((t, i))
+    cdef int s = t, r = i
+    while s > 0:
+        ids.append(int(h_tok[s, r]))
+        lps.append(float(h_lp[s, r]))
+        r = int(h_par[s, r])
+        att_at.append((s - 1, r))
+        s -= 1
+    ids.reverse()
+    lps.reverse()
+    att_at.reverse()
+    if att_hist is None:
+        att = None
+    elif att_at:
+        steps, rows = zip(*att_at)
+        att = att_hist[list(steps), list(rows)].copy()
+    else:
+        att = np.zeros((0, L), np.float32)
+    return RawHypothesis(ids=ids, log_prob=total, score=score, token_log_probs=lps, attention=att, finished=finished)

@@ -1,0 +1,130 @@
+"""Load a bundle directory and check it against its manifest before anything runs.
+
+Every problem is one `BundleError` line that names it and the fix: missing file, wrong
+checksum, unsupported format version, vocabulary size, graph inputs/outputs or dtypes that
+do not match the manifest, a corrupt graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from .errors import BundleError
+from .manifest import GraphSpec, Manifest
+from .session import create_session, device_of
+from .text import Vocab
+
+ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(bool)": "bool",
+}
+FIX = "re-export the bundle with `edge-s2s export`"
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_files(directory: Path, manifest: Manifest) -> None:
+    """Every graph and listed file exists; every listed sha256 matches."""
+    for name in (manifest.encoder.file, manifest.decoder_step.file, manifest.tokens.file):
+        if not (directory / name).is_file():
+            raise BundleError(f"bundle {directory} is missing {name}: {FIX} (or copy the whole directory)")
+    for name, expected in manifest.files.items():
+        p = directory / name
+        if not p.is_file():
+            raise BundleError(f"bundle {directory} is missing {name}, listed in manifest.json: {FIX} (or copy the whole directory)")
+        got = sha256_file(p)
+        if got != expected:
+            raise BundleError(f"{name} does not match its sha256 in manifest.json (file changed or corrupt): {FIX}")
+
+
+def _check_io(title: str, kind: str, spec: list, real: list, required: list[str], exact: bool) -> None:
+    """Compare one side (inputs or outputs) of a graph with its spec and the contract names."""
+    spec_by = {t.name: t for t in spec}
+    real_by = {t.name: t for t in real}
+    for name in required:
+        if name not in spec_by:
+            raise BundleError(f"manifest.json: {title} {kind} list lacks {name!r}, which the runtime needs: {FIX}")
+    for name, t in spec_by.items():
+        if name not in real_by:
+            raise BundleError(f"{title} has no {kind[:-1]} {name!r} although manifest.json declares it: {FIX}")
+        got = ORT_DTYPES.get(real_by[name].type, real_by[name].type)
+        if got != t.dtype:
+            raise BundleError(f"{title} {kind[:-1]} {name!r} is {got} but manifest.json says {t.dtype}: {FIX}")
+    if exact:
+        extra = [n for n in real_by if n not in spec_by]
+        if extra:
+            raise BundleError(f"{title} has {kind} {extra} that manifest.json does not declare: {FIX}")
+
+
+def check_graph(session: ort.InferenceSession, spec: GraphSpec, title: str, required_inputs: list[str],
+                required_outputs: list[str]) -> None:
+    _check_io(title, "inputs", spec.inputs, session.get_inputs(), required_inputs, exact=True)
+    _check_io(title, "outputs", spec.outputs, session.get_outputs(), required_outputs, exact=False)
+
+
+def check_manifest(manifest: Manifest) -> None:
+    """Internal consistency of the manifest itself."""
+    if manifest.memory_length_from not in manifest.memory:
+        raise BundleError(f"manifest.json: memory_length_from {manifest.memory_length_from!r} is not one of the memory "
+                          f"tensors {manifest.memory}: {FIX}")
+    if manifest.max_length < 1:
+        raise BundleError(f"manifest.json: max_length must be >= 1, got {manifest.max_length}: {FIX}")
+    for s in manifest.state:
+        if not s.shape or s.shape[0] != "N":
+            raise BundleError(f"manifest.json: state.{s.name} shape {s.shape} must start with the row axis 'N': {FIX}")
+        if s.init != "encoder" and not isinstance(s.init, (int, float)):
+            raise BundleError(f"manifest.json: state.{s.name} init {s.init!r} must be 'encoder' or a number: {FIX}")
+
+
+@dataclass
+class Bundle:
+    """A loaded, checked bundle: manifest, vocabulary and the two sessions."""
+
+    path: Path
+    manifest: Manifest
+    vocab: Vocab
+    encoder: ort.InferenceSession
+    step: ort.InferenceSession
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the step session really got (onnxruntime may fall back silently)."""
+        return self.step.get_providers()
+
+    @property
+    def device(self) -> str:
+        return device_of(self.providers)
+
+    @classmethod
+    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all") -> Bundle:
+        directory = Path(path)
+        manifest = Manifest.load(directory)
+        check_manifest(manifest)
+        check_files(directory, manifest)
+        vocab = Vocab.load(directory / manifest.tokens.file)
+        if len(vocab) != manifest.tokens.size:
+            raise BundleError(f"{manifest.tokens.file} has {len(vocab)} tokens but manifest.json says {manifest.tokens.size}: {FIX}")
+        encoder = create_session(directory / manifest.encoder.file, provider, threads, optimization)
+        step = create_session(directory / manifest.decoder_step.file, provider, threads, optimization)
+        check_graph(encoder, manifest.encoder, manifest.encoder.file, [], manifest.encoder_output_names())
+        check_graph(step, manifest.decoder_step, manifest.decoder_step.file, manifest.step_input_names(),
+                    manifest.step_output_names())
+        extra = [t.name for t in manifest.decoder_step.inputs if t.name not in manifest.step_input_names()]
+        if extra:
+            raise BundleError(f"{manifest.decoder_step.file} inputs {extra} are not in the step contract "
+                              f"(token, row, batch_of_row, topk, memory, state.*): {FIX}")
+        return cls(directory, manifest, vocab, encoder, step)

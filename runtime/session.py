@@ -1,0 +1,71 @@
+"""ONNX Runtime sessions from plain options: provider, threads, graph optimisation level.
+
+onnxruntime-gpu silently falls back to CPU when CUDA cannot be loaded; `create_session`
+checks `get_providers()` after creation and raises when "cuda" was asked for but not
+obtained, so what a session really runs on is never a guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from .errors import BundleError, EdgeS2SError
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+OPTIMIZATION = {
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+}
+
+
+def resolve_providers(provider: str) -> list[str]:
+    """ORT provider list for "cpu", "cuda" or "auto" (CUDA when this build has it, else CPU)."""
+    available = ort.get_available_providers()
+    name = str(provider).lower()
+    if name == "auto":
+        return [PROVIDERS["cuda"], PROVIDERS["cpu"]] if PROVIDERS["cuda"] in available else [PROVIDERS["cpu"]]
+    if name not in PROVIDERS:
+        raise EdgeS2SError(f"unknown provider {provider!r}: use cpu, cuda or auto (this onnxruntime has {', '.join(available)})")
+    if PROVIDERS[name] not in available:
+        raise EdgeS2SError(
+            f"provider {name} is not available in this onnxruntime build (it has {', '.join(available)}): "
+            "pip uninstall onnxruntime && pip install onnxruntime-gpu (never both), or use --provider cpu"
+        )
+    return [PROVIDERS[name]] if name == "cpu" else [PROVIDERS[name], PROVIDERS["cpu"]]
+
+
+def device_of(providers: list[str]) -> str:
+    """Where the loop keeps state: "cuda" when the session really runs on CUDA, else "cpu"."""
+    return "cuda" if providers and providers[0] == PROVIDERS["cuda"] else "cpu"
+
+
+def create_session(path: str | Path, provider: str = "cpu", threads: int = 0,
+                   optimization: str = "all") -> ort.InferenceSession:
+    """An InferenceSession for one graph; BundleError when the file is not a loadable model."""
+    if optimization not in OPTIMIZATION:
+        raise EdgeS2SError(f"unknown optimization level {optimization!r}: use one of {', '.join(OPTIMIZATION)}")
+    if threads < 0:
+        raise EdgeS2SError(f"threads must be >= 0 (0 = onnxruntime's default), got {threads}")
+    providers = resolve_providers(provider)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = OPTIMIZATION[optimization]
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    except Exception as e:  # ORT raises its own pybind exception types for corrupt models
+        msg = " ".join(str(e).split())[:300]
+        raise BundleError(f"{Path(path).name} cannot be loaded by onnxruntime ({msg}): the file is corrupt or "
+                          "from an unsupported exporter, re-export the bundle") from None
+    got = sess.get_providers()
+    if str(provider).lower() == "cuda" and (not got or got[0] != PROVIDERS["cuda"]):
+        raise EdgeS2SError(
+            f"asked for cuda but onnxruntime fell back to {', '.join(got)} (CUDA/cuDNN libraries not found or no GPU): "
+            "install the CUDA and cuDNN versions this onnxruntime-gpu needs, or use --provider cpu"
+        )
+    return sess

@@ -1,0 +1,24 @@
+"""The runtime decodes a bundle in a process where importing torch or onnx fails."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def test_runtime_without_torch_or_onnx(model_bundle):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime import Beam, Greedy, Seq2Seq
+        for loop in ("compiled", "reference"):
+            m = Seq2Seq.load({str(model_bundle)!r}, loop=loop)
+            r = m.generate(["w4 w5", "w6"], search=Beam(3, n_best=2))
+            assert len(r) == 2 and len(r[0].hypotheses) == 2
+            assert m.generate(["w4"], search=Greedy())[0].text is not None
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
