@@ -1,0 +1,63 @@
+"""Per-stage latency of a bundle on this device: what `edge-s2s profile` prints.
+
+Stages of one `generate` call: preprocess (tokenize + ids), encoder (ORT), decoder step
+(each ORT step run), search bookkeeping (the loop's time outside the step graph) and
+postprocess (ids -> text, attention trimming). Percentiles over repeated runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .loop_common import Timings
+from .search import Beam, Greedy, SearchConfig
+from .seq2seq import Seq2Seq
+
+STAGES = ("preprocess", "encoder", "decoder step", "search bookkeeping", "postprocess", "total")
+
+
+@dataclass
+class StageSamples:
+    """Raw samples in nanoseconds per stage; 'decoder step' has one sample per step run."""
+
+    samples: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    tokens: int = 0
+    decodes: int = 0
+
+    def percentiles(self, q: tuple[int, ...] = (50, 90, 99)) -> dict[str, list[float]]:
+        """Stage -> percentiles in milliseconds."""
+        return {s: [float(np.percentile(v, p)) / 1e6 for p in q] if v else [float("nan")] * len(q)
+                for s, v in self.samples.items()}
+
+
+def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, runs: int, warmup: int = 2) -> StageSamples:
+    """Decode `sources` as one batch `runs` times and record every stage."""
+    out = StageSamples()
+    for i in range(warmup + runs):
+        t0 = time.perf_counter_ns()
+        ids = model.encode_sources(sources)
+        t1 = time.perf_counter_ns()
+        timings = Timings()
+        raws = model.decode_ids(ids, search, timings=timings)
+        t2 = time.perf_counter_ns()
+        results = [model._result(r, len(x)) for r, x in zip(raws, ids)]
+        t3 = time.perf_counter_ns()
+        if i < warmup:
+            continue
+        s = out.samples
+        s["preprocess"].append(t1 - t0)
+        s["encoder"].append(sum(timings.encoder_ns))
+        s["decoder step"].extend(timings.step_ns)
+        s["search bookkeeping"].append(timings.loop_overhead_ns)
+        s["postprocess"].append(t3 - t2)
+        s["total"].append(t3 - t0)
+        out.tokens += sum(len(r.hypotheses[0].ids) + 1 for r in results)
+        out.decodes += 1
+    return out
+
+
+def search_for(beam: int) -> SearchConfig:
+    return Greedy() if beam <= 1 else Beam(size=beam)
