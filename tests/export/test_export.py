@@ -1,0 +1,164 @@
+"""Export every attention type, prove parity, and check the bundle the runtime loads."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from toy import tiny_config
+
+from edge_s2s.export import onnx_graphs as og
+from edge_s2s.export.bundle_writer import ExportError, export_bundle
+from edge_s2s.export.parity import ParityError
+from edge_s2s.runtime.bundle import sha256_file
+from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.train.checkpoint import CheckpointError
+from edge_s2s.train.config import ModelConfig
+from edge_s2s.train.loop import train_translator
+from edge_s2s.train.model import Translator
+
+ATTENTIONS = ["dot", "general", "additive", "cosine", "none"]
+
+
+@pytest.fixture(scope="module")
+def runs(toy_tsv, tmp_path_factory):
+    """One tiny trained run per attention type (2 epochs each)."""
+    root = tmp_path_factory.mktemp("runs")
+    cache = {}
+
+    def get(attention):
+        if attention not in cache:
+            cache[attention] = train_translator(tiny_config(toy_tsv, root / attention, attention=attention, epochs=2),
+                                                progress=False)
+        return cache[attention]
+
+    return get
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_graphs_dynamic_axes(tmp_path, attention):
+    """Both graphs run in ORT at B, S, N, K different from the export example and match torch."""
+    torch.manual_seed(1)
+    model = Translator(ModelConfig(16, 16, 32, attention, 16), 25).eval()
+    enc_p, step_p = og.export_graphs(model, tmp_path)
+    enc_s, step_s = og.ort_session(enc_p), og.ort_session(step_p)
+    for B, S, N, K in [(1, 1, 1, 1), (4, 9, 7, 6), (3, 2, 12, 25)]:
+        src, lengths = og.example_encoder_inputs(model, B, S, seed=B)
+        lengths = torch.tensor([max(1, S - (i * 3) % S) for i in range(B)])
+        for b in range(B):
+            src[b, lengths[b]:] = 0
+        names = model.encoder_output_names()
+        o_enc = dict(zip(names, enc_s.run(names, {"src": src.numpy(), "src_lengths": lengths.numpy()})))
+        with torch.no_grad():
+            t_enc = model.encode(src, lengths)
+        for n in names:
+            assert o_enc[n].shape == tuple(t_enc[n].shape)
+            assert np.allclose(o_enc[n], t_enc[n].detach().numpy(), atol=1e-5), n
+        states = model.initial_states(t_enc)
+        row = torch.arange(N) % B
+        args = (torch.arange(N) % 20 + 4, row, row.clone(), torch.tensor([K]),
+                *(t_enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
+        o = step_s.run(model.step_output_names(), dict(zip(model.step_input_names(), og.to_numpy(args))))
+        with torch.no_grad():
+            t = model.step(*args)
+        for name, value in zip(model.step_output_names(), o):
+            assert value.shape == tuple(t[name].shape), name
+            if name == "topk_ids":
+                assert value.shape == (N, K)
+            else:
+                assert np.allclose(value, t[name].detach().numpy(), atol=1e-5), name
+
+
+def _check_bundle(bundle):
+    man = Manifest.load(bundle)
+    assert set(man.files) == {"encoder.onnx", "decoder_step.onnx", "tokens.txt", "golden.json"}
+    for name, digest in man.files.items():
+        assert sha256_file(bundle / name) == digest, name
+    assert [t.name for t in man.decoder_step.inputs] == man.step_input_names()
+    assert [t.name for t in man.encoder.outputs] == man.encoder_output_names()
+    assert [t.name for t in man.decoder_step.outputs] == man.step_output_names()
+    mask = [t for t in man.encoder.outputs if t.name == "memory_mask"]
+    assert all(t.dtype == "bool" for t in mask)
+    return man
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_export_with_parity(runs, tmp_path, attention):
+    run = runs(attention)
+    report = export_bundle(run, tmp_path / "bundle")
+    bundle = report.bundle
+    man = _check_bundle(bundle)
+    assert man.attention == (attention != "none")
+    assert man.source_checkpoint_sha256 == sha256_file(report.checkpoint)
+    step = man.metrics["parity"]["step"]
+    assert step["max_abs_diff"] <= 1e-4
+    assert (step["batch"], step["rows"], step["k"]) == (3, 9, 5)  # not the export example's (2, 3, 3)
+    for s in man.metrics["parity"]["search"]["searches"].values():
+        assert s["identical"] == s["of"] and s["max_log_prob_diff"] <= 1e-4
+    assert man.metrics["training"]["history"]
+    golden = json.loads((bundle / "golden.json").read_text())["cases"]
+    assert len(golden) == report.golden_cases == 6
+    assert {c["search"]["type"] for c in golden} == {"greedy", "beam"}
+
+    from edge_s2s.runtime.seq2seq import Seq2Seq
+    from edge_s2s.runtime.verify import verify_bundle
+
+    assert all(c.passed for c in verify_bundle(bundle))
+    model = Seq2Seq.load(bundle)
+    out = model.generate(["ka lu mi", "po ri"], search=model_search())
+    assert len(out) == 2 and all(isinstance(r.text, str) for r in out)
+
+
+def model_search():
+    from edge_s2s.runtime.search import Beam
+
+    return Beam(3, n_best=2)
+
+
+@pytest.mark.slow
+def test_int8_export_reports_parity(runs, tmp_path):
+    report = export_bundle(runs("general"), tmp_path / "q", int8=True)
+    man = _check_bundle(report.bundle)
+    assert man.model["int8"] is True
+    assert man.metrics["parity"]["enforced"] is False
+    assert report.max_abs_diff is not None and report.max_abs_diff < 1.0
+    enc = (report.bundle / "encoder.onnx").stat().st_size
+    assert enc > 0 and not (report.bundle / "fp32").exists()
+
+
+@pytest.mark.slow
+def test_failed_export_leaves_no_half_bundle(runs, tmp_path, monkeypatch):
+    run = runs("general")
+    out = tmp_path / "b"
+    export_bundle(run, out, parity=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import edge_s2s.export.bundle_writer as bw
+
+    def fail(*a, **k):
+        raise ParityError("simulated parity failure: max |diff| = 1")
+
+    monkeypatch.setattr(bw, "step_parity", fail)
+    with pytest.raises(ParityError, match="simulated"):
+        export_bundle(run, out, checkpoint="last")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old bundle untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # no temp directory left
+    with pytest.raises(ParityError):
+        export_bundle(run, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_export_errors(runs, tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        export_bundle(tmp_path / "nothing", tmp_path / "b")
+    run = runs("dot")
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes((run / "last.pt").read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        export_bundle(run, tmp_path / "b", checkpoint=bad)
+    (tmp_path / "user").mkdir()
+    (tmp_path / "user" / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="refusing to overwrite"):
+        export_bundle(run, tmp_path / "user", parity=False)
+    assert (tmp_path / "user" / "notes.txt").read_text() == "mine"

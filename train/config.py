@@ -1,0 +1,128 @@
+"""Model and training configuration: plain dataclasses, validated on construction.
+
+Both are written to the run directory's `config.json` and read back by `--resume` and by
+the exporter, so a run directory fully describes how its checkpoints were made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
+
+
+@dataclass
+class ModelConfig:
+    """The attention encoder-decoder of the notes (bidirectional LSTM encoder, LSTM decoder).
+
+    The encoder is bidirectional, so the memory width D = 2 * enc_hidden.
+    attention: the match function between the decoder state z and each memory position:
+      dot      z . h                       (needs dec_hidden == D)
+      general  z . (W h)                   (bilinear)
+      additive v . tanh(W_h h + W_z z)     (MLP, Bahdanau; att_dim = hidden size of the MLP)
+      cosine   s * cos(z, W h)             (learnable scale s)
+      none     no attention: the decoder starts from the encoder's final states and reads
+               that final vector at every step (the notes' first encoder-decoder).
+    """
+
+    emb_dim: int = 64
+    enc_hidden: int = 128
+    dec_hidden: int = 256
+    attention: str = "general"
+    att_dim: int = 128  # only used by "additive"
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("emb_dim", "enc_hidden", "dec_hidden", "att_dim"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {v!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"ModelConfig.attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.attention == "dot" and self.dec_hidden != self.memory_dim:
+            raise ValueError(
+                f"dot attention compares the decoder state with the memory directly, so dec_hidden ({self.dec_hidden}) "
+                f"must equal the memory width 2*enc_hidden ({self.memory_dim}): set dec_hidden={self.memory_dim} "
+                "or use attention='general'"
+            )
+
+    @property
+    def memory_dim(self) -> int:
+        return 2 * self.enc_hidden
+
+    @property
+    def key_dim(self) -> int:
+        """Width A of memory_key."""
+        if self.attention == "dot":
+            return self.memory_dim
+        if self.attention == "additive":
+            return self.att_dim
+        if self.attention == "none":
+            return 0
+        return self.dec_hidden  # general, cosine: key = W memory lives in the query space
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `data` is a tab-separated parallel text file (source<TAB>target)."""
+
+    data: str = ""
+    out_dir: str = "runs/translate"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    clip: float = 1.0  # gradient norm clip (0 = off)
+    seed: int = 1
+    val_fraction: float = 0.05
+    val_file: str | None = None  # a separate TSV for validation (then val_fraction is ignored)
+    max_source_length: int = 50  # words, the end token not counted; longer pairs are skipped
+    max_target_length: int = 50
+    vocab_min_count: int = 1
+    vocab_max_size: int | None = 30000
+    checkpoint_every: int = 0  # also write last.pt every N optimizer steps (0 = only at epoch ends)
+    max_steps: int = 0  # stop after this many optimizer steps in total (0 = run all epochs)
+    val_bleu_max: int = 500  # validation sentences decoded for BLEU each epoch (0 = skip BLEU)
+    device: str = "cpu"
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        for name in ("epochs", "batch_size", "max_source_length", "max_target_length", "vocab_min_count"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+        for name in ("checkpoint_every", "max_steps", "val_bleu_max"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 0, got {v!r}")
+        if self.vocab_max_size is not None and self.vocab_max_size < 5:
+            raise ValueError(f"TrainConfig.vocab_max_size must be >= 5 (4 special tokens + words), got {self.vocab_max_size}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.clip < 0:
+            raise ValueError(f"TrainConfig.clip must be >= 0 (0 = off), got {self.clip}")
+        if self.val_file is None and not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"TrainConfig.val_fraction must be in (0, 1) when no val_file is given, got {self.val_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys {unknown}")
+        d = dict(d)
+        if isinstance(d.get("model"), dict):
+            mknown = {f.name for f in fields(ModelConfig)}
+            bad = sorted(set(d["model"]) - mknown)
+            if bad:
+                raise ValueError(f"unknown model config keys {bad}")
+            d["model"] = ModelConfig(**d["model"])
+        return cls(**d)

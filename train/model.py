@@ -1,0 +1,244 @@
+"""The machine-translation model of the notes: a bidirectional LSTM encoder and an LSTM
+decoder that attends over the encoder's outputs with a designable match function.
+
+Two methods are the whole interface, and they are exactly the two exported graphs:
+
+* `encode(src, src_lengths)` -> the encoder outputs the manifest names
+  (memory [B, L, D], memory_key [B, L, A], memory_mask [B, L], state.h [B, H]);
+* `step(token, row, batch_of_row, topk, *memory, *states)` -> one decoder step for N rows
+  (logprobs, topk_logprobs, topk_ids, attention, state.h.next, state.c.next).
+
+Training (teacher forcing) runs the very same step code over the target positions with
+row = batch_of_row = arange(B), so the exported step graph is the trained computation.
+
+Decoder step (notes: "attention-based model"), with z the decoder state before the step:
+    alpha   = masked_softmax(match(z, memory_key))        the attention reported at this step
+    context = sum_i alpha_i * memory_i
+    z', c'  = LSTM([embedding(previous token); context], (z, c))
+    logits  = V tanh(W [z'; context])
+The initial z0 is a learned vector. With attention="none" the decoder starts from the
+encoder's final states and reads that final vector (memory [B, 1, D]) at every step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..runtime import manifest as mf
+from ..runtime.manifest import StateSpec
+from .attention import make_match, masked_softmax
+from .config import ModelConfig
+
+
+class _TopK(torch.autograd.Function):
+    """TopK with k read from a tensor, so the exported graph's K stays an input."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, k: torch.Tensor):
+        return torch.topk(x, int(k.reshape(-1)[0]), dim=1, largest=True, sorted=True)
+
+    @staticmethod
+    def symbolic(g, x, k):
+        return g.op("TopK", x, k, axis_i=1, largest_i=1, sorted_i=1, outputs=2)
+
+
+def topk(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, ids) of the k largest entries of each row of x [N, V]; k int64 [1]."""
+    return _TopK.apply(x, k)
+
+
+def reverse_index(lengths: torch.Tensor, S: int) -> torch.Tensor:
+    """idx[b, t] = len_b - 1 - t for t < len_b, else t: reverses each item within its length.
+
+    Applying the same gather twice is the identity, so it also un-reverses.
+    """
+    t = torch.arange(S, device=lengths.device).unsqueeze(0)
+    L = lengths.unsqueeze(1)
+    return torch.where(t < L, L - 1 - t, t)
+
+
+def gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x [B, S, E] reordered along time by idx [B, S]."""
+    return torch.gather(x, 1, idx.unsqueeze(2).expand(-1, -1, x.size(2)))
+
+
+class Translator(nn.Module):
+    """Attention encoder-decoder over one shared vocabulary of size V."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        E, He, H, D = cfg.emb_dim, cfg.enc_hidden, cfg.dec_hidden, cfg.memory_dim
+        self.src_emb = nn.Embedding(vocab_size, E, padding_idx=0)
+        self.tgt_emb = nn.Embedding(vocab_size, E, padding_idx=0)
+        # Two forward LSTMs instead of bidirectional=True + packing: the backward one reads
+        # each item reversed within its own length (exports with dynamic B and T).
+        self.enc_fwd = nn.LSTM(E, He, batch_first=True)
+        self.enc_bwd = nn.LSTM(E, He, batch_first=True)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.attention = cfg.attention != "none"
+        if self.attention:
+            self.match = make_match(cfg.attention, D, H, cfg.att_dim)
+            self.z0 = nn.Parameter(torch.randn(H) * 0.1)
+        else:
+            self.init_h = nn.Linear(D, H)
+        # Decoder LSTM cell from plain Linear layers (the step graph stays plain ops).
+        self.W_x = nn.Linear(E + D, 4 * H)
+        self.W_h = nn.Linear(H, 4 * H, bias=False)
+        with torch.no_grad():
+            self.W_x.bias.zero_()
+            self.W_x.bias[H : 2 * H].fill_(1.0)  # forget gate starts open
+        self.W_out = nn.Linear(H + D, H)
+        self.proj = nn.Linear(H, vocab_size)
+
+    # --- the bundle contract -------------------------------------------------------------
+
+    @property
+    def memory_names(self) -> list[str]:
+        return ["memory", "memory_key", "memory_mask"] if self.attention else ["memory"]
+
+    def state_specs(self) -> list[StateSpec]:
+        H = self.cfg.dec_hidden
+        return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", 0.0)]
+
+    def encoder_output_names(self) -> list[str]:
+        return [*self.memory_names, *(mf.state_input(s.name) for s in self.state_specs() if s.init == "encoder")]
+
+    def step_input_names(self) -> list[str]:
+        return [mf.TOKEN, mf.ROW, mf.BATCH_OF_ROW, mf.TOPK, *self.memory_names,
+                *(mf.state_input(s.name) for s in self.state_specs())]
+
+    def step_output_names(self) -> list[str]:
+        names = [mf.LOGPROBS, mf.TOPK_LOGPROBS, mf.TOPK_IDS]
+        if self.attention:
+            names.append(mf.ATTENTION)
+        return names + [mf.state_output(s.name) for s in self.state_specs()]
+
+    def initial_states(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """state name -> [B, ...] before step 0, as the runtime builds it from the manifest."""
+        B = enc["memory"].size(0)
+        out = {}
+        for s in self.state_specs():
+            if s.init == "encoder":
+                out[s.name] = enc[mf.state_input(s.name)]
+            else:
+                dims = [B if d == "N" else d for d in s.shape]
+                out[s.name] = torch.full(dims, float(s.init), dtype=torch.float32, device=enc["memory"].device)
+        return out
+
+    # --- encoder ---------------------------------------------------------------------------
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """src int64 [B, S] (padded with 0), src_lengths int64 [B] -> encoder outputs by name."""
+        S = src.size(1)
+        emb = self.drop(self.src_emb(src))
+        fwd, _ = self.enc_fwd(emb)
+        idx = reverse_index(src_lengths, S)
+        bwd_rev, _ = self.enc_bwd(gather_time(emb, idx))
+        bwd = gather_time(bwd_rev, idx)
+        mask = torch.arange(S, device=src.device).unsqueeze(0) < src_lengths.unsqueeze(1)
+        out: dict[str, torch.Tensor] = {}
+        if self.attention:
+            memory = torch.cat([fwd, bwd], dim=2) * mask.unsqueeze(2).to(fwd.dtype)
+            out["memory"] = memory
+            out["memory_key"] = self.match.key(memory)
+            out["memory_mask"] = mask
+            out["state.h"] = self.z0.unsqueeze(0).expand(src.size(0), -1)  # [B, H]: z0 for every item
+        else:
+            He = self.cfg.enc_hidden
+            last = (src_lengths - 1).view(-1, 1, 1).expand(-1, 1, He)
+            fwd_final = torch.gather(fwd, 1, last)  # [B, 1, He]: forward LSTM after the last real token
+            bwd_final = bwd[:, :1]  # backward LSTM after reading the whole item (it ends at t=0)
+            memory = torch.cat([fwd_final, bwd_final], dim=2)  # [B, 1, D]
+            out["memory"] = memory
+            out["state.h"] = torch.tanh(self.init_h(memory[:, 0]))
+        return out
+
+    # --- decoder step --------------------------------------------------------------------------
+
+    def step_core(self, token: torch.Tensor, row: torch.Tensor, batch_of_row: torch.Tensor,
+                  memory: dict[str, torch.Tensor], states: dict[str, torch.Tensor]):
+        """One step; returns (logprobs [N, V], attention [N, L] or None, new states by name)."""
+        h = states["h"].index_select(0, row)
+        c = states["c"].index_select(0, row)
+        mem = memory["memory"].index_select(0, batch_of_row)
+        if self.attention:
+            key = memory["memory_key"].index_select(0, batch_of_row)
+            mask = memory["memory_mask"].index_select(0, batch_of_row)
+            alpha = masked_softmax(self.match.score(h, key), mask)
+            context = torch.bmm(alpha.unsqueeze(1), mem).squeeze(1)
+        else:
+            alpha = None
+            context = mem[:, 0]
+        x = torch.cat([self.drop(self.tgt_emb(token)), context], dim=1)
+        gates = self.W_x(x) + self.W_h(h)
+        i, f, g, o = gates.chunk(4, dim=1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        out = self.drop(torch.tanh(self.W_out(torch.cat([h_new, context], dim=1))))
+        logprobs = torch.log_softmax(self.proj(out), dim=1)
+        return logprobs, alpha, {"h": h_new, "c": c_new}
+
+    def step(self, token, row, batch_of_row, topk_k, *tensors) -> dict[str, torch.Tensor]:
+        """The step graph: inputs in `step_input_names()` order after topk, outputs by name."""
+        n_mem = len(self.memory_names)
+        memory = dict(zip(self.memory_names, tensors[:n_mem]))
+        states = {s.name: t for s, t in zip(self.state_specs(), tensors[n_mem:])}
+        logprobs, alpha, new = self.step_core(token, row, batch_of_row, memory, states)
+        top_lp, top_ids = topk(logprobs, topk_k)
+        out = {mf.LOGPROBS: logprobs, mf.TOPK_LOGPROBS: top_lp, mf.TOPK_IDS: top_ids}
+        if self.attention:
+            out[mf.ATTENTION] = alpha
+        for s in self.state_specs():
+            out[mf.state_output(s.name)] = new[s.name]
+        return out
+
+    # --- training ----------------------------------------------------------------------------
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
+        """Teacher forcing: log-probs [B, T, V] and attention [B, T, L] (or None)."""
+        enc = self.encode(src, src_lengths)
+        memory = {n: enc[n] for n in self.memory_names}
+        states = self.initial_states(enc)
+        B = src.size(0)
+        rows = torch.arange(B, device=src.device)
+        lps, atts = [], []
+        for t in range(tgt_in.size(1)):
+            lp, alpha, states = self.step_core(tgt_in[:, t], rows, rows, memory, states)
+            lps.append(lp)
+            if alpha is not None:
+                atts.append(alpha)
+        return torch.stack(lps, 1), (torch.stack(atts, 1) if atts else None)
+
+    def loss(self, src, src_lengths, tgt_in, tgt_out) -> tuple[torch.Tensor, int]:
+        """Mean token NLL over non-pad target positions, and the token count."""
+        lp, _ = self(src, src_lengths, tgt_in)
+        nll = nn.functional.nll_loss(lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1), ignore_index=0, reduction="sum")
+        n = int((tgt_out != 0).sum())
+        return nll / max(n, 1), n
+
+
+class EncoderGraph(nn.Module):
+    """`encode` with positional outputs in manifest order (what torch.onnx.export traces)."""
+
+    def __init__(self, model: Translator):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, src_lengths):
+        out = self.model.encode(src, src_lengths)
+        return tuple(out[n] for n in self.model.encoder_output_names())
+
+
+class StepGraph(nn.Module):
+    """`step` with positional inputs/outputs in manifest order."""
+
+    def __init__(self, model: Translator):
+        super().__init__()
+        self.model = model
+
+    def forward(self, token, row, batch_of_row, topk_k, *tensors):
+        out = self.model.step(token, row, batch_of_row, topk_k, *tensors)
+        return tuple(out[n] for n in self.model.step_output_names())
