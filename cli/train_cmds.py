@@ -32,14 +32,14 @@ def translate(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     max_length: Annotated[int, typer.Option(help="Longest sentence in words kept for training.")] = 50,
-    vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 1,
+    vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
     vocab_max_size: Annotated[int, typer.Option(help="Largest shared vocabulary.")] = 30000,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train a translator: bidirectional LSTM encoder, attention LSTM decoder, teacher forcing."""
     from ..train.config import ModelConfig, TrainConfig
-    from ..train.translate import train_translator
+    from ..train import train_translator
 
     if not resume:
         if data is None:
