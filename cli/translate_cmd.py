@@ -25,9 +25,7 @@ def _generate_with_progress(model, sources: list[str], search, batch_size: int, 
     if len(sources) <= batch_size:
         return model.generate(sources, search=search, batch_size=batch_size, **kw)
     out: list[Result] = []
-    import click
-
-    with click.progressbar(length=len(sources), label="translating", file=sys.stderr) as bar:
+    with typer.progressbar(length=len(sources), label="translating", file=sys.stderr) as bar:
         for i in range(0, len(sources), batch_size):
             chunk = sources[i : i + batch_size]
             out.extend(model.generate(chunk, search=search, batch_size=batch_size, **kw))
@@ -75,13 +73,19 @@ def translate(
     if stream:
         if json_out or beam > 1:
             raise InputError("--stream prints plain tokens for greedy or sampling: drop --json/--beam")
+        from ..runtime.text import detokenize
+
         for src in sources:
-            first = True
+            toks: list[str] = []
+            shown = ""
             for ev in model.stream(src, search=search, max_length=max_length, min_length=min_length):
-                if not ev.is_last or ev.id != model.vocab.eos_id:
-                    sys.stdout.write(("" if first else " ") + ev.token)
-                    sys.stdout.flush()
-                    first = False
+                if ev.id == model.vocab.eos_id:
+                    continue
+                toks.append(ev.token)
+                text = detokenize(toks)  # the same spacing rules as the final text
+                sys.stdout.write(text[len(shown):])
+                sys.stdout.flush()
+                shown = text
             sys.stdout.write("\n")
         return
     results = _generate_with_progress(model, sources, search, batch_size, max_length=max_length, min_length=min_length)
