@@ -21,7 +21,8 @@ from ..runtime.errors import EdgeS2SError
 from ..runtime.manifest import GraphSpec, Manifest, TokensSpec
 from ..runtime.search import Beam, Greedy
 from ..runtime.text import Vocab
-from ..train.checkpoint import BEST, LAST, load_checkpoint, sha256_file
+from ..runtime.bundle import sha256_file
+from ..train.checkpoint import BEST, LAST, load_checkpoint
 from ..train.config import TrainConfig
 from ..train.loop import TOKENS_FILE, read_metrics, read_val_pairs
 from ..train.model import Translator

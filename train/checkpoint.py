@@ -9,7 +9,6 @@ loss, and the python, numpy and torch RNG states.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import random
@@ -100,9 +99,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ck
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
