@@ -44,8 +44,8 @@ def _result_json(source: str, r: Result, with_attention: bool) -> dict:
 
 
 def translate(
+    bundle: BundleOpt,
     texts: Annotated[list[str] | None, typer.Argument(help="Sentences to translate; none = one per line on stdin.")] = None,
-    bundle: BundleOpt = Path("bundles/de-en"),
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
     n_best: Annotated[int, typer.Option("--n-best", help="Hypotheses to print per input (beam search).")] = 1,
     length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
@@ -101,7 +101,7 @@ def translate(
 
 def evaluate(
     data: Annotated[Path, typer.Argument(help="Tab-separated file: source<TAB>reference per line.")],
-    bundle: BundleOpt = Path("bundles/de-en"),
+    bundle: BundleOpt,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
     length_penalty: Annotated[float, typer.Option(help="Beam length penalty.")] = 1.0,
     batch_size: Annotated[int, typer.Option(help="Inputs decoded together.")] = 32,
