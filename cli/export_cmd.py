@@ -19,5 +19,27 @@ def export(
     from ..export.bundle_writer import export_bundle
 
     report = export_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
-    typer.echo(str(report))
-    typer.echo(f"bundle written: {out}   try: edge-s2s info {out}")
+    for line in summary(report):
+        typer.echo(line)
+    typer.echo(f"next: edge-s2s info {out}   edge-s2s translate --bundle {out} \"...\"")
+
+
+def summary(report) -> list[str]:
+    """A few readable lines about what was written and proved."""
+    lines = [f"exported {report.checkpoint} -> {report.bundle}" + ("  (int8)" if report.int8 else "")]
+    for name in sorted(report.files):
+        size = (Path(report.bundle) / name).stat().st_size
+        lines.append(f"  {name:<20}{size / 1e6:8.2f} MB")
+    p = report.parity
+    if p:
+        step = p.get("step", {})
+        lines.append(f"parity ({'enforced' if p.get('enforced') else 'reported'}, tolerance {p.get('tolerance')}): "
+                     f"step outputs max |onnx - torch| = {step.get('max_abs_diff', float('nan')):.2e} "
+                     f"at batch {step.get('batch')}, {step.get('rows')} rows, k={step.get('k')}")
+        for name, r in p.get("search", {}).get("searches", {}).items():
+            lines.append(f"  {name}: {r['identical']}/{r['of']} decodes token-identical to PyTorch, "
+                         f"max log-prob diff {r['max_log_prob_diff']:.2e}")
+    else:
+        lines.append("parity: not checked (--no-parity)")
+    lines.append(f"golden.json: {report.golden_cases} cases (edge-s2s verify re-runs them)")
+    return lines
