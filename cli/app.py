@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..runtime.errors import EdgeS2SError
-from . import bundle_cmds, export_cmd, profile_cmd, train_cmds, translate_cmd
+from . import bundle_cmds, caption_cmd, export_cmd, profile_cmd, train_cmds, translate_cmd
 
 app = typer.Typer(
     name="edge-s2s",
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(train_cmds.app, name="train")
 app.command("export")(export_cmd.export)
+app.command("caption")(caption_cmd.caption)
 app.command("translate")(translate_cmd.translate)
 app.command("evaluate")(translate_cmd.evaluate)
 app.command("info")(bundle_cmds.info)

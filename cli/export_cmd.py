@@ -7,21 +7,48 @@ from typing import Annotated
 
 import typer
 
+from ..runtime.errors import InputError
+
 
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory written by `edge-s2s train`.")],
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("bundles/model"),
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (lowest validation loss) or last.")] = "best",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantise weights to int8 (dynamic quantisation).")] = False,
+    int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner: 'all' graphs, or the decoder 'step' "
+                                                  "only (the CNN stays float32).")] = "all",
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
-    from ..export.bundle_writer import export_bundle
+    if _run_task(run) == "caption":
+        from ..export.caption_export import export_caption_bundle
 
-    report = export_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
+        if int8_parts not in ("all", "step"):
+            raise InputError(f"--int8-parts must be 'all' or 'step', got {int8_parts!r}")
+        report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
+                                       parity=parity)
+        nxt = f"edge-s2s caption --bundle {out} photo.jpg"
+    else:
+        from ..export.bundle_writer import export_bundle
+
+        report = export_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
+        nxt = f"edge-s2s translate --bundle {out} \"...\""
     for line in summary(report):
         typer.echo(line)
-    typer.echo(f"next: edge-s2s info {out}   edge-s2s translate --bundle {out} \"...\"")
+    typer.echo(f"next: edge-s2s info {out}   {nxt}")
+
+
+def _run_task(run: Path) -> str:
+    """The task a run directory was trained for (config.json), "translate" when unsaid."""
+    import json
+
+    cfg = run / "config.json"
+    if not cfg.is_file():
+        return "translate"  # the exporter reports the missing run / checkpoint clearly
+    try:
+        return str(json.loads(cfg.read_text(encoding="utf-8")).get("task", "translate"))
+    except (ValueError, AttributeError):
+        raise InputError(f"{cfg} is not valid JSON: the run directory is damaged") from None
 
 
 def summary(report) -> list[str]:

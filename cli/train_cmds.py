@@ -61,3 +61,62 @@ def translate(
         raise InputError(str(e)) from None
     run_dir = train_translator(cfg, resume=resume, progress=not no_progress)
     typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
+@app.command("caption")
+def caption(
+    captions: Annotated[Path | None, typer.Option(help="Caption JSON: COCO style (images + annotations) or a "
+                                                   "Karpathy split file (dataset_*.json).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Folder the JSON's image file names are relative to.")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/caption"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    val_captions: Annotated[Path | None, typer.Option(help="COCO-style validation JSON (default: the file's 'val' "
+                                                       "split, or hold out --val-fraction).")] = None,
+    val_fraction: Annotated[float, typer.Option(help="Share of images held out when the file has no split.")] = 0.1,
+    attention: Annotated[str, typer.Option(help="soft (Show, Attend and Tell) or none (the mean-feature baseline).")] = "soft",
+    doubly_stochastic: Annotated[float, typer.Option(help="Weight of the doubly stochastic attention regulariser "
+                                                          "(0 = off).")] = 0.0,
+    tau: Annotated[str, typer.Option(help="Regulariser target: learned, or fixed (tau = 1, the paper).")] = "learned",
+    finetune_cnn: Annotated[bool, typer.Option("--finetune-cnn", help="Train the CNN too (default: frozen, "
+                                                                     "features cached).")] = False,
+    emb_dim: Annotated[int, typer.Option(help="Word embedding width.")] = 256,
+    dec_hidden: Annotated[int, typer.Option(help="Decoder LSTM width.")] = 512,
+    region_dim: Annotated[int, typer.Option(help="Width the 1280-d CNN regions are projected to.")] = 512,
+    att_dim: Annotated[int, typer.Option(help="Hidden width of the attention MLP.")] = 256,
+    dropout: Annotated[float, typer.Option(help="Dropout.")] = 0.3,
+    epochs: Annotated[int, typer.Option(help="Passes over the training captions.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Captions per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 4e-4,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    max_length: Annotated[int, typer.Option(help="Longest caption in words (longer ones are cut).")] = 24,
+    vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
+    val_max: Annotated[int, typer.Option(help="Validation images captioned for BLEU/CIDEr-D each epoch.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Train a captioner (Show, Attend and Tell on EfficientNet-Lite0 regions) from COCO-style data."""
+    from ..train.caption_config import CaptionModelConfig, CaptionTrainConfig
+    from ..train.caption_loop import train_captioner
+
+    if not resume:
+        if captions is None or images is None:
+            raise InputError("--captions and --images are required: a COCO-style caption JSON and its image folder")
+        if not captions.is_file():
+            raise InputError(f"{captions} does not exist: give a COCO-style or Karpathy caption JSON")
+        if not images.is_dir():
+            raise InputError(f"{images} is not a directory: give the folder holding the images")
+    try:
+        cfg = CaptionTrainConfig(
+            captions=str(captions or ""), images=str(images or ""), out_dir=str(out),
+            val_captions=str(val_captions) if val_captions else None, val_fraction=val_fraction,
+            model=CaptionModelConfig(emb_dim=emb_dim, dec_hidden=dec_hidden, region_dim=region_dim, att_dim=att_dim,
+                                     attention=attention, dropout=dropout, doubly_stochastic=doubly_stochastic,
+                                     tau=tau, finetune_cnn=finetune_cnn),
+            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_caption_length=max_length,
+            vocab_min_count=vocab_min_count, checkpoint_every=checkpoint_every, max_steps=max_steps, val_max=val_max,
+        )
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    run_dir = train_captioner(cfg, resume=resume, progress=not no_progress)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")

@@ -51,12 +51,21 @@ def step_parity(model: Translator, encoder_path: str | Path, step_path: str | Pa
     tol=None reports without raising (int8 bundles).
     """
     model.eval()
-    enc_sess, step_sess = ort_session(encoder_path), ort_session(step_path)
     src, lengths = pad_ids(id_lists)
-    B = len(id_lists)
-    t_enc = torch_encode_fn(model)(src, lengths)
+    report = graph_parity(model, encoder_path, step_path, {"src": src, "src_lengths": lengths},
+                          torch_encode_fn(model)(src, lengths), steps, beams, k, tol)
+    return {"source_lengths": [int(x) for x in lengths], **report}
+
+
+def graph_parity(model, encoder_path: str | Path, step_path: str | Path, encoder_feeds: dict[str, np.ndarray],
+                 t_enc: dict[str, np.ndarray], steps: int = 6, beams: int = 3, k: int = 5,
+                 tol: float | None = TOL) -> dict:
+    """Any `DecoderContract` model: encoder on `encoder_feeds` in ORT vs `t_enc` (the torch
+    encoder's outputs on the same input), then `steps` beam-like steps through both."""
+    enc_sess, step_sess = ort_session(encoder_path), ort_session(step_path)
+    B = int(next(iter(t_enc.values())).shape[0])
     enc_names = [o.name for o in enc_sess.get_outputs()]
-    o_enc = dict(zip(enc_names, enc_sess.run(enc_names, {"src": src, "src_lengths": lengths})))
+    o_enc = dict(zip(enc_names, enc_sess.run(enc_names, encoder_feeds)))
     diffs: dict[str, float] = {}
     for name in model.encoder_output_names():
         diffs[f"encoder.{name}"] = _maxdiff(o_enc[name], t_enc[name])
@@ -105,7 +114,7 @@ def step_parity(model: Translator, encoder_path: str | Path, step_path: str | Pa
         perm = np.concatenate([b * beams + rng.integers(0, beams, beams) for b in range(B)]).astype(np.int64)
         row = perm
         token = t_out[mf.TOPK_IDS][perm, rng.integers(0, K, N)].astype(np.int64)
-    report = {"batch": B, "source_lengths": [int(x) for x in lengths], "rows": N, "k": K, "steps": steps,
+    report = {"batch": B, "rows": N, "k": K, "steps": steps,
               "max_abs_diff": max(v for k_, v in diffs.items() if not k_.endswith("mismatches")),
               "per_output": diffs}
     if tol is not None:
@@ -132,19 +141,29 @@ def search_parity(bundle_dir: str | Path, model: Translator, id_lists: list[list
     """
     from ..runtime.seq2seq import Seq2Seq
 
-    searches = searches or [Greedy(), Beam(size=5, n_best=1)]
+    rt, loop = load_runtime(Seq2Seq, bundle_dir)
+    return compare_searches(lambda s: rt.decode_ids(id_lists, s),
+                            lambda s: torch_decode(model, rt.manifest, id_lists, s), len(id_lists), loop, searches, tol)
+
+
+def load_runtime(cls, bundle_dir: str | Path):
+    """(cls.load(bundle_dir) on CPU with the compiled loop, or the reference loop when the
+    extension is not built in this checkout, the loop's name)."""
     try:
-        rt = Seq2Seq.load(bundle_dir, provider="cpu", loop="compiled")
-        loop = "compiled"
-    except ImportError:  # extension not built in this checkout
-        rt = Seq2Seq.load(bundle_dir, provider="cpu", loop="reference")
-        loop = "reference"
-    manifest = rt.manifest
-    out: dict = {"loop": loop, "inputs": len(id_lists), "searches": {}}
+        return cls.load(bundle_dir, provider="cpu", loop="compiled"), "compiled"
+    except ImportError:
+        return cls.load(bundle_dir, provider="cpu", loop="reference"), "reference"
+
+
+def compare_searches(runtime_decode, torch_decode_fn, n_inputs: int, loop: str, searches=None,
+                     tol: float | None = TOL) -> dict:
+    """runtime_decode(search) vs torch_decode_fn(search): hypotheses per input, both sides."""
+    searches = searches or [Greedy(), Beam(size=5, n_best=1)]
+    out: dict = {"loop": loop, "inputs": n_inputs, "searches": {}}
     for search in searches:
         name = "greedy" if isinstance(search, Greedy) else f"beam{search.size}"
-        got = rt.decode_ids(id_lists, search)
-        ref = torch_decode(model, manifest, id_lists, search)
+        got = runtime_decode(search)
+        ref = torch_decode_fn(search)
         same, diff, first_bad = 0, 0.0, None
         for i, (g, r) in enumerate(zip(got, ref)):
             ok = len(g) == len(r) and all(a.ids == b.ids for a, b in zip(g, r))
@@ -153,13 +172,13 @@ def search_parity(bundle_dir: str | Path, model: Translator, id_lists: list[list
                 diff = max([diff] + [abs(a.log_prob - b.log_prob) for a, b in zip(g, r)])
             elif first_bad is None:
                 first_bad = (i, [h.ids for h in g], [h.ids for h in r])
-        out["searches"][name] = {"identical": same, "of": len(id_lists), "max_log_prob_diff": diff}
+        out["searches"][name] = {"identical": same, "of": n_inputs, "max_log_prob_diff": diff}
         if tol is not None:
             if first_bad is not None:
                 i, g_ids, r_ids = first_bad
                 raise ParityError(f"{name} search: the runtime ({loop} loop on ONNX Runtime) and PyTorch decode input "
                                   f"{i} differently: runtime {g_ids} vs PyTorch {r_ids} "
-                                  f"({len(id_lists) - same} of {len(id_lists)} inputs differ)")
+                                  f"({n_inputs - same} of {n_inputs} inputs differ)")
             if diff > tol:
                 raise ParityError(f"{name} search: sequence log-probs differ by {diff:.3g} > {tol:g} between the runtime "
                                   "and PyTorch (tokens identical)")

@@ -30,14 +30,24 @@ class Result:
     """All hypotheses for one input, best first."""
 
     hypotheses: list[Hypothesis]
+    error: str | None = None  # set (and hypotheses empty) when this input could not be read
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
     @property
     def text(self) -> str:
-        return self.hypotheses[0].text
+        return self.hypotheses[0].text if self.hypotheses else ""
 
     @property
     def score(self) -> float:
-        return self.hypotheses[0].score
+        return self.hypotheses[0].score if self.hypotheses else float("-inf")
+
+    @property
+    def attention(self) -> np.ndarray | None:
+        """The best hypothesis's attention [words, L] (L = 49 regions of a 7x7 grid for captions)."""
+        return self.hypotheses[0].attention if self.hypotheses else None
 
 
 @dataclass

@@ -34,11 +34,7 @@ class Seq2Seq:
             raise EdgeS2SError(f"unknown loop {loop!r}: use 'compiled' or 'reference'")
         self.bundle = bundle
         self.loop = loop
-        pre = bundle.manifest.preprocessing
-        if pre.get("type", "text") != "text":
-            raise EdgeS2SError(f"this bundle's input is {pre.get('type')!r}; Seq2Seq reads text only in this runtime version")
-        self._lowercase = bool(pre.get("lowercase", True))
-        self._max_source = int(pre.get("max_source_length", 10**9))
+        self._setup_input(bundle.manifest.preprocessing)
         self._enc_outputs = [t.name for t in bundle.manifest.encoder.outputs]
         self._enc_inputs = [t.name for t in bundle.manifest.encoder.inputs]
         self._step_outputs = [t.name for t in bundle.manifest.decoder_step.outputs]
@@ -47,6 +43,15 @@ class Seq2Seq:
             from . import _loop
 
             self._decode = _loop.decode
+
+    def _setup_input(self, pre: dict) -> None:
+        """Read the manifest's preprocessing; subclasses for other inputs override this."""
+        if pre.get("type", "text") != "text":
+            kind = pre.get("type")
+            hint = " (an image captioner: use Captioner / `edge-s2s caption`)" if kind == "image" else ""
+            raise EdgeS2SError(f"this bundle's input is {kind!r}, not text{hint}")
+        self._lowercase = bool(pre.get("lowercase", True))
+        self._max_source = int(pre.get("max_source_length", 10**9))
 
     @classmethod
     def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
@@ -108,6 +113,12 @@ class Seq2Seq:
         enc = self.encode(ids)
         if timings is not None:
             timings.encoder_ns.append(time.perf_counter_ns() - t0)
+        return self.decode_encoded(enc, search, max_length, min_length, callback, timings)
+
+    def decode_encoded(self, enc: dict[str, np.ndarray], search: SearchConfig = Greedy(), max_length: int | None = None,
+                       min_length: int = 0, callback: Callable[[TokenEvent], bool | None] | None = None,
+                       timings: Timings | None = None) -> list[list[RawHypothesis]]:
+        """The search loop over encoder outputs `enc` (any input kind)."""
         kw = dict(max_length=max_length, min_length=min_length, callback=callback, tokens=self.vocab.tokens,
                   timings=timings)
         if self._decode is not None:

@@ -2,7 +2,7 @@
 
 golden.json::
 
-    {"cases": [{"source": str,
+    {"cases": [{"source": str,          (captioners: "image": a file in the bundle, instead)
                 "search": {"type": "greedy"} | {"type": "beam", "size": int, "length_penalty": float,
                                                 "n_best": int, "early_stop": bool},
                 "max_length": int,
@@ -51,12 +51,23 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
         cases = json.loads(golden.read_text(encoding="utf-8"))["cases"]
     except (ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{golden} is malformed ({type(e).__name__}: {e}): re-export the bundle") from None
-    model = Seq2Seq.load(path, provider=provider, loop=loop)
+    from .manifest import Manifest
+
+    if Manifest.load(path).task == "caption":
+        from .captioner import Captioner
+
+        model = Captioner.load(path, provider=provider, loop=loop)
+    else:
+        model = Seq2Seq.load(path, provider=provider, loop=loop)
     tol = 1e-4 if model.providers[0] == "CPUExecutionProvider" else 1e-3
     out = []
     for case in cases:
         search = search_from_json(case["search"])
-        result = model.generate([case["source"]], search=search, max_length=case.get("max_length"))[0]
+        if "image" in case:  # captioner: the golden image ships in the bundle
+            case["source"] = case["image"]
+            result = model.caption([Path(path, case["image"])], search=search, max_length=case.get("max_length"))[0]
+        else:
+            result = model.generate([case["source"]], search=search, max_length=case.get("max_length"))[0]
         expected = case["hypotheses"]
         got = [{"ids": h.ids, "log_prob": h.log_prob, "score": h.score} for h in result.hypotheses]
         ok = len(got) >= len(expected)

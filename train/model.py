@@ -29,23 +29,7 @@ from ..runtime import manifest as mf
 from ..runtime.manifest import StateSpec
 from .attention import make_match, masked_softmax
 from .config import ModelConfig
-
-
-class _TopK(torch.autograd.Function):
-    """TopK with k read from a tensor, so the exported graph's K stays an input."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, k: torch.Tensor):
-        return torch.topk(x, int(k.reshape(-1)[0]), dim=1, largest=True, sorted=True)
-
-    @staticmethod
-    def symbolic(g, x, k):
-        return g.op("TopK", x, k, axis_i=1, largest_i=1, sorted_i=1, outputs=2)
-
-
-def topk(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(values, ids) of the k largest entries of each row of x [N, V]; k int64 [1]."""
-    return _TopK.apply(x, k)
+from .step_contract import DecoderContract, StepGraph, topk  # noqa: F401  (re-exported)
 
 
 def reverse_index(lengths: torch.Tensor, S: int) -> torch.Tensor:
@@ -63,7 +47,7 @@ def gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, idx.unsqueeze(2).expand(-1, -1, x.size(2)))
 
 
-class Translator(nn.Module):
+class Translator(DecoderContract, nn.Module):
     """Attention encoder-decoder over one shared vocabulary of size V."""
 
     def __init__(self, cfg: ModelConfig, vocab_size: int):
@@ -102,31 +86,6 @@ class Translator(nn.Module):
     def state_specs(self) -> list[StateSpec]:
         H = self.cfg.dec_hidden
         return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", 0.0)]
-
-    def encoder_output_names(self) -> list[str]:
-        return [*self.memory_names, *(mf.state_input(s.name) for s in self.state_specs() if s.init == "encoder")]
-
-    def step_input_names(self) -> list[str]:
-        return [mf.TOKEN, mf.ROW, mf.BATCH_OF_ROW, mf.TOPK, *self.memory_names,
-                *(mf.state_input(s.name) for s in self.state_specs())]
-
-    def step_output_names(self) -> list[str]:
-        names = [mf.LOGPROBS, mf.TOPK_LOGPROBS, mf.TOPK_IDS]
-        if self.attention:
-            names.append(mf.ATTENTION)
-        return names + [mf.state_output(s.name) for s in self.state_specs()]
-
-    def initial_states(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """state name -> [B, ...] before step 0, as the runtime builds it from the manifest."""
-        B = enc["memory"].size(0)
-        out = {}
-        for s in self.state_specs():
-            if s.init == "encoder":
-                out[s.name] = enc[mf.state_input(s.name)]
-            else:
-                dims = [B if d == "N" else d for d in s.shape]
-                out[s.name] = torch.full(dims, float(s.init), dtype=torch.float32, device=enc["memory"].device)
-        return out
 
     # --- encoder ---------------------------------------------------------------------------
 
@@ -181,20 +140,6 @@ class Translator(nn.Module):
         logprobs = torch.log_softmax(self.proj(out), dim=1)
         return logprobs, alpha, {"h": h_new, "c": c_new}
 
-    def step(self, token, row, batch_of_row, topk_k, *tensors) -> dict[str, torch.Tensor]:
-        """The step graph: inputs in `step_input_names()` order after topk, outputs by name."""
-        n_mem = len(self.memory_names)
-        memory = dict(zip(self.memory_names, tensors[:n_mem]))
-        states = {s.name: t for s, t in zip(self.state_specs(), tensors[n_mem:])}
-        logprobs, alpha, new = self.step_core(token, row, batch_of_row, memory, states)
-        top_lp, top_ids = topk(logprobs, topk_k)
-        out = {mf.LOGPROBS: logprobs, mf.TOPK_LOGPROBS: top_lp, mf.TOPK_IDS: top_ids}
-        if self.attention:
-            out[mf.ATTENTION] = alpha
-        for s in self.state_specs():
-            out[mf.state_output(s.name)] = new[s.name]
-        return out
-
     # --- training ----------------------------------------------------------------------------
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
@@ -230,15 +175,3 @@ class EncoderGraph(nn.Module):
     def forward(self, src, src_lengths):
         out = self.model.encode(src, src_lengths)
         return tuple(out[n] for n in self.model.encoder_output_names())
-
-
-class StepGraph(nn.Module):
-    """`step` with positional inputs/outputs in manifest order."""
-
-    def __init__(self, model: Translator):
-        super().__init__()
-        self.model = model
-
-    def forward(self, token, row, batch_of_row, topk_k, *tensors):
-        out = self.model.step(token, row, batch_of_row, topk_k, *tensors)
-        return tuple(out[n] for n in self.model.step_output_names())

@@ -1,0 +1,128 @@
+"""`edge-s2s caption`: images in, captions out (default model shipped in the package).
+
+Every image is read on its own: an unreadable one gets an `error:` line on stderr naming
+it, the others are still captioned, and the exit code is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..runtime.errors import InputError
+from .common import ProviderOpt, ThreadsOpt, search_from_options
+
+
+def _hyp_json(h, with_attention: bool) -> dict:
+    d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}
+    if with_attention and h.attention is not None:
+        d["attention"] = [[round(float(a), 4) for a in row] for row in h.attention]
+    return d
+
+
+def _attention_target(attention: Path, image: Path, many: bool) -> Path:
+    if not many:
+        return attention
+    attention.mkdir(parents=True, exist_ok=True)
+    return attention / f"{image.stem}.attention.png"
+
+
+def caption(
+    images: Annotated[list[Path] | None, typer.Argument(help="Image files or directories of images.")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Captioning bundle (default: the model "
+                                                 "shipped with edge-s2s).")] = None,
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
+    n_best: Annotated[int, typer.Option("--n-best", help="Captions to print per image (beam search).")] = 1,
+    length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
+    sample: Annotated[bool, typer.Option("--sample", help="Sample instead of searching.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    top_k: Annotated[int, typer.Option(help="Sample from the k most likely words (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (1.0 = off).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for reproducible sampling.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Most words (default: the bundle's limit).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+    attention: Annotated[Path | None, typer.Option("--attention", help="Write the attention picture here (PNG; a "
+                                                    "directory when captioning several images).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images captioned together.")] = 16,
+    provider: ProviderOpt = "cpu",
+    threads: ThreadsOpt = 0,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> int:
+    """Caption images (files or directories) with the default model or --bundle."""
+    from ..runtime.captioner import Captioner
+    from ..runtime.image import expand_image_paths, load_image
+
+    if not images:
+        raise InputError("no images given: pass image files or directories, e.g. edge-s2s caption photo.jpg")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed)
+    paths = expand_image_paths(images)
+    many = len(paths) > 1
+    if attention is not None:
+        target_dir = attention if many else attention.parent
+        if target_dir.exists() and not target_dir.is_dir():
+            raise InputError(f"--attention {attention}: {target_dir} is not a directory; with several images "
+                             "--attention names a directory")
+        if not many and not target_dir.is_dir():
+            raise InputError(f"--attention {attention}: directory {target_dir} does not exist: create it first")
+    model = Captioner.load(bundle, provider=provider, threads=threads)
+    failed = 0
+    show_bar = many and not no_progress and sys.stderr.isatty()
+    bar = typer.progressbar(length=len(paths), label="captioning", file=sys.stderr) if show_bar else None
+    if bar is not None:
+        bar.__enter__()
+    try:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            loaded, errors = [], {}
+            for i, p in enumerate(chunk):
+                try:
+                    loaded.append((i, load_image(p, model.spec)))
+                except InputError as e:
+                    msg = str(e)
+                    errors[i] = msg if str(p) in msg else f"{p}: {msg}"
+            results = model.caption([im for _, im in loaded], search=search, max_length=max_length,
+                                    batch_size=batch_size) if loaded else []
+            by_index = {i: r for (i, _), r in zip(loaded, results)}
+            for i, p in enumerate(chunk):
+                if i in errors:
+                    failed += 1
+                    typer.echo(f"error: {errors[i]}", err=True)
+                    if json_out:
+                        typer.echo(json.dumps({"image": str(p), "error": errors[i]}, ensure_ascii=False))
+                    continue
+                r = by_index[i]
+                if attention is not None:
+                    _write_attention(model, attention, p, dict(loaded)[i], r, many)
+                if json_out:
+                    typer.echo(json.dumps({"image": str(p), "hypotheses": [_hyp_json(h, False) for h in r.hypotheses]},
+                                          ensure_ascii=False))
+                elif n_best > 1:
+                    for h in r.hypotheses:
+                        typer.echo(f"{p}\t{h.score:.4f}\t{h.text}" if many else f"{h.score:.4f}\t{h.text}")
+                else:
+                    typer.echo(f"{p}\t{r.text}" if many else r.text)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if failed:
+        typer.echo(f"error: {failed} of {len(paths)} images could not be captioned (see above)", err=True)
+        return 1
+    return 0
+
+
+def _write_attention(model, attention: Path, path: Path, image, result, many: bool) -> None:
+    from ..runtime.attention_image import save_attention_figure
+
+    h = result.hypotheses[0]
+    if h.attention is None:
+        raise InputError("this bundle has no attention (a no-attention baseline): drop --attention")
+    save_attention_figure(_attention_target(attention, path, many), image, h.tokens, h.attention[: len(h.tokens)],
+                          grid=model.grid, spec=model.spec)

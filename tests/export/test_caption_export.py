@@ -1,0 +1,64 @@
+"""Exporting a captioner: pixels-in encoder with the whole CNN, parity, golden images, int8."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.runtime.verify import verify_bundle
+
+
+def test_bundle_contract_and_parity(caption_bundle):
+    m = Manifest.load(caption_bundle)
+    assert m.task == "caption"
+    assert m.preprocessing["type"] == "image" and m.preprocessing["size"] == 224
+    assert [t.name for t in m.encoder.inputs] == ["pixels"]
+    assert m.encoder.inputs[0].shape == ["B", 3, 224, 224]
+    assert m.memory == ["memory", "memory_key"] and m.attention
+    assert [s.init for s in m.state] == ["encoder", "encoder"]
+    assert m.model["grid"] == [7, 7]
+    par = m.metrics["parity"]
+    assert par["enforced"] and par["step"]["max_abs_diff"] <= 1e-4
+    for name, r in par["search"]["searches"].items():
+        assert r["identical"] == r["of"] >= 3, name
+    # the whole CNN is in the encoder graph: it carries EfficientNet-Lite0's ~3.4M weights
+    assert (caption_bundle / "encoder.onnx").stat().st_size > 12e6
+
+
+def test_golden_images_ship_and_verify(caption_bundle):
+    golden = json.loads((caption_bundle / "golden.json").read_text())["cases"]
+    assert golden and all((caption_bundle / c["image"]).is_file() for c in golden)
+    results = verify_bundle(caption_bundle)
+    assert results and all(r.passed for r in results), [r.description for r in results if not r.passed]
+
+
+def test_encoder_runs_at_other_batch_sizes(caption_bundle):
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(caption_bundle / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    for B in (1, 5):
+        out = s.run(["memory", "state.h"], {"pixels": np.zeros((B, 3, 224, 224), np.float32)})
+        assert out[0].shape[:2] == (B, 49) and out[1].shape[0] == B
+
+
+@pytest.mark.slow
+def test_int8_step_only_keeps_the_cnn_float(caption_run, caption_bundle, tmp_path):
+    from edge_s2s.export.caption_export import export_caption_bundle
+
+    rep = export_caption_bundle(caption_run, tmp_path / "q", int8="step")
+    m = Manifest.load(tmp_path / "q")
+    assert m.model["int8"] == "step" and not m.metrics["parity"]["enforced"]
+    assert (tmp_path / "q" / "decoder_step.onnx").stat().st_size < (caption_bundle / "decoder_step.onnx").stat().st_size
+    assert (tmp_path / "q" / "encoder.onnx").stat().st_size == pytest.approx(
+        (caption_bundle / "encoder.onnx").stat().st_size, rel=0.01)
+    assert rep.parity["search"]["searches"]["greedy"]["of"] >= 3
+
+
+def test_export_refuses_bad_int8_choice(caption_run, tmp_path):
+    from edge_s2s.export.bundle_writer import ExportError
+    from edge_s2s.export.caption_export import export_caption_bundle
+
+    with pytest.raises(ExportError, match="int8"):
+        export_caption_bundle(caption_run, tmp_path / "x", int8="half")
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,136 @@
+"""The Show-Attend-Tell model: contract shapes, attention, regulariser, frozen CNN, training."""
+
+import json
+
+import pytest
+import torch
+
+from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
+from edge_s2s.train.caption_model import CaptionModel
+
+TINY = dict(emb_dim=16, dec_hidden=32, region_dim=24, att_dim=8, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def soft():
+    torch.manual_seed(0)
+    return CaptionModel(CaptionModelConfig(**TINY), vocab_size=20).eval()
+
+
+def test_encoder_outputs_and_step_shapes(soft):
+    regions = torch.rand(3, 49, 1280)
+    enc = soft.encode_regions(regions)
+    assert enc["memory"].shape == (3, 49, 24) and enc["memory_key"].shape == (3, 49, 8)
+    assert enc["state.h"].shape == (3, 32) and enc["state.c"].shape == (3, 32)
+    states = soft.initial_states(enc)
+    row = torch.tensor([0, 0, 2, 1])
+    out = soft.step(torch.tensor([2, 5, 6, 7]), row, row, torch.tensor([4]), enc["memory"], enc["memory_key"],
+                    states["h"], states["c"])
+    assert out["logprobs"].shape == (4, 20) and out["topk_ids"].shape == (4, 4)
+    assert out["attention"].shape == (4, 49)
+    assert torch.allclose(out["attention"].sum(1), torch.ones(4), atol=1e-5)
+    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(4), atol=1e-4)
+    # rows 0 and 1 continue the same item and state: same attention
+    assert torch.allclose(out["attention"][0], out["attention"][1])
+
+
+def test_h0_c0_come_from_the_mean_region(soft):
+    regions = torch.rand(2, 49, 1280)
+    shuffled = regions[:, torch.randperm(49)]
+    a, b = soft.encode_regions(regions), soft.encode_regions(shuffled)
+    assert torch.allclose(a["state.h"], b["state.h"], atol=1e-5)  # permutation-invariant mean
+    assert not torch.allclose(a["state.h"][0], a["state.h"][1])
+
+
+def test_no_attention_baseline_reads_one_vector():
+    m = CaptionModel(CaptionModelConfig(**TINY, attention="none"), vocab_size=20).eval()
+    enc = m.encode_regions(torch.rand(2, 49, 1280))
+    assert m.memory_names == ["memory"] and enc["memory"].shape == (2, 1, 24)
+    assert "attention" not in m.step_output_names()
+
+
+def test_doubly_stochastic_regulariser_adds_to_the_loss_and_trains_tau():
+    torch.manual_seed(0)
+    plain = CaptionModel(CaptionModelConfig(**TINY), vocab_size=20)
+    reg = CaptionModel(CaptionModelConfig(**TINY, doubly_stochastic=1.0, tau="learned", tau_init=3.0), vocab_size=20)
+    reg.load_state_dict({**plain.state_dict(), "tau": reg.tau.detach()}, strict=True)
+    regions = torch.rand(2, 49, 1280)
+    tin = torch.tensor([[2, 5, 6, 0], [2, 7, 8, 9]])
+    tout = torch.tensor([[5, 6, 3, 0], [7, 8, 9, 3]])
+    l_plain, n, nll_plain = plain.loss(regions, tin, tout)
+    l_reg, _, nll_reg = reg.loss(regions, tin, tout)
+    assert n == 7 and nll_plain == pytest.approx(nll_reg, rel=1e-5)
+    # sum_t alpha over 3 or 4 real steps spread over 49 regions is far below tau=3: a big penalty
+    assert float(l_reg.detach()) > float(l_plain.detach()) + 49 * 2.0
+    l_reg.backward()
+    assert reg.tau.grad is not None and float(reg.tau.grad) > 0  # pulls tau down towards sum_t alpha
+
+
+def test_fixed_tau_is_one_and_not_trained():
+    m = CaptionModel(CaptionModelConfig(**TINY, doubly_stochastic=1.0, tau="fixed"), vocab_size=20)
+    assert float(m.tau) == 1.0
+    assert "tau" not in dict(m.named_parameters())
+
+
+def test_cnn_is_frozen_by_default_and_stays_in_eval_mode():
+    m = CaptionModel(CaptionModelConfig(**TINY), vocab_size=20)
+    m.train()
+    assert not any(p.requires_grad for p in m.cnn.parameters())
+    assert not m.cnn.training and m.region_proj.training
+    ft = CaptionModel(CaptionModelConfig(**TINY, finetune_cnn=True), vocab_size=20)
+    ft.train()
+    assert all(p.requires_grad for p in ft.cnn.parameters()) and ft.cnn.training
+
+
+@pytest.mark.parametrize("bad", [dict(attention="hard"), dict(tau="auto"), dict(doubly_stochastic=-1.0),
+                                 dict(attention="none", doubly_stochastic=1.0), dict(dropout=1.0)])
+def test_bad_model_config_is_refused(bad):
+    with pytest.raises(ValueError):
+        CaptionModelConfig(**{**TINY, **bad})
+
+
+def test_training_run_writes_what_export_needs(caption_run):
+    names = {p.name for p in caption_run.iterdir()}
+    assert {"config.json", "tokens.txt", "val.json", "last.pt", "best.pt", "metrics.jsonl"} <= names
+    cfg = json.loads((caption_run / "config.json").read_text())
+    assert cfg["task"] == "caption" and cfg["images"] == {"train": 24, "val": 12}
+    hist = [json.loads(x) for x in (caption_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(hist) == 6
+    assert hist[-1]["val_loss"] < hist[0]["val_loss"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert "val_CIDEr-D" in hist[-1] and "tau" in hist[-1]
+    val = json.loads((caption_run / "val.json").read_text())
+    assert len(val) == 12 and all(v["image"].endswith("_2.jpg") for v in val)  # the val split, never train
+
+
+def test_resume_continues_bit_for_bit(tmp_path, shapes_data, caption_cache):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from conftest import tiny_caption_config
+
+    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.checkpoint import load_checkpoint
+
+    straight = tiny_caption_config(shapes_data, tmp_path / "a")
+    straight.epochs, straight.val_max = 2, 0
+    train_captioner(straight, progress=False, cache_dir=caption_cache)
+    cut = tiny_caption_config(shapes_data, tmp_path / "b")
+    cut.epochs, cut.val_max, cut.max_steps = 2, 0, 8  # stop inside epoch 2 (6 batches an epoch)
+    train_captioner(cut, progress=False, cache_dir=caption_cache)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 8
+    cut.max_steps = 0
+    train_captioner(cut, resume=True, progress=False, cache_dir=caption_cache)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["step"] == b["step"] == 12
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+
+
+def test_bad_train_config_is_refused():
+    with pytest.raises(ValueError):
+        CaptionTrainConfig(image_size=300)
+    with pytest.raises(ValueError):
+        CaptionTrainConfig(resize="stretch")

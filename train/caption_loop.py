@@ -1,0 +1,283 @@
+"""Captioner training: teacher forcing on (image, caption) pairs, validation metrics,
+atomic checkpoints and bit-for-bit `--resume`, like the translator's loop.
+
+Run directory (cfg.out_dir)::
+
+    config.json     the CaptionTrainConfig (task "caption") and vocabulary size
+    tokens.txt      the vocabulary, built from the training captions only
+    val.json        the validation images and their captions (export takes golden images here)
+    last.pt         latest checkpoint; best.pt the one with the best validation CIDEr-D
+                    (validation loss when metrics are off)
+    metrics.jsonl   one JSON line per epoch
+
+The test split of the caption file is never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..runtime.image import ImageSpec
+from ..runtime.search import Greedy
+from ..runtime.text import Vocab, detokenize, tokenize
+from .caption_config import CaptionTrainConfig
+from .caption_data import CaptionItem, build_caption_vocab, load_captions, split_items
+from .caption_features import region_features
+from .caption_model import CaptionModel
+from .checkpoint import BEST, LAST, atomic_write_bytes, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .data import DataError, epoch_batches
+from .loop import CONFIG_FILE, METRICS_FILE, TOKENS_FILE, RunError, seed_everything
+
+VAL_FILE = "val.json"
+
+
+def image_spec(cfg: CaptionTrainConfig) -> ImageSpec:
+    return ImageSpec(size=cfg.image_size, resize=cfg.resize)
+
+
+def load_splits(cfg: CaptionTrainConfig) -> tuple[list[CaptionItem], list[CaptionItem]]:
+    """(train items, validation items) from the caption file(s); the test split is dropped."""
+    items = load_captions(cfg.captions, cfg.images)
+    if cfg.val_captions:
+        val = [i for i in load_captions(cfg.val_captions, cfg.images, split="val")]
+        for i in val:
+            i.split = "val"
+        train = [i for i in items if i.split == "train"]
+    elif any(i.split == "val" for i in items):
+        train = [i for i in items if i.split == "train"]
+        val = [i for i in items if i.split == "val"]
+    else:
+        items = split_items([i for i in items if i.split == "train"], cfg.val_fraction, cfg.seed)
+        train = [i for i in items if i.split == "train"]
+        val = [i for i in items if i.split == "val"]
+    if not train:
+        raise DataError(f"{cfg.captions}: no training images (split 'train'): check the caption file")
+    if not val:
+        raise DataError(f"{cfg.captions}: no validation images: pass --val-captions or use a file with a 'val' split")
+    return train, val
+
+
+def caption_ids(text: str, vocab: Vocab, cfg: CaptionTrainConfig) -> list[int]:
+    return vocab.encode(tokenize(text, cfg.lowercase)[: cfg.max_caption_length])
+
+
+def examples(items: list[CaptionItem], vocab: Vocab, cfg: CaptionTrainConfig) -> list[tuple[int, list[int]]]:
+    """(image index, caption ids) for every caption of every image."""
+    out = []
+    for i, item in enumerate(items):
+        for c in item.captions:
+            ids = caption_ids(c, vocab, cfg)
+            if ids:
+                out.append((i, ids))
+    return out
+
+
+def collate(exs: list[tuple[int, list[int]]], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image indices [B], tgt_in [B, T] = <s> + ids, tgt_out [B, T] = ids + </s>; 0-padded)."""
+    B, T = len(exs), max(len(ids) for _, ids in exs) + 1
+    tgt_in = torch.zeros(B, T, dtype=torch.long)
+    tgt_out = torch.zeros(B, T, dtype=torch.long)
+    for b, (_, ids) in enumerate(exs):
+        tgt_in[b, : len(ids) + 1] = torch.tensor([vocab.bos_id] + ids)
+        tgt_out[b, : len(ids) + 1] = torch.tensor(ids + [vocab.eos_id])
+    return torch.tensor([i for i, _ in exs], dtype=torch.long), tgt_in, tgt_out
+
+
+@torch.no_grad()
+def greedy_captions(model: CaptionModel, regions: torch.Tensor, vocab: Vocab, max_length: int,
+                    batch_size: int = 64, search=Greedy()) -> list[str]:
+    """Caption cached regions with the PyTorch model through the runtime's reference loop."""
+    from ..export.torch_step import decode_manifest, torch_step_fn
+    from ..runtime.reference_loop import decode
+
+    was = model.training
+    model.eval()
+    try:
+        manifest = decode_manifest(model, max_length)
+        step = torch_step_fn(model)
+        names = model.encoder_output_names()
+        out: list[str] = []
+        for s in range(0, regions.size(0), batch_size):
+            enc = model.encode_regions(regions[s : s + batch_size].float())
+            enc_np = {n: enc[n].numpy() for n in names}
+            for hyps in decode(manifest, enc_np, step, search, max_length=max_length):
+                out.append(detokenize(vocab.decode(hyps[0].ids)) if hyps else "")
+        return out
+    finally:
+        model.train(was)
+
+
+@torch.no_grad()
+def validation_loss(model: CaptionModel, regions: torch.Tensor, exs, vocab: Vocab, batch_size: int) -> float:
+    was = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for s in range(0, len(exs), batch_size):
+        idx, tin, tout = collate(exs[s : s + batch_size], vocab)
+        _, k, nll = model.loss(regions[idx].float(), tin, tout)
+        total += nll * k
+        n += k
+    model.train(was)
+    return total / max(n, 1)
+
+
+def validation_scores(model: CaptionModel, regions: torch.Tensor, items: list[CaptionItem], vocab: Vocab,
+                      cfg: CaptionTrainConfig) -> dict[str, float]:
+    from .caption_metrics import caption_scores
+
+    n = min(cfg.val_max, len(items))
+    hyps = greedy_captions(model, regions[:n], vocab, cfg.max_caption_length + 1)
+    refs = {str(i): items[i].captions for i in range(n)}
+    return caption_scores(refs, {str(i): h for i, h in enumerate(hyps)}, meteor=False)
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def load_caption_run_config(run_dir: str | Path) -> CaptionTrainConfig:
+    path = Path(run_dir, CONFIG_FILE)
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if d.get("task") != "caption":
+            raise RunError(f"{run_dir} is a {d.get('task')!r} run, not a caption run")
+        return CaptionTrainConfig.from_dict(d["train"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
+
+
+def read_val_items(run_dir: str | Path) -> list[dict]:
+    """The validation images the run held out: [{"image": path, "captions": [...]}, ...]."""
+    path = Path(run_dir, VAL_FILE)
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: bool = True,
+                    cache_dir: str | Path | None = None) -> Path:
+    """Train (or resume) a captioner; returns the run directory.
+
+    resume=True continues from `out_dir/last.pt` with the saved configuration; only
+    `epochs` and `max_steps` are taken from `cfg`.
+    """
+    run = Path(cfg.out_dir)
+    last = run / LAST
+    if resume:
+        if not last.is_file():
+            raise RunError(f"cannot resume: {last} does not exist (start the run without --resume)")
+        saved = load_caption_run_config(run)
+        saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
+        cfg = saved
+        vocab = Vocab.load(run / TOKENS_FILE)
+        train_items, val_items = load_splits(cfg)
+    else:
+        if last.is_file():
+            raise RunError(f"{run} already holds a training run ({LAST}): resume it, or choose another output directory")
+        train_items, val_items = load_splits(cfg)
+        vocab = build_caption_vocab(train_items, min_count=cfg.vocab_min_count, lowercase=cfg.lowercase)
+        run.mkdir(parents=True, exist_ok=True)
+        vocab.save(run / TOKENS_FILE)
+        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "caption",
+                                        "images": {"train": len(train_items), "val": len(val_items)}})
+        _write_json(run / VAL_FILE, [{"image": str(i.image), "captions": i.captions} for i in val_items])
+
+    device = torch.device(cfg.device)
+    seed_everything(cfg.seed)
+    model = CaptionModel(cfg.model, len(vocab)).to(device)
+    spec = image_spec(cfg)
+    finetune = cfg.model.finetune_cnn
+    val_regions = region_features(model.cnn, [i.image for i in val_items], spec, cache_dir, progress=progress)
+    train_regions = None if finetune else region_features(model.cnn, [i.image for i in train_items], spec,
+                                                          cache_dir, progress=progress)
+    train_ex = examples(train_items, vocab, cfg)
+    val_ex = examples(val_items, vocab, cfg)
+    if not train_ex:
+        raise DataError(f"{cfg.captions}: no training caption has a word: check the caption file")
+
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    epoch, pos, step, best = 0, 0, 0, -math.inf
+    ep_loss, ep_tokens = 0.0, 0
+    if resume:
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        epoch, pos, step, best = ck["epoch"], ck["batch"], ck["step"], ck["best_score"]
+        ep_loss, ep_tokens = ck["epoch_loss_sum"], ck["epoch_tokens"]
+        set_rng_state(ck["rng"])
+
+    def save(path: Path, epoch_: int, batch_: int, metrics: dict | None = None) -> None:
+        save_checkpoint(path, {
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "train_config": cfg.to_dict(),
+            "model_config": asdict(cfg.model), "vocab_size": len(vocab), "task": "caption", "epoch": epoch_,
+            "batch": batch_, "step": step, "best_score": best, "epoch_loss_sum": ep_loss, "epoch_tokens": ep_tokens,
+            "rng": rng_state(), "metrics": metrics or {},
+        })
+
+    def batch_regions(idx: torch.Tensor) -> torch.Tensor:
+        if train_regions is not None:
+            return train_regions[idx].float().to(device)
+        from ..runtime.image import preprocess_batch
+
+        pix = torch.from_numpy(preprocess_batch([train_items[int(i)].image for i in idx], spec)).to(device)
+        return model.regions(pix)
+
+    lengths = [len(ids) for _, ids in train_ex]
+    model.train()
+    while epoch < cfg.epochs:
+        t0 = time.time()
+        batches = epoch_batches(len(train_ex), lengths, cfg.batch_size, cfg.seed, epoch)
+        bar = tqdm(total=len(batches), initial=pos, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False, dynamic_ncols=True)
+        for bi in range(pos, len(batches)):
+            if cfg.max_steps and step >= cfg.max_steps:
+                bar.close()
+                save(last, epoch, bi)
+                return run
+            idx, tin, tout = collate([train_ex[j] for j in batches[bi]], vocab)
+            opt.zero_grad(set_to_none=True)
+            loss, n, nll = model.loss(batch_regions(idx), tin.to(device), tout.to(device))
+            loss.backward()
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            step += 1
+            ep_loss += nll * n
+            ep_tokens += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{nll:.3f}")
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save(last, epoch, bi + 1)
+        bar.close()
+        train_loss = ep_loss / max(ep_tokens, 1)
+        vr = val_regions.to(device)
+        val_loss = validation_loss(model, vr, val_ex, vocab, cfg.batch_size)
+        scores = validation_scores(model, vr, val_items, vocab, cfg) if cfg.val_max else {}
+        model.train()
+        metrics = {"epoch": epoch + 1, "step": step, "train_loss": train_loss, "val_loss": val_loss,
+                   **{f"val_{k}": v for k, v in scores.items()}, "seconds": round(time.time() - t0, 3)}
+        if cfg.model.tau == "learned" and cfg.model.attention == "soft":
+            metrics["tau"] = float(model.tau.detach())
+        score = scores.get("CIDEr-D", -val_loss) if scores else -val_loss
+        is_best = score > best
+        if is_best:
+            best = score
+        epoch, pos, ep_loss, ep_tokens = epoch + 1, 0, 0.0, 0
+        save(last, epoch, 0, metrics)
+        if is_best:
+            save(run / BEST, epoch, 0, metrics)
+        with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+        if progress:
+            extra = "".join(f", {k} {v:.3f}" for k, v in scores.items() if k in ("BLEU-4", "CIDEr-D"))
+            tqdm.write(f"epoch {metrics['epoch']}: train loss {train_loss:.4f}, val loss {val_loss:.4f}{extra}")
+    return run
