@@ -37,6 +37,10 @@ def read_lines(texts: list[str] | None) -> list[str]:
 def search_from_options(beam: int, n_best: int, length_penalty: float, sample: bool,
                         temperature: float, top_k: int, top_p: float, seed: int | None) -> SearchConfig:
     """Build the search config from CLI flags, turning bad combinations into one clear line."""
+    if beam < 1:
+        raise InputError(f"--beam must be >= 1 (1 = greedy), got {beam}")
+    if n_best < 1:
+        raise InputError(f"--n-best must be >= 1, got {n_best}")
     try:
         if sample:
             if beam > 1:

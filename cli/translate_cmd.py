@@ -108,8 +108,16 @@ def evaluate(
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    images: Annotated[Path | None, typer.Option(help="Captioners: the image folder of the caption JSON.")] = None,
+    split: Annotated[str, typer.Option(help="Captioners: which split of a Karpathy file to score.")] = "test",
 ) -> None:
-    """Score a bundle on a parallel test file with BLEU (sacrebleu)."""
+    """Score a bundle: BLEU on a parallel TSV (translators), or BLEU-1..4/METEOR/CIDEr-D on a
+    caption JSON + --images (captioners)."""
+    from ..runtime.manifest import Manifest
+
+    if Manifest.load(bundle).task == "caption":
+        _evaluate_captions(data, bundle, images, split, beam, length_penalty, batch_size, provider, threads, json_out)
+        return
     try:
         import sacrebleu
     except ImportError:
@@ -137,3 +145,26 @@ def evaluate(
     bleu = sacrebleu.corpus_bleu(hyps, [norm_refs])
     scores = {"bleu": round(bleu.score, 2), "sentences": len(sources), "search": type(search).__name__.lower(), "beam": beam}
     typer.echo(json.dumps(scores) if json_out else f"BLEU {bleu.score:.2f} on {len(sources)} sentences ({scores['search']}, beam {beam})")
+
+
+def _evaluate_captions(data: Path, bundle: Path, images: Path | None, split: str, beam: int, length_penalty: float,
+                       batch_size: int, provider: str, threads: int, json_out: bool) -> None:
+    from ..runtime.captioner import Captioner
+    from ..train.caption_eval import evaluate_captioner, items_of_split
+
+    if images is None:
+        raise InputError("captioners are scored on a caption JSON and its images: add --images FOLDER")
+    if not data.is_file():
+        raise InputError(f"{data} does not exist: give a COCO-style or Karpathy caption JSON")
+    items = items_of_split(data, images, split)
+    if not items:
+        raise InputError(f"{data} has no images in split {split!r}: choose --split train, val or test")
+    model = Captioner.load(bundle, provider=provider, threads=threads)
+    search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
+    scores, _ = evaluate_captioner(model, items, search, batch_size)
+    scores.update(search=type(search).__name__.lower(), beam=beam, split=split)
+    if json_out:
+        typer.echo(json.dumps(scores))
+    else:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if isinstance(v, float) and k != "seconds")
+        typer.echo(f"{shown} on {len(items)} {split} images ({scores['search']}, beam {beam})")
