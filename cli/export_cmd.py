@@ -15,16 +15,16 @@ def export(
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("bundles/model"),
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (lowest validation loss) or last.")] = "best",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantise weights to int8 (dynamic quantisation).")] = False,
-    int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner: 'all' graphs, or the decoder 'step' "
-                                                  "only (the CNN stays float32).")] = "all",
+    int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner: 'linear' (linear layers and "
+                                                  "embeddings; the CNN's convolutions stay float32) or 'all'.")] = "linear",
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
     if _run_task(run) == "caption":
         from ..export.caption_export import export_caption_bundle
 
-        if int8_parts not in ("all", "step"):
-            raise InputError(f"--int8-parts must be 'all' or 'step', got {int8_parts!r}")
+        if int8_parts not in ("linear", "all"):
+            raise InputError(f"--int8-parts must be 'linear' or 'all', got {int8_parts!r}")
         report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
                                        parity=parity)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"

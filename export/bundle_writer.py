@@ -88,7 +88,9 @@ def load_trained(run_dir: str | Path, checkpoint: str | Path = "best") -> tuple[
     return model, vocab, cfg, ck_path
 
 
-def _quantize(src: Path, dst: Path) -> None:
+def _quantize(src: Path, dst: Path, op_types: list[str] | None = None) -> None:
+    """Dynamic int8 quantisation of `src` into `dst`; op_types None = every op ORT can
+    quantise (Conv included), e.g. ["MatMul", "Gemm", "Gather"] for linear layers only."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -97,7 +99,7 @@ def _quantize(src: Path, dst: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on every call
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=op_types)
     finally:
         root.setLevel(level)
 
@@ -184,18 +186,30 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
         sources = _held_out(run, vocab, cfg, max(golden, 4))
         id_lists = [source_ids(s, vocab, cfg.lowercase) for s in sources]
 
-        # golden.json: PyTorch decodes of a few held-out sources.
+        # golden.json: what `edge-s2s verify` must reproduce. fp32: PyTorch's decodes of a few
+        # held-out sources; int8: the quantised graphs' decodes on this CPU.
+        if int8:
+            from ..runtime.seq2seq import Seq2Seq
+
+            shutil.rmtree(tmp / "fp32")
+            manifest.files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            manifest.save(tmp)
+            ort_ref = Seq2Seq.load(tmp, loop="reference")
+
+            def golden_decode(ids, search):
+                return ort_ref.decode_ids([ids], search, max_length)[0]
+        else:
+            def golden_decode(ids, search):
+                return torch_decode(model, manifest, [ids], search, max_length)[0]
         cases = []
         for s, ids in zip(sources[:golden], id_lists[:golden]):
             for sjson, search in GOLDEN_SEARCHES:
-                hyps = torch_decode(model, manifest, [ids], search, max_length)[0]
+                hyps = golden_decode(ids, search)
                 cases.append({"source": s, "search": sjson, "max_length": max_length,
                               "hypotheses": [{"ids": list(map(int, h.ids)), "log_prob": float(h.log_prob),
                                               "score": float(h.score)} for h in hyps]})
         (tmp / mf.GOLDEN_FILE).write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
-        if int8:
-            shutil.rmtree(tmp / "fp32")
 
         def write_manifest(metrics: dict) -> dict[str, str]:
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != mf.MANIFEST_FILE}

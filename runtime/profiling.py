@@ -1,6 +1,7 @@
 """Per-stage latency of a bundle on this device: what `edge-s2s profile` prints.
 
-Stages of one `generate` call: preprocess (tokenize + ids), encoder (ORT), decoder step
+Stages of one `generate` call: preprocess (tokenize + ids; for a captioner: image decode,
+resize, normalise), encoder (ORT), decoder step
 (each ORT step run), search bookkeeping (the loop's time outside the step graph) and
 postprocess (ids -> text, attention trimming). Percentiles over repeated runs.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import InputError
 from .loop_common import Timings
 from .search import Beam, Greedy, SearchConfig
 from .seq2seq import Seq2Seq
@@ -36,14 +38,25 @@ class StageSamples:
 def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, runs: int, warmup: int = 2) -> StageSamples:
     """Decode `sources` as one batch `runs` times and record every stage."""
     out = StageSamples()
+    captioner = hasattr(model, "decode_pixels")  # images: preprocess = decode + resize + normalise
     for i in range(warmup + runs):
         t0 = time.perf_counter_ns()
-        ids = model.encode_sources(sources)
+        if captioner:
+            batch, bad = model.pixels(sources)[::2]
+            if bad:
+                raise InputError(bad[min(bad)])
+            lengths = [model.grid[0] * model.grid[1]] * len(sources)
+        else:
+            batch = model.encode_sources(sources)
+            lengths = [len(x) for x in batch]
         t1 = time.perf_counter_ns()
         timings = Timings()
-        raws = model.decode_ids(ids, search, timings=timings)
+        if captioner:
+            raws = model.decode_pixels(batch, search, timings=timings)
+        else:
+            raws = model.decode_ids(batch, search, timings=timings)
         t2 = time.perf_counter_ns()
-        results = [model._result(r, len(x)) for r, x in zip(raws, ids)]
+        results = [model._result(r, n) for r, n in zip(raws, lengths)]
         t3 = time.perf_counter_ns()
         if i < warmup:
             continue

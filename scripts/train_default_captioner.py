@@ -10,8 +10,8 @@
 3. Each exported (fp32) and scored on the TEST split through the runtime: greedy, beam 3,
    beam 5 (BLEU-1..4, METEOR when Java is present, CIDEr-D).
 4. The default is the attention model with the best VALIDATION CIDEr-D (the test split
-   chooses nothing). It is exported again with int8 decoder step and int8 everywhere;
-   the int8 variant ships if its validation CIDEr-D is within `--int8-tolerance` of fp32
+   chooses nothing). It is exported again with int8 linear layers (CNN convolutions kept
+   float32) and with int8 everywhere; the int8 variant ships if its validation CIDEr-D is within `--int8-tolerance` of fp32
    and the bundle fits in 20 MB.
 5. The shipped bundle (with its test metrics in the manifest) goes to models/captioner/,
    the table to docs/captioner-results.md and .json.
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"default: {best} (validation CIDEr-D {val_cider(runs[best]):.3f})")
     slug = best.replace(" + ", "-").replace(" ", "-")
     variants = {"fp32": args.work / "bundles" / slug}
-    for parts in ("step", "all"):
+    for parts in ("linear", "all"):
         variants[f"int8 ({parts})"] = args.work / "bundles" / f"{slug}-int8-{parts}"
         export_caption_bundle(runs[best], variants[f"int8 ({parts})"], int8=parts)
     val_scores = {}
@@ -120,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {prec:12} {bundle_bytes(path) / 1e6:6.1f} MB  val CIDEr-D {val_scores[prec]['CIDEr-D']:.3f}")
 
     fits = {p: bundle_bytes(v) <= MAX_BYTES for p, v in variants.items()}
-    ok8 = [p for p in ("int8 (step)", "int8 (all)") if fits[p]
+    ok8 = [p for p in ("int8 (linear)", "int8 (all)") if fits[p]
            and val_scores["fp32"]["CIDEr-D"] - val_scores[p]["CIDEr-D"] <= args.int8_tolerance]
     if fits["fp32"] and not ok8:
         chosen = "fp32"
     elif ok8:
-        chosen = ok8[0]  # step-only keeps the CNN in float32: preferred when both qualify
+        chosen = ok8[0]  # "linear" keeps the CNN convolutions float32: preferred when both qualify
     else:
         print("error: no variant fits in 20 MB within the int8 tolerance; nothing shipped", file=sys.stderr)
         return 1
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ship:
         test = {r["search"]: {k: v for k, v in r.items() if k[0] in "BMC"} for r in rows
                 if r["model"] == best and r["precision"] == chosen}
-        parts = {"fp32": "none", "int8 (step)": "step", "int8 (all)": "all"}[chosen]
+        parts = {"fp32": "none", "int8 (linear)": "linear", "int8 (all)": "all"}[chosen]
         tmp = args.work / "bundles" / "shipped"
         export_caption_bundle(runs[best], tmp, int8=parts, golden=2,
                               metrics={"test": test, "test_split": f"{karpathy.name} test ({len(test_items)} images)"})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shutil
 
@@ -55,6 +56,20 @@ def simple_tokenize(text: str) -> str:
     return " ".join(_WORD_RE.findall(text.lower()))
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 (where child processes write) to /dev/null for a moment."""
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _tokenize(captions: dict[str, list[str]], java: bool) -> dict[str, list[str]]:
     if not java:
         return {k: [simple_tokenize(c) for c in v] for k, v in captions.items()}
@@ -64,7 +79,8 @@ def _tokenize(captions: dict[str, list[str]], java: bool) -> dict[str, list[str]
     # caption onto the wrong image, so only captions with a word go through it.
     flat = [(k, i, " ".join(c.split())) for k, v in captions.items() for i, c in enumerate(v)]
     keep = {str(n): [{"caption": c}] for n, (_, _, c) in enumerate(flat) if simple_tokenize(c)}
-    done = PTBTokenizer().tokenize(keep) if keep else {}
+    with _quiet_stderr():  # the Java tokenizer prints a progress line on the process's stderr
+        done = PTBTokenizer().tokenize(keep) if keep else {}
     out: dict[str, list[str]] = {k: [""] * len(v) for k, v in captions.items()}
     for n, (k, i, _) in enumerate(flat):
         out[k][i] = done.get(str(n), [""])[0]

@@ -154,7 +154,7 @@ def test_train_export_evaluate_through_the_cli(capsys, shapes_data, caption_cach
                                  "32", "--region-dim", "32", "--att-dim", "16", "--vocab-min-count", "1",
                                  "--doubly-stochastic", "0.5", "--tau", "fixed", "--no-progress"])
     assert rc == 0, err
-    rc, out, err = _cli(capsys, ["export", str(run_dir), "--out", str(bundle), "--int8", "--int8-parts", "step"])
+    rc, out, err = _cli(capsys, ["export", str(run_dir), "--out", str(bundle), "--int8", "--int8-parts", "linear"])
     assert rc == 0, err
     assert "parity" in out and "edge-s2s caption" in out
     rc, out, err = _cli(capsys, ["evaluate", str(shapes_data["karpathy"]), "--bundle", str(bundle), "--images",
