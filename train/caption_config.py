@@ -5,8 +5,10 @@ Both go to the run directory's `config.json`; `--resume` and the exporter read t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .config import config_from_dict
 
 CAPTION_ATTENTIONS = ("soft", "none")
 TAU_MODES = ("learned", "fixed")
@@ -115,15 +117,4 @@ class CaptionTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaptionTrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown caption training config keys {unknown}")
-        d = dict(d)
-        if isinstance(d.get("model"), dict):
-            mknown = {f.name for f in fields(CaptionModelConfig)}
-            bad = sorted(set(d["model"]) - mknown)
-            if bad:
-                raise ValueError(f"unknown caption model config keys {bad}")
-            d["model"] = CaptionModelConfig(**d["model"])
-        return cls(**d)
+        return config_from_dict(cls, CaptionModelConfig, d)

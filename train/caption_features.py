@@ -10,9 +10,9 @@ decoders (baseline, attention, regulariser) share the cache.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ..runtime.errors import InputError
 from ..runtime.image import ImageSpec, preprocess
+from .checkpoint import atomic_write_bytes
 from .data import DataError
 from .image_encoder import FEATURE_DIM, REGIONS
 
@@ -42,17 +43,9 @@ def cache_key(image: Path, spec: ImageSpec) -> str:
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 @torch.no_grad()

@@ -114,15 +114,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training config keys {unknown}")
-        d = dict(d)
-        if isinstance(d.get("model"), dict):
-            mknown = {f.name for f in fields(ModelConfig)}
-            bad = sorted(set(d["model"]) - mknown)
-            if bad:
-                raise ValueError(f"unknown model config keys {bad}")
-            d["model"] = ModelConfig(**d["model"])
-        return cls(**d)
+        return config_from_dict(cls, ModelConfig, d)
+
+
+def config_from_dict(cls, model_cls, d: dict[str, Any]):
+    """A training config (with its nested model config) from a dict; unknown keys refused."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown training config keys {unknown}")
+    d = dict(d)
+    if isinstance(d.get("model"), dict):
+        bad = sorted(set(d["model"]) - {f.name for f in fields(model_cls)})
+        if bad:
+            raise ValueError(f"unknown model config keys {bad}")
+        d["model"] = model_cls(**d["model"])
+    return cls(**d)
