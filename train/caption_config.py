@@ -27,6 +27,8 @@ class CaptionModelConfig:
     doubly_stochastic: weight lambda of sum_i (tau - sum_t alpha_t,i)^2 (0 = off);
     tau: "learned" (a parameter, initialised at tau_init) or "fixed" (the paper's tau = 1).
     finetune_cnn: train the CNN too (off by default: frozen ImageNet features, cached).
+    block_unk: rare training words are <unk>; the decoder learns to say it, but a caption
+               "a <unk>." helps nobody, so decoding renormalises over the other words.
     """
 
     emb_dim: int = 256
@@ -40,6 +42,7 @@ class CaptionModelConfig:
     tau_init: float = 1.0
     finetune_cnn: bool = False
     cnn: str = "efficientnet-lite0"
+    block_unk: bool = True  # decoding (and the exported step) never emits <unk>
 
     def __post_init__(self) -> None:
         for name in ("emb_dim", "dec_hidden", "region_dim", "att_dim"):

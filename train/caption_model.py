@@ -27,10 +27,13 @@ from torch import nn
 
 from ..runtime import manifest as mf
 from ..runtime.manifest import StateSpec
+from ..runtime.text import Vocab
 from .attention import make_match
 from .caption_config import CaptionModelConfig
 from .image_encoder import FEATURE_DIM, RegionEncoder, freeze
 from .step_contract import DecoderContract
+
+UNK_ID = Vocab.unk_id
 
 
 class CaptionModel(DecoderContract, nn.Module):
@@ -131,6 +134,15 @@ class CaptionModel(DecoderContract, nn.Module):
         out = self.drop(torch.tanh(e + self.L_h(h_new) + self.L_z(z)))
         logprobs = torch.log_softmax(self.L_o(out), dim=1)
         return logprobs, alpha, {"h": h_new, "c": c_new}
+
+    def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
+        """With block_unk, decoding never says <unk>: its probability is given to the other
+        words (renormalised). Training still learns <unk> for rare words."""
+        if not self.cfg.block_unk:
+            return logprobs
+        blocked = torch.zeros_like(logprobs[:1])
+        blocked[0, UNK_ID] = -1e4
+        return torch.log_softmax(logprobs + blocked, dim=1)
 
     # --- training ----------------------------------------------------------------------------
 

@@ -60,12 +60,17 @@ class DecoderContract:
                 out[s.name] = torch.full(dims, float(s.init), dtype=torch.float32, device=enc["memory"].device)
         return out
 
+    def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
+        """Hook: what decoding (and the exported step) sees instead of the training log-probs."""
+        return logprobs
+
     def step(self, token, row, batch_of_row, topk_k, *tensors) -> dict[str, torch.Tensor]:
         """The step graph: inputs in `step_input_names()` order after topk, outputs by name."""
         n_mem = len(self.memory_names)
         memory = dict(zip(self.memory_names, tensors[:n_mem]))
         states = {s.name: t for s, t in zip(self.state_specs(), tensors[n_mem:])}
         logprobs, alpha, new = self.step_core(token, row, batch_of_row, memory, states)
+        logprobs = self.decode_logprobs(logprobs)
         top_lp, top_ids = topk(logprobs, topk_k)
         out = {mf.LOGPROBS: logprobs, mf.TOPK_LOGPROBS: top_lp, mf.TOPK_IDS: top_ids}
         if self.attention:

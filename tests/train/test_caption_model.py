@@ -134,3 +134,21 @@ def test_bad_train_config_is_refused():
         CaptionTrainConfig(image_size=300)
     with pytest.raises(ValueError):
         CaptionTrainConfig(resize="stretch")
+
+
+def test_decoding_never_says_unk_but_training_still_learns_it():
+    torch.manual_seed(0)
+    m = CaptionModel(CaptionModelConfig(**TINY), vocab_size=20).eval()
+    with torch.no_grad():
+        m.L_o.bias[1] = 50.0  # make <unk> (id 1) by far the most likely word
+    enc = m.encode_regions(torch.rand(2, 49, 1280))
+    st = m.initial_states(enc)
+    row = torch.tensor([0, 1])
+    out = m.step(torch.tensor([2, 2]), row, row, torch.tensor([3]), enc["memory"], enc["memory_key"], st["h"], st["c"])
+    assert 1 not in out["topk_ids"].tolist()[0] and 1 not in out["topk_ids"].tolist()[1]
+    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(2), atol=1e-4)
+    lp, _, _ = m.step_core(torch.tensor([2, 2]), row, row, {"memory": enc["memory"], "memory_key": enc["memory_key"]}, st)
+    assert int(lp.argmax(1)[0]) == 1  # the training path is untouched
+    m.cfg.block_unk = False
+    out = m.step(torch.tensor([2, 2]), row, row, torch.tensor([3]), enc["memory"], enc["memory_key"], st["h"], st["c"])
+    assert out["topk_ids"][0, 0] == 1
