@@ -11,6 +11,15 @@ from .search import Beam, Greedy, Sample
 from .seq2seq import Seq2Seq, Translator
 
 __all__ = [
-    "Seq2Seq", "Translator", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
+    "Seq2Seq", "Translator", "Captioner", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
     "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest",
 ]
+
+
+def __getattr__(name: str):
+    # Captioner pulls in Pillow: imported on first use, so text-only apps do not pay for it.
+    if name == "Captioner":
+        from .captioner import Captioner
+
+        return Captioner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,3 +22,26 @@ def test_runtime_without_torch_or_onnx(model_bundle):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_captioner_and_caption_cli_without_torch_or_onnx(tmp_path):
+    """The shipped default captioner, through the API and the CLI, with torch and onnx blocked."""
+    from PIL import Image
+
+    img = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(img)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime import Beam, Captioner
+        r = Captioner.load().caption([{str(img)!r}], search=Beam(3))
+        assert r[0].text and r[0].attention.shape[1] == 49
+        from edge_s2s.cli.app import run
+        assert run(["caption", {str(img)!r}]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
