@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--control-epochs", type=int, default=12)
     ap.add_argument("--skip-seeds", action="store_true")
     args = ap.parse_args(argv)
+    from edge_s2s.runtime.text import tokenize
     from edge_s2s.train.caption_metrics import caption_scores
 
     karpathy = args.data / "dataset_tuxpaint.json"
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = [it.captions[0] for it in items]
         refs = {str(k): [t] for k, t in enumerate(truth)}
         scores = caption_scores(refs, {str(k): t for k, t in enumerate(hyps)}, meteor=False)
-        exact = float(np.mean([h.strip() == t.strip() for h, t in zip(hyps, truth)]))
+        exact = float(np.mean([tokenize(h) == tokenize(t) for h, t in zip(hyps, truth)]))
         bind = float(np.mean([binding(h) == binding(t) for h, t in zip(hyps, truth)]))
         out["control"][label] = {"exact": exact, "binding": bind, "CIDEr-D": scores["CIDEr-D"],
                                  "BLEU-4": scores["BLEU-4"], "examples": list(zip(truth[:5], hyps[:5]))}

@@ -140,9 +140,11 @@ class CaptionModel(DecoderContract, nn.Module):
         words (renormalised). Training still learns <unk> for rare words."""
         if not self.cfg.block_unk:
             return logprobs
-        blocked = torch.zeros_like(logprobs[:1])
-        blocked[0, UNK_ID] = -1e4
-        return torch.log_softmax(logprobs + blocked, dim=1)
+        unk = torch.zeros_like(logprobs[:1], dtype=torch.bool)
+        unk[0, UNK_ID] = True
+        out = torch.log_softmax(logprobs.masked_fill(unk, float("-inf")), dim=1)
+        # a finite constant (not -inf: beam arithmetic stays finite; exact: no float drift)
+        return out.masked_fill(unk, -1e4)
 
     # --- training ----------------------------------------------------------------------------
 
