@@ -158,7 +158,8 @@ def results_markdown(r: dict) -> str:
     out = ["# Captioner results (tuxpaint-stamps-default, test split)", "",
            f"{r['test_images']} held-out test images (never used for training or model choice), one human "
            f"caption each; {r['epochs']} epochs, seed {r['seed']}, frozen EfficientNet-Lite0 features. "
-           "Scores from pycocoevalcap through the ONNX Runtime bundle; BLEU/METEOR x100, CIDEr-D x100.", "",
+           "Scores from pycocoevalcap through the ONNX Runtime bundle; BLEU/METEOR x100, CIDEr-D x100. "
+           "Decoding never emits <unk> (see captioner-attention-study.md for why that matters here).", "",
            "| model | precision | search | " + " | ".join(cols) + " |",
            "|---|---|---|" + "---|" * len(cols)]
     for x in r["rows"]:
