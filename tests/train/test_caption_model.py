@@ -152,3 +152,25 @@ def test_decoding_never_says_unk_but_training_still_learns_it():
     m.cfg.block_unk = False
     out = m.step(torch.tensor([2, 2]), row, row, torch.tensor([3]), enc["memory"], enc["memory_key"], st["h"], st["c"])
     assert out["topk_ids"][0, 0] == 1
+
+
+@pytest.mark.slow
+def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_cache):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from conftest import tiny_caption_config
+
+    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.checkpoint import load_checkpoint
+    from edge_s2s.train.image_encoder import RegionEncoder
+
+    cfg = tiny_caption_config(shapes_data, tmp_path / "ft", finetune_cnn=True)
+    cfg.epochs, cfg.max_steps, cfg.val_max, cfg.batch_size = 1, 2, 0, 4
+    train_captioner(cfg, progress=False, cache_dir=caption_cache)
+    ck = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert ck["step"] == 2
+    before = RegionEncoder().state_dict()
+    changed = [k for k, v in before.items() if v.dtype.is_floating_point and not torch.equal(v, ck["model"][f"cnn.{k}"])]
+    assert changed  # the CNN's weights moved (frozen runs never change them)
