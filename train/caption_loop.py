@@ -16,13 +16,9 @@ The test split of the caption file is never read here.
 from __future__ import annotations
 
 import json
-import math
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..runtime.image import ImageSpec
 from ..runtime.search import Greedy
@@ -31,9 +27,10 @@ from .caption_config import CaptionTrainConfig
 from .caption_data import CaptionItem, build_caption_vocab, load_captions, split_items
 from .caption_features import region_features
 from .caption_model import CaptionModel
-from .checkpoint import BEST, LAST, atomic_write_bytes, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .data import DataError, epoch_batches
-from .loop import CONFIG_FILE, METRICS_FILE, TOKENS_FILE, RunError, seed_everything
+from .checkpoint import LAST, atomic_write_bytes
+from .data import DataError
+from .epochs import run_epochs
+from .loop import CONFIG_FILE, TOKENS_FILE, RunError, seed_everything
 
 VAL_FILE = "val.json"
 
@@ -205,23 +202,6 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         raise DataError(f"{cfg.captions}: no training caption has a word: check the caption file")
 
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    epoch, pos, step, best = 0, 0, 0, -math.inf
-    ep_loss, ep_tokens = 0.0, 0
-    if resume:
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        epoch, pos, step, best = ck["epoch"], ck["batch"], ck["step"], ck["best_score"]
-        ep_loss, ep_tokens = ck["epoch_loss_sum"], ck["epoch_tokens"]
-        set_rng_state(ck["rng"])
-
-    def save(path: Path, epoch_: int, batch_: int, metrics: dict | None = None) -> None:
-        save_checkpoint(path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "train_config": cfg.to_dict(),
-            "model_config": asdict(cfg.model), "vocab_size": len(vocab), "task": "caption", "epoch": epoch_,
-            "batch": batch_, "step": step, "best_score": best, "epoch_loss_sum": ep_loss, "epoch_tokens": ep_tokens,
-            "rng": rng_state(), "metrics": metrics or {},
-        })
 
     def batch_regions(idx: torch.Tensor) -> torch.Tensor:
         if train_regions is not None:
@@ -231,53 +211,21 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         pix = torch.from_numpy(preprocess_batch([train_items[int(i)].image for i in idx], spec)).to(device)
         return model.regions(pix)
 
-    lengths = [len(ids) for _, ids in train_ex]
-    model.train()
-    while epoch < cfg.epochs:
-        t0 = time.time()
-        batches = epoch_batches(len(train_ex), lengths, cfg.batch_size, cfg.seed, epoch)
-        bar = tqdm(total=len(batches), initial=pos, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False, dynamic_ncols=True)
-        for bi in range(pos, len(batches)):
-            if cfg.max_steps and step >= cfg.max_steps:
-                bar.close()
-                save(last, epoch, bi)
-                return run
-            idx, tin, tout = collate([train_ex[j] for j in batches[bi]], vocab)
-            opt.zero_grad(set_to_none=True)
-            loss, n, nll = model.loss(batch_regions(idx), tin.to(device), tout.to(device))
-            loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            step += 1
-            ep_loss += nll * n
-            ep_tokens += n
-            bar.update(1)
-            bar.set_postfix(loss=f"{nll:.3f}")
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save(last, epoch, bi + 1)
-        bar.close()
-        train_loss = ep_loss / max(ep_tokens, 1)
+    def train_step(indices: list[int]):
+        idx, tin, tout = collate([train_ex[j] for j in indices], vocab)
+        return model.loss(batch_regions(idx), tin.to(device), tout.to(device))
+
+    def evaluate():
         vr = val_regions.to(device)
         val_loss = validation_loss(model, vr, val_ex, vocab, cfg.batch_size)
         scores = validation_scores(model, vr, val_items, vocab, cfg) if cfg.val_max else {}
-        model.train()
-        metrics = {"epoch": epoch + 1, "step": step, "train_loss": train_loss, "val_loss": val_loss,
-                   **{f"val_{k}": v for k, v in scores.items()}, "seconds": round(time.time() - t0, 3)}
+        metrics = {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}}
         if cfg.model.tau == "learned" and cfg.model.attention == "soft":
             metrics["tau"] = float(model.tau.detach())
-        score = scores.get("CIDEr-D", -val_loss) if scores else -val_loss
-        is_best = score > best
-        if is_best:
-            best = score
-        epoch, pos, ep_loss, ep_tokens = epoch + 1, 0, 0.0, 0
-        save(last, epoch, 0, metrics)
-        if is_best:
-            save(run / BEST, epoch, 0, metrics)
-        with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics) + "\n")
-        if progress:
-            extra = "".join(f", {k} {v:.3f}" for k, v in scores.items() if k in ("BLEU-4", "CIDEr-D"))
-            tqdm.write(f"epoch {metrics['epoch']}: train loss {train_loss:.4f}, val loss {val_loss:.4f}{extra}")
-    return run
+        shown = f", val loss {val_loss:.4f}" + "".join(f", {k} {v:.3f}" for k, v in scores.items()
+                                                       if k in ("BLEU-4", "CIDEr-D"))
+        # best = highest validation CIDEr-D (lowest validation loss when metrics are off)
+        return metrics, scores.get("CIDEr-D", -val_loss), shown
+
+    return run_epochs(run, cfg, model, opt, len(train_ex), [len(ids) for _, ids in train_ex], train_step, evaluate,
+                      {"vocab_size": len(vocab), "task": "caption"}, resume, progress)

@@ -1,4 +1,5 @@
-"""The training loop: teacher forcing, gradient clipping, validation, atomic checkpoints.
+"""Translator training: data, vocabulary, validation loss and BLEU (the epoch loop, checkpoints
+and resume are train/epochs.py, shared with the captioner).
 
 Run directory (cfg.out_dir)::
 
@@ -13,29 +14,25 @@ Run directory (cfg.out_dir)::
 from __future__ import annotations
 
 import json
-import math
 import random
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..runtime.errors import EdgeS2SError
 from ..runtime.search import Greedy
 from ..runtime.text import Vocab, detokenize
-from .checkpoint import BEST, LAST, atomic_write_bytes, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import LAST, atomic_write_bytes
 from .config import TrainConfig
-from .data import Dataset, collate, epoch_batches, fixed_batches, load_dataset, read_tsv
+from .data import Dataset, collate, fixed_batches, load_dataset, read_tsv
+from .epochs import METRICS_FILE, run_epochs
 from .model import Translator
 from .translate import bleu, decode_ids, source_ids
 
 CONFIG_FILE = "config.json"
 TOKENS_FILE = "tokens.txt"
 VAL_FILE = "val.tsv"
-METRICS_FILE = "metrics.jsonl"
 
 
 class RunError(EdgeS2SError, ValueError):
@@ -120,71 +117,21 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     seed_everything(cfg.seed)
     model = build_model(cfg, len(vocab)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    epoch, pos, step, best = 0, 0, 0, math.inf
-    ep_loss, ep_tokens = 0.0, 0
-    if resume:
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        epoch, pos, step, best = ck["epoch"], ck["batch"], ck["step"], ck["best_val_loss"]
-        ep_loss, ep_tokens = ck["epoch_loss_sum"], ck["epoch_tokens"]
-        set_rng_state(ck["rng"])
-
-    def save(path: Path, epoch_: int, batch_: int, metrics: dict | None = None) -> None:
-        save_checkpoint(path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "train_config": cfg.to_dict(),
-            "model_config": asdict(cfg.model), "vocab_size": len(vocab), "epoch": epoch_, "batch": batch_,
-            "step": step, "best_val_loss": best, "epoch_loss_sum": ep_loss, "epoch_tokens": ep_tokens,
-            "rng": rng_state(), "metrics": metrics or {},
-        })
-
-    lengths = [len(p.src_tokens) for p in data.train]
     val_batches = fixed_batches(data.val, vocab, cfg.batch_size)
-    model.train()
-    while epoch < cfg.epochs:
-        t0 = time.time()
-        batches = epoch_batches(len(data.train), lengths, cfg.batch_size, cfg.seed, epoch)
-        bar = tqdm(total=len(batches), initial=pos, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False, dynamic_ncols=True)
-        for bi in range(pos, len(batches)):
-            if cfg.max_steps and step >= cfg.max_steps:
-                bar.close()
-                save(last, epoch, bi)
-                return run
-            b = collate([data.train[i] for i in batches[bi]], vocab, batches[bi])
-            opt.zero_grad(set_to_none=True)
-            loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device))
-            loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            step += 1
-            ep_loss += loss.item() * n
-            ep_tokens += n
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save(last, epoch, bi + 1)
-        bar.close()
-        train_loss = ep_loss / max(ep_tokens, 1)
+
+    def train_step(indices: list[int]):
+        b = collate([data.train[i] for i in indices], vocab, indices)
+        loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device))
+        return loss, n, loss.item()
+
+    def evaluate():
         val_loss = validation_loss(model, val_batches, device)
         val_bleu = validation_bleu(model, data, cfg) if cfg.val_bleu_max else None
-        model.train()
-        metrics = {"epoch": epoch + 1, "step": step, "train_loss": train_loss, "val_loss": val_loss,
-                   "val_bleu": val_bleu, "seconds": round(time.time() - t0, 3)}
-        is_best = val_loss < best
-        if is_best:
-            best = val_loss
-        epoch, pos, ep_loss, ep_tokens = epoch + 1, 0, 0.0, 0
-        save(last, epoch, 0, metrics)
-        if is_best:
-            save(run / BEST, epoch, 0, metrics)
-        with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics) + "\n")
-        if progress:
-            bl = f", val BLEU {val_bleu:.2f}" if val_bleu is not None else ""
-            tqdm.write(f"epoch {metrics['epoch']}: train loss {train_loss:.4f}, val loss {val_loss:.4f}{bl}")
-    return run
+        shown = f", val loss {val_loss:.4f}" + (f", val BLEU {val_bleu:.2f}" if val_bleu is not None else "")
+        return {"val_loss": val_loss, "val_bleu": val_bleu}, -val_loss, shown  # best = lowest val loss
+
+    return run_epochs(run, cfg, model, opt, len(data.train), [len(p.src_tokens) for p in data.train], train_step,
+                      evaluate, {"vocab_size": len(vocab)}, resume, progress)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..runtime import manifest as mf
 from ..runtime.manifest import StateSpec
 from .attention import make_match, masked_softmax
 from .config import ModelConfig
