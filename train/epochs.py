@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from .checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import BEST, LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data import epoch_batches
 
 METRICS_FILE = "metrics.jsonl"
@@ -43,8 +43,14 @@ class Position:
 
     @classmethod
     def from_checkpoint(cls, ck: dict[str, Any]) -> Position:
-        p = ck["position"]
-        return cls(**p)
+        if "position" in ck:
+            return cls(**ck["position"])
+        try:  # checkpoints written before the shared loop (edge-s2s 0.1 development versions)
+            best = ck["best_score"] if "best_score" in ck else -ck["best_val_loss"]
+            return cls(ck["epoch"], ck["batch"], ck["step"], best, ck["epoch_loss_sum"], ck["epoch_tokens"])
+        except KeyError as e:
+            raise CheckpointError(f"checkpoint lacks the training position ({e}): it cannot be resumed, "
+                                  "start a new run") from None
 
 
 def run_epochs(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, n_examples: int,
