@@ -104,6 +104,38 @@ def _quantize(src: Path, dst: Path, op_types: list[str] | None = None) -> None:
         root.setLevel(level)
 
 
+def bundle_manifest(directory: Path, task: str, model, vocab: Vocab, preprocessing: dict, max_length: int,
+                    model_info: dict, checkpoint: Path) -> Manifest:
+    """The manifest of the graphs already written into `directory` (any DecoderContract model)."""
+    enc_in, enc_out = graph_io(directory / mf.ENCODER_FILE)
+    step_in, step_out = graph_io(directory / mf.STEP_FILE)
+    return Manifest(
+        task=task,
+        tokens=TokensSpec(file=mf.TOKENS_FILE, size=len(vocab), pad_id=vocab.pad_id, unk_id=vocab.unk_id,
+                          bos_id=vocab.bos_id, eos_id=vocab.eos_id),
+        preprocessing=preprocessing,
+        max_length=max_length,
+        encoder=GraphSpec(mf.ENCODER_FILE, enc_in, enc_out),
+        decoder_step=GraphSpec(mf.STEP_FILE, step_in, step_out),
+        memory=model.memory_names,
+        state=model.state_specs(),
+        attention=model.attention,
+        memory_length_from="memory",
+        model=model_info,
+        source_checkpoint_sha256=sha256_file(checkpoint),
+        created_by="edge-s2s export",
+    )
+
+
+def write_manifest(directory: Path, manifest: Manifest, metrics: dict) -> dict[str, str]:
+    """Record every file's sha256 and `metrics` in the manifest and save it; returns the files."""
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != mf.MANIFEST_FILE}
+    manifest.files = files
+    manifest.metrics = metrics
+    manifest.save(directory)
+    return files
+
+
 def _held_out(run: Path, vocab: Vocab, cfg: TrainConfig, n: int) -> list[str]:
     srcs = [s for s, _ in read_val_pairs(run)]
     srcs = [s for s in srcs if len(source_ids(s, vocab, cfg.lowercase)) <= cfg.max_source_length + 1]
@@ -163,26 +195,11 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
                 export_graphs(model, tmp)
         enc_path, step_path = tmp / mf.ENCODER_FILE, tmp / mf.STEP_FILE
         vocab.save(tmp / mf.TOKENS_FILE)
-
-        enc_in, enc_out = graph_io(enc_path)
-        step_in, step_out = graph_io(step_path)
-        manifest = Manifest(
-            task="translate",
-            tokens=TokensSpec(file=mf.TOKENS_FILE, size=len(vocab), pad_id=vocab.pad_id, unk_id=vocab.unk_id,
-                              bos_id=vocab.bos_id, eos_id=vocab.eos_id),
-            preprocessing={"type": "text", "lowercase": cfg.lowercase, "max_source_length": cfg.max_source_length + 1},
-            max_length=max_length,
-            encoder=GraphSpec(mf.ENCODER_FILE, enc_in, enc_out),
-            decoder_step=GraphSpec(mf.STEP_FILE, step_in, step_out),
-            memory=model.memory_names,
-            state=model.state_specs(),
-            attention=model.attention,
-            memory_length_from="memory",
-            model={"architecture": "bilstm-encoder/lstm-decoder", **asdict(cfg.model), "vocab_size": len(vocab),
-                   "int8": int8},
-            source_checkpoint_sha256=sha256_file(ck_path),
-            created_by="edge-s2s export",
-        )
+        manifest = bundle_manifest(
+            tmp, "translate", model, vocab,
+            {"type": "text", "lowercase": cfg.lowercase, "max_source_length": cfg.max_source_length + 1}, max_length,
+            {"architecture": "bilstm-encoder/lstm-decoder", **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8},
+            ck_path)
         sources = _held_out(run, vocab, cfg, max(golden, 4))
         id_lists = [source_ids(s, vocab, cfg.lowercase) for s in sources]
 
@@ -192,8 +209,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
             from ..runtime.seq2seq import Seq2Seq
 
             shutil.rmtree(tmp / "fp32")
-            manifest.files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-            manifest.save(tmp)
+            write_manifest(tmp, manifest, {})
             ort_ref = Seq2Seq.load(tmp, loop="reference")
 
             def golden_decode(ids, search):
@@ -211,12 +227,6 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
         (tmp / mf.GOLDEN_FILE).write_text(json.dumps({"cases": cases}, indent=1, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
 
-        def write_manifest(metrics: dict) -> dict[str, str]:
-            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != mf.MANIFEST_FILE}
-            manifest.files = files
-            manifest.metrics = metrics
-            manifest.save(tmp)
-            return files
 
         history = read_metrics(run)
         training = {"checkpoint": ck_path.name, "history": history}
@@ -225,7 +235,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
             training.update(best_val_loss=best["val_loss"], best_val_bleu=best.get("val_bleu"), epochs=history[-1]["epoch"],
                             steps=history[-1]["step"])
         metrics = {"training": training}
-        files = write_manifest(metrics)
+        files = write_manifest(tmp, manifest, metrics)
 
         parity_report: dict = {}
         if parity:
@@ -238,7 +248,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
             parity_report["enforced"] = tol is not None
             parity_report["tolerance"] = TOL
             metrics["parity"] = parity_report
-            files = write_manifest(metrics)
+            files = write_manifest(tmp, manifest, metrics)
         Manifest.load(tmp)  # what the runtime reads back must parse
         _finalize(tmp, out)
     except BaseException:

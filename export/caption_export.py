@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 from ..runtime import manifest as mf
-from ..runtime.bundle import sha256_file
 from ..runtime.image import ImageSpec, preprocess
-from ..runtime.manifest import GraphSpec, Manifest, TokensSpec
+from ..runtime.manifest import Manifest
 from ..runtime.text import Vocab
 from ..train.caption_config import CaptionTrainConfig
 from ..train.caption_loop import image_spec, read_val_items
@@ -32,8 +31,9 @@ from ..train.checkpoint import load_checkpoint
 from ..train.image_encoder import GRID
 from ..train.loop import TOKENS_FILE, read_metrics
 from ..train.step_contract import StepGraph
-from .bundle_writer import GOLDEN_SEARCHES, ExportError, ExportReport, _finalize, _quantize, resolve_checkpoint
-from .onnx_graphs import _quiet_export, check_model, graph_io, set_output_shapes
+from .bundle_writer import (GOLDEN_SEARCHES, ExportError, ExportReport, _finalize, _quantize, bundle_manifest,
+                            resolve_checkpoint, write_manifest)
+from .onnx_graphs import _quiet_export, check_model, set_output_shapes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
 INT8_PARTS = ("none", "linear", "all")
@@ -158,36 +158,15 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
             _quantize(enc32, enc_path, ops)
             _quantize(step32, step_path, ops)
         vocab.save(tmp / mf.TOKENS_FILE)
-        enc_in, enc_out = graph_io(enc_path)
-        step_in, step_out = graph_io(step_path)
-        manifest = Manifest(
-            task="caption",
-            tokens=TokensSpec(file=mf.TOKENS_FILE, size=len(vocab), pad_id=vocab.pad_id, unk_id=vocab.unk_id,
-                              bos_id=vocab.bos_id, eos_id=vocab.eos_id),
-            preprocessing=spec.to_manifest(),
-            max_length=max_length,
-            encoder=GraphSpec(mf.ENCODER_FILE, enc_in, enc_out),
-            decoder_step=GraphSpec(mf.STEP_FILE, step_in, step_out),
-            memory=model.memory_names,
-            state=model.state_specs(),
-            attention=model.attention,
-            memory_length_from="memory",
-            model={"architecture": "show-attend-tell" if model.attention else "show-tell (no attention)",
-                   "cnn": cfg.model.cnn, "grid": list(GRID), **asdict(cfg.model), "vocab_size": len(vocab),
-                   "int8": int8},
-            source_checkpoint_sha256=sha256_file(ck_path),
-            created_by="edge-s2s export",
-        )
+        manifest = bundle_manifest(
+            tmp, "caption", model, vocab, spec.to_manifest(), max_length,
+            {"architecture": "show-attend-tell" if model.attention else "show-tell (no attention)", "cnn": cfg.model.cnn,
+             "grid": list(GRID), **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8},
+            ck_path)
         pix = np.stack([preprocess(p, spec) for p in images])
 
         shutil.rmtree(fp32)
 
-        def write_manifest(m: dict) -> dict[str, str]:
-            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != mf.MANIFEST_FILE}
-            manifest.files = files
-            manifest.metrics = m
-            manifest.save(tmp)
-            return files
 
         # golden.json: what `edge-s2s verify` must reproduce on another device. fp32: the
         # PyTorch decodes; int8: the decodes of the quantised graphs on this CPU (PyTorch
@@ -202,7 +181,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
         else:
             from ..runtime.captioner import Captioner
 
-            write_manifest({})
+            write_manifest(tmp, manifest, {})
             ort_ref = Captioner.load(tmp, loop="reference")
 
             def golden_decode(p, search):
@@ -221,7 +200,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
         history = read_metrics(run)
         training = {"checkpoint": ck_path.name, "history": history}
         all_metrics = {"training": training, **(metrics or {})}
-        files = write_manifest(all_metrics)
+        files = write_manifest(tmp, manifest, all_metrics)
         parity_report: dict = {}
         if parity:
             from ..runtime.captioner import Captioner
@@ -238,7 +217,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
             parity_report["enforced"] = tol is not None
             parity_report["tolerance"] = TOL
             all_metrics["parity"] = parity_report
-            files = write_manifest(all_metrics)
+            files = write_manifest(tmp, manifest, all_metrics)
         Manifest.load(tmp)
         _finalize(tmp, out)
     except BaseException:
