@@ -27,10 +27,10 @@ from .caption_config import CaptionTrainConfig
 from .caption_data import CaptionItem, build_caption_vocab, load_captions, split_items
 from .caption_features import region_features
 from .caption_model import CaptionModel
-from .checkpoint import LAST, atomic_write_bytes
+from .checkpoint import LAST
 from .data import DataError
 from .epochs import run_epochs
-from .loop import CONFIG_FILE, TOKENS_FILE, RunError, seed_everything
+from .loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, seed_everything
 
 VAL_FILE = "val.json"
 
@@ -135,21 +135,8 @@ def validation_scores(model: CaptionModel, regions: torch.Tensor, items: list[Ca
     return caption_scores(refs, {str(i): h for i, h in enumerate(hyps)}, meteor=False)
 
 
-def _write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
 def load_caption_run_config(run_dir: str | Path) -> CaptionTrainConfig:
-    path = Path(run_dir, CONFIG_FILE)
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        if d.get("task") != "caption":
-            raise RunError(f"{run_dir} is a {d.get('task')!r} run, not a caption run")
-        return CaptionTrainConfig.from_dict(d["train"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
+    return load_run_config(run_dir, CaptionTrainConfig, "caption")
 
 
 def read_val_items(run_dir: str | Path) -> list[dict]:

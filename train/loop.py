@@ -45,15 +45,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
+def load_run_config(run_dir: str | Path, config_cls=TrainConfig, task: str = "translate"):
+    """The training config a run directory was started with (`config_cls` for its task)."""
     path = Path(run_dir, CONFIG_FILE)
     if not path.is_file():
         raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        return TrainConfig.from_dict(d["train"])
-    except (ValueError, KeyError, TypeError) as e:
+        got = d.get("task", "translate")
+        cfg = config_cls.from_dict(d["train"]) if got == task else None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
+    if cfg is None:
+        raise RunError(f"{run_dir} is a {got!r} run, not a {task!r} run: resume it with `edge-s2s train {got}`")
+    return cfg
 
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Translator:

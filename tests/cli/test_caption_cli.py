@@ -163,3 +163,9 @@ def test_train_export_evaluate_through_the_cli(capsys, shapes_data, caption_cach
     scores = json.loads(out)
     assert scores["images"] == 12 and {"BLEU-1", "BLEU-4", "CIDEr-D"} <= set(scores)
     assert 0.0 <= scores["BLEU-1"] <= 1.0
+
+
+def test_resuming_a_caption_run_as_a_translator_is_one_clear_line(capsys, caption_run):
+    rc, out, err = _cli(capsys, ["train", "translate", "--out", str(caption_run), "--resume", "--no-progress"])
+    assert rc == 1 and "Traceback" not in err
+    assert err.startswith("error: ") and "'caption' run" in err and "edge-s2s train caption" in err
