@@ -52,9 +52,37 @@ def info(
         echo(f"  state.{s.name:<16}{s.dtype:<9}{_shape(s.shape):<16}{init}")
     echo("memory      " + ", ".join(m.memory))
     if m.metrics:
-        echo("metrics")
+        echo("metrics (edge-s2s info --json for all of it)")
         for k, v in m.metrics.items():
-            echo(f"  {k:<20}{json.dumps(v) if isinstance(v, (dict, list)) else v}")
+            for line in _metric_lines(k, v):
+                echo("  " + line)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _metric_lines(key: str, value) -> list[str]:
+    """A few readable lines per metrics entry (training history summarised, scores rounded)."""
+    if key == "training" and isinstance(value, dict):
+        hist = value.get("history") or []
+        line = f"{'training':<20}checkpoint {value.get('checkpoint', '?')}, {len(hist)} epochs"
+        if hist:
+            last = {k: v for k, v in hist[-1].items() if k not in ("epoch", "seconds")}
+            line += "; last epoch: " + ", ".join(f"{k} {_fmt(v)}" for k, v in last.items())
+        return [line]
+    if key == "parity" and isinstance(value, dict):
+        step = value.get("step", {})
+        out = [f"{'parity':<20}{'enforced' if value.get('enforced') else 'reported'}: step max |onnx - torch| "
+               f"{_fmt(step.get('max_abs_diff', float('nan')))}"]
+        for name, r in value.get("search", {}).get("searches", {}).items():
+            out.append(f"{'':<20}{name}: {r['identical']}/{r['of']} decodes identical, log-prob diff "
+                       f"{_fmt(r['max_log_prob_diff'])}")
+        return out
+    if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        return [f"{key if i == 0 else '':<20}{name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in d.items())
+                for i, (name, d) in enumerate(value.items())]
+    return [f"{key:<20}{json.dumps(value) if isinstance(value, (dict, list)) else value}"]
 
 
 def verify(

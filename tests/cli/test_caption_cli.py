@@ -169,3 +169,11 @@ def test_resuming_a_caption_run_as_a_translator_is_one_clear_line(capsys, captio
     rc, out, err = _cli(capsys, ["train", "translate", "--out", str(caption_run), "--resume", "--no-progress"])
     assert rc == 1 and "Traceback" not in err
     assert err.startswith("error: ") and "'caption' run" in err and "edge-s2s train caption" in err
+
+
+def test_info_summarises_a_caption_bundle(capsys, caption_bundle):
+    rc, out, err = _cli(capsys, ["info", str(caption_bundle)])
+    assert rc == 0, err
+    assert "task        caption" in out and "type=image" in out and "pixels" in out
+    assert "6 epochs" in out and "decodes identical" in out
+    assert '"history"' not in out  # summarised, not dumped
