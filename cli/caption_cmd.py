@@ -14,14 +14,7 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import ProviderOpt, ThreadsOpt, search_from_options
-
-
-def _hyp_json(h, with_attention: bool) -> dict:
-    d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}
-    if with_attention and h.attention is not None:
-        d["attention"] = [[round(float(a), 4) for a in row] for row in h.attention]
-    return d
+from .common import ProviderOpt, ThreadsOpt, hypothesis_json, search_from_options
 
 
 def _attention_target(attention: Path, image: Path, many: bool) -> Path:
@@ -100,7 +93,7 @@ def caption(
                 if attention is not None:
                     _write_attention(model, attention, p, dict(loaded)[i], r, many)
                 if json_out:
-                    typer.echo(json.dumps({"image": str(p), "hypotheses": [_hyp_json(h, False) for h in r.hypotheses]},
+                    typer.echo(json.dumps({"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]},
                                           ensure_ascii=False))
                 elif n_best > 1:
                     for h in r.hypotheses:

@@ -51,3 +51,11 @@ def search_from_options(beam: int, n_best: int, length_penalty: float, sample: b
         return Greedy()
     except ValueError as e:
         raise InputError(f"{e}: fix the search options") from None
+
+
+def hypothesis_json(h, with_attention: bool = False) -> dict:
+    """One hypothesis as the --json output of every command prints it."""
+    d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}
+    if with_attention and h.attention is not None:
+        d["attention"] = [[round(float(a), 4) for a in row] for row in h.attention]
+    return d

@@ -11,7 +11,7 @@ import typer
 
 from ..runtime.errors import InputError
 from ..runtime.results import Result
-from .common import BundleOpt, ProviderOpt, ThreadsOpt, read_lines, search_from_options
+from .common import BundleOpt, ProviderOpt, ThreadsOpt, hypothesis_json, read_lines, search_from_options
 
 
 def _load(bundle: Path, provider: str, threads: int):
@@ -34,13 +34,7 @@ def _generate_with_progress(model, sources: list[str], search, batch_size: int, 
 
 
 def _result_json(source: str, r: Result, with_attention: bool) -> dict:
-    hyps = []
-    for h in r.hypotheses:
-        d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}
-        if with_attention and h.attention is not None:
-            d["attention"] = [[round(float(a), 4) for a in row] for row in h.attention]
-        hyps.append(d)
-    return {"source": source, "hypotheses": hyps}
+    return {"source": source, "hypotheses": [hypothesis_json(h, with_attention) for h in r.hypotheses]}
 
 
 def translate(

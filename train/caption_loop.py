@@ -30,7 +30,7 @@ from .caption_model import CaptionModel
 from .checkpoint import LAST
 from .data import DataError
 from .epochs import run_epochs
-from .loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, seed_everything
+from .loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, resumed_config, seed_everything
 
 VAL_FILE = "val.json"
 
@@ -159,9 +159,7 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
     if resume:
         if not last.is_file():
             raise RunError(f"cannot resume: {last} does not exist (start the run without --resume)")
-        saved = load_caption_run_config(run)
-        saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
-        cfg = saved
+        cfg = resumed_config(cfg, CaptionTrainConfig, "caption")
         vocab = Vocab.load(run / TOKENS_FILE)
         train_items, val_items = load_splits(cfg)
     else:

@@ -45,6 +45,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def resumed_config(cfg, config_cls=TrainConfig, task: str = "translate"):
+    """The run's saved config, with only epochs and max_steps (and out_dir) taken from `cfg`."""
+    saved = load_run_config(cfg.out_dir, config_cls, task)
+    saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
+    return saved
+
+
 def load_run_config(run_dir: str | Path, config_cls=TrainConfig, task: str = "translate"):
     """The training config a run directory was started with (`config_cls` for its task)."""
     path = Path(run_dir, CONFIG_FILE)
@@ -101,10 +108,7 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     if resume:
         if not last.is_file():
             raise RunError(f"cannot resume: {last} does not exist (start the run without --resume)")
-        saved = load_run_config(run)
-        saved.epochs, saved.max_steps = cfg.epochs, cfg.max_steps
-        saved.out_dir = cfg.out_dir
-        cfg = saved
+        cfg = resumed_config(cfg, TrainConfig, "translate")
         vocab = Vocab.load(run / TOKENS_FILE)
         data = load_dataset(cfg, vocab)
     else:
