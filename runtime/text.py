@@ -114,3 +114,29 @@ def encode_source(text: str, vocab: Vocab, lowercase: bool, max_length: int) -> 
             f"input has {len(toks)} tokens, more than this model's limit of {max_length - 1}: split it into shorter sentences"
         )
     return vocab.encode(toks) + [vocab.eos_id]
+
+
+GENERATION_UNITS = ("char", "word")
+
+
+def split_units(text: str, unit: str, lowercase: bool = False) -> list[str]:
+    """Text -> the tokens of a language model: characters, or words and punctuation.
+
+    Training and the runtime's prompt encoding both call this, so a prompt is cut exactly
+    as the training text was (NFC; newlines become spaces for characters).
+    """
+    if unit == "char":
+        text = unicodedata.normalize("NFC", text)
+        if lowercase:
+            text = text.lower()
+        return list(text.replace("\r\n", " ").replace("\n", " "))
+    if unit == "word":
+        return tokenize(text, lowercase)
+    raise ValueError(f"unknown text unit {unit!r}: use one of {', '.join(GENERATION_UNITS)}")
+
+
+def join_units(tokens: Iterable[str], unit: str) -> str:
+    """The inverse of `split_units` (up to spacing around punctuation for words)."""
+    if unit == "char":
+        return "".join(tokens)
+    return detokenize(tokens)

@@ -50,14 +50,16 @@ class DecoderContract:
 
     def initial_states(self, enc: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """state name -> [B, ...] before step 0, as the runtime builds it from the manifest."""
-        B = enc["memory"].size(0)
+        first = enc[self.encoder_output_names()[0]]
+        B, device = first.size(0), first.device
         out = {}
         for s in self.state_specs():
             if s.init == "encoder":
                 out[s.name] = enc[mf.state_input(s.name)]
             else:
                 dims = [B if d == "N" else d for d in s.shape]
-                out[s.name] = torch.full(dims, float(s.init), dtype=torch.float32, device=enc["memory"].device)
+                dtype = getattr(torch, s.dtype)
+                out[s.name] = torch.full(dims, float(s.init), dtype=dtype, device=device)
         return out
 
     def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
