@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..runtime.errors import EdgeS2SError
-from . import bundle_cmds, caption_cmd, export_cmd, profile_cmd, train_cmds, translate_cmd
+from . import bundle_cmds, caption_cmd, export_cmd, generate_cmd, profile_cmd, train_cmds, translate_cmd
 
 app = typer.Typer(
     name="edge-s2s",
@@ -25,6 +25,7 @@ app.add_typer(train_cmds.app, name="train")
 app.command("export")(export_cmd.export)
 app.command("caption")(caption_cmd.caption)
 app.command("translate")(translate_cmd.translate)
+app.command("generate")(generate_cmd.generate)
 app.command("evaluate")(translate_cmd.evaluate)
 app.command("info")(bundle_cmds.info)
 app.command("verify")(bundle_cmds.verify)

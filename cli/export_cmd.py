@@ -28,6 +28,11 @@ def export(
         report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
                                        parity=parity)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"
+    elif _run_task(run) == "generate":
+        from ..export.generator_export import export_generator_bundle
+
+        report = export_generator_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
+        nxt = f"edge-s2s generate --bundle {out}"
     else:
         from ..export.bundle_writer import export_bundle
 

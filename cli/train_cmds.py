@@ -120,3 +120,90 @@ def caption(
         raise InputError(str(e)) from None
     run_dir = train_captioner(cfg, resume=resume, progress=not no_progress)
     typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
+def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_progress: bool) -> None:
+    from ..train.generator_config import GeneratorConfig, GeneratorTrainConfig
+    from ..train.generator_loop import train_generator
+
+    try:
+        cfg = GeneratorTrainConfig(model=GeneratorConfig(**model_kwargs), **cfg_kwargs)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    run_dir = train_generator(cfg, resume=resume, progress=not no_progress)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
+@app.command("lm")
+def lm(
+    unit: Annotated[str, typer.Option(help="Token unit: char or word.")] = "char",
+    corpus: Annotated[Path | None, typer.Option(help="Verse file in `bible -f` format (default: the whole King "
+                                                     "James Bible from Debian's bible-kjv).")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/lm"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    emb_dim: Annotated[int, typer.Option(help="Token embedding width.")] = 64,
+    hidden: Annotated[int, typer.Option(help="LSTM width.")] = 512,
+    layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
+    dropout: Annotated[float, typer.Option(help="Dropout.")] = 0.1,
+    epochs: Annotated[int, typer.Option(help="Passes over the training verses.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Verses per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    max_tokens: Annotated[int, typer.Option(help="Longest training sequence (longer verses are cut).")] = 400,
+    max_train: Annotated[int, typer.Option(help="Use only the first N training verses (0 = all).")] = 0,
+    vocab_min_count: Annotated[int, typer.Option(help="Words seen fewer times become <unk>.")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Train a character or word LSTM language model on the King James Bible (public domain)."""
+    if corpus is not None and not corpus.is_file():
+        raise InputError(f"--corpus {corpus} does not exist: give a verse file, or leave it out to use bible-kjv")
+    _train_generator(
+        dict(data="kjv", corpus=str(corpus) if corpus else None, out_dir=str(out), epochs=epochs,
+             batch_size=batch_size, lr=lr, seed=seed, max_tokens=max_tokens, max_train=max_train,
+             vocab_min_count=vocab_min_count, max_steps=max_steps, checkpoint_every=checkpoint_every),
+        dict(unit=unit, arch="lstm", emb_dim=emb_dim, hidden=hidden, layers=layers, dropout=dropout,
+             blocked_ids=[0, 2]),
+        resume, no_progress)
+
+
+@app.command("pixels")
+def pixels(
+    data: Annotated[str, typer.Option(help="fashion (Fashion-MNIST 28x28, Debian dataset-fashion-mnist) or "
+                                           "digits (scikit-learn 8x8).")] = "digits",
+    arch: Annotated[str, typer.Option(help="lstm (raster order) or grid (2-D LSTM over left and upper "
+                                           "neighbours).")] = "lstm",
+    levels: Annotated[int, typer.Option(help="Intensity levels a pixel is quantised to.")] = 4,
+    conditional: Annotated[bool, typer.Option("--conditional", help="Condition on the class label.")] = False,
+    input_mode: Annotated[str, typer.Option(help="token (teacher forcing) or distribution (feed the previous "
+                                                 "softmax's expected embedding; lstm only).")] = "token",
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/pixels"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    emb_dim: Annotated[int, typer.Option(help="Pixel-level embedding width.")] = 16,
+    hidden: Annotated[int, typer.Option(help="LSTM width.")] = 128,
+    cond_dim: Annotated[int, typer.Option(help="Class embedding width.")] = 16,
+    epochs: Annotated[int, typer.Option(help="Passes over the training images.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    max_train: Annotated[int, typer.Option(help="Use only the first N training images (0 = all).")] = 0,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Train a pixel-by-pixel image generator (unconditional, or conditioned on the class)."""
+    sizes = {"fashion": (28, 28), "digits": (8, 8)}
+    if data not in sizes:
+        raise InputError(f"--data must be fashion or digits, got {data!r}")
+    h, w = sizes[data]
+    from ..train.pixel_data import DATASETS
+
+    n_classes = len(DATASETS[data][2])
+    _train_generator(
+        dict(data=data, out_dir=str(out), levels=levels, conditional=conditional, epochs=epochs,
+             batch_size=batch_size, lr=lr, seed=seed, max_train=max_train, max_steps=max_steps,
+             checkpoint_every=checkpoint_every),
+        dict(unit="pixel", arch=arch, emb_dim=emb_dim, hidden=hidden, cond_dim=cond_dim, input_mode=input_mode,
+             n_conditions=n_classes if conditional else 0, height=h, width=w, blocked_ids=[0, 1, 2, 3]),
+        resume, no_progress)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..runtime import manifest as mf
 from ..runtime.errors import EdgeS2SError
+from ..runtime.loop_common import NP_DTYPES
 from ..runtime.manifest import Manifest
 from ..runtime.reference_loop import decode
 from ..runtime.search import Beam, Greedy
@@ -40,7 +41,12 @@ def _maxdiff(a: np.ndarray, b: np.ndarray) -> float:
         return float("inf")
     if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer):
         return 0.0 if np.array_equal(a, b) else float("inf")
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+    if not a.size:
+        return 0.0
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    same = a == b  # equal infinities (blocked tokens' -inf log-probs) differ by 0, not nan
+    with np.errstate(invalid="ignore"):
+        return float(np.max(np.where(same, 0.0, np.abs(a - b))))
 
 
 def step_parity(model: Translator, encoder_path: str | Path, step_path: str | Path, id_lists: list[list[int]],
@@ -81,7 +87,7 @@ def graph_parity(model, encoder_path: str | Path, step_path: str | Path, encoder
             if s.init == "encoder":
                 st[s.name] = enc[mf.state_input(s.name)]
             else:
-                st[s.name] = np.full((B, *s.shape[1:]), float(s.init), np.float32)
+                st[s.name] = np.full((B, *s.shape[1:]), float(s.init), NP_DTYPES[s.dtype])
         return st
 
     t_st, o_st = init(t_enc), init(o_enc)
@@ -160,7 +166,8 @@ def compare_searches(runtime_decode, torch_decode_fn, n_inputs: int, loop: str, 
     searches = searches or [Greedy(), Beam(size=5, n_best=1)]
     out: dict = {"loop": loop, "inputs": n_inputs, "searches": {}}
     for search in searches:
-        name = "greedy" if isinstance(search, Greedy) else f"beam{search.size}"
+        name = ("greedy" if isinstance(search, Greedy) else f"beam{search.size}" if isinstance(search, Beam)
+                else "sample")
         got = runtime_decode(search)
         ref = torch_decode_fn(search)
         same, diff, first_bad = 0, 0.0, None

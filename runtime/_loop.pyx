@@ -15,8 +15,16 @@ What makes it fast:
 * `run_with_iobinding(binding, None)`: no RunOptions object (it costs ~34 us a call).
 
 On the "cuda" device states, memory and logprobs live on the GPU as OrtValues and only
-topk outputs and attention come back to the host (logprobs too when sampling). That path
-is written to the ORT API but has not been run on a GPU.
+topk outputs and attention come back to the host (logprobs too when sampling, forcing a
+prefix or applying penalties). That path is written to the ORT API but has not been run
+on a GPU.
+
+Forced prefixes and penalties (semantics in `reference_loop`) stay off the default path:
+the prefix is a [B, P] id table read by one C test per row; with penalties on, each row's
+history is kept in a double buffer (copied from its parent row whenever a row is
+produced), `loop_common.apply_penalties` rewrites the host logprobs buffer in place and
+`loop_common.host_topk` refills the TopK buffers from it, so the rest of the loop reads
+the same buffers as without penalties.
 """
 
 import time
@@ -27,7 +35,10 @@ from libc.math cimport pow
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
-from .loop_common import NP_DTYPES, batch_and_length, check_search, initial_states, make_rng, sample_rows, topk_width
+from .loop_common import (
+    NP_DTYPES, apply_penalties, batch_and_length, check_prefix, check_search, has_penalties, host_topk, initial_states,
+    make_rng, sample_rows, topk_width,
+)
 from .manifest import (
     ATTENTION, BATCH_OF_ROW, LOGPROBS, ROW, TOKEN, TOPK, TOPK_IDS, TOPK_LOGPROBS, state_input, state_output,
 )
@@ -139,10 +150,11 @@ cdef int _worst(double[:, ::1] fin_score, int b, int n):
 
 
 def decode(session, manifest, dict encoder_outputs, search, max_length=None, int min_length=0,
-           callback=None, tokens=None, timings=None, str device="cpu"):
+           callback=None, tokens=None, timings=None, str device="cpu", prefix=None):
     """Run the search with the step graph `session`; see `reference_loop.decode`.
 
     device: "cpu", or "cuda" to keep state and memory on the GPU (untested here).
+    prefix: one list of token ids per batch item forced at its first steps.
     """
     cdef int ml = manifest.max_length if max_length is None else int(max_length)
     check_search(search, callback, ml, min_length)
@@ -158,9 +170,13 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     cdef bint timed = timings is not None
     cdef int size = search.size if is_beam else 1
     cdef int max_rows = B * size
+    forced_ids = check_prefix(prefix, B, V, eos, ml, min_length)
+    cdef bint has_prefix = forced_ids is not None
+    cdef bint penal = has_penalties(search)
+    cdef bint host_lp = is_sample or has_prefix or penal
     init = initial_states(manifest, encoder_outputs)
     memory = {name: encoder_outputs[name] for name in manifest.memory}
-    runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, is_sample or device == "cpu")
+    runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, host_lp or device == "cpu")
 
     cdef int64_t[::1] tok = runner.token
     cdef int64_t[::1] row = runner.row
@@ -208,6 +224,20 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     cdef double[::1] cs = np.zeros(2 * size + 1)
     cdef int64_t[::1] cr = np.zeros(2 * size + 1, np.int64)
     cdef int64_t[::1] cj = np.zeros(2 * size + 1, np.int64)
+    # Forced prefix: pref[b, t] for t < plen[b] (a 1x1 dummy when there is none).
+    cdef int64_t[:, ::1] pref
+    cdef int64_t[::1] plen
+    pref_a, plen_a = _prefix_table(forced_ids, B)
+    pref = pref_a
+    plen = plen_a
+    # Penalties: hist[t & 1, i, :t] is row i's history at step t (double buffer).
+    cdef int64_t[:, :, ::1] hist
+    if penal:
+        hist_a = np.zeros((2, max_rows, ml), np.int64)
+    else:
+        hist_a = np.zeros((2, 1, 1), np.int64)
+    hist = hist_a
+    cdef int hc = 0, hn = 1
 
     cdef int N = B, n_prev = B, t, i, j, k, b, a, n_active, st, c, m, M, pos, rank, nkept, kstart, q, w
     cdef int length, r
@@ -216,9 +246,11 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     cdef double lp_pen = search.length_penalty if is_beam else 0.0
     cdef bint early_stop = search.early_stop if is_beam else True
     cdef int n_best = search.n_best if is_beam else 1
-    cdef bint ended, last, isdone
+    cdef bint ended, last, isdone, isforced
     cdef float[:, ::1] logp
     cdef int64_t[::1] drawn
+    if host_lp:
+        logp = runner.logprobs
     step_ns = timings.step_ns if timed else None
     rng = make_rng(search) if is_sample else None
     perf = time.perf_counter_ns
@@ -239,27 +271,37 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
         length = t + 1
         if has_att:
             memcpy(&att_hist[t, 0, 0], &att_out[0, 0], N * L * sizeof(float))
+        if penal:
+            hc = t & 1
+            hn = 1 - hc
+            lp_rows = runner.logprobs[:N]
+            apply_penalties(lp_rows, hist_a[hc, :N, :t], search, eos, out=lp_rows)
+            if not is_sample:
+                host_topk(lp_rows, K, runner.topk_lp, runner.topk_ids)
         k = 0
         if not is_beam:
             forbid = eos if length < min_length else -1
             if is_sample:
-                logp = runner.logprobs
                 drawn = sample_rows(runner.logprobs[:N], search, rng.random(N), forbid)
             for i in range(N):
-                if is_sample:
+                b = <int>bor[i]
+                isforced = has_prefix and t < plen[b]
+                if isforced:
+                    tk = pref[b, t]
+                    lp = logp[i, tk]
+                elif is_sample:
                     tk = drawn[i]
                     lp = logp[i, tk]
                 else:
                     j = 1 if (forbid >= 0 and top_ids[i, 0] == forbid and K > 1) else 0
                     tk = top_ids[i, j]
                     lp = top_lp[i, j]
-                b = <int>bor[i]
                 s = sums_cur[i] + lp
                 ended = tk == eos
                 last = ended or length == ml
                 if callback is not None:
                     ev = TokenEvent(batch_index=b, step=t, id=tk, token=tokens[tk] if tokens is not None else "",
-                                    log_prob=lp, is_last=last)
+                                    log_prob=lp, is_last=last, forced=isforced)
                     if callback(ev) is True and not last:
                         last = True
                 if last:
@@ -279,6 +321,10 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
                     h_par[t + 1, k] = i
                     h_lp[t + 1, k] = lp
                     sums_next[k] = s
+                    if penal:
+                        if t > 0:
+                            memcpy(&hist[hn, k, 0], &hist[hc, i, 0], t * sizeof(int64_t))
+                        hist[hn, k, t] = tk
                     k += 1
         else:
             norm = pow(<double>length, lp_pen)
@@ -295,38 +341,49 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
                 b = <int>active[a]
                 st = <int>item_start[b]
                 c = <int>item_count[b]
-                M = 2 * size
-                if c * K < M:
-                    M = c * K
-                m = 0
-                for r in range(st, st + c):
-                    for j in range(K):
-                        s = sums_cur[r] + top_lp[r, j]
-                        if m < M:
-                            pos = m
-                            m += 1
-                        elif s > cs[M - 1]:
-                            pos = M - 1
-                        else:
-                            continue
-                        while pos > 0 and cs[pos - 1] < s:
-                            cs[pos] = cs[pos - 1]
-                            cr[pos] = cr[pos - 1]
-                            cj[pos] = cj[pos - 1]
-                            pos -= 1
-                        cs[pos] = s
-                        cr[pos] = r
-                        cj[pos] = j
+                if has_prefix and t < plen[b]:
+                    # In its prefix an item has one row and one candidate (j = -1: forced).
+                    M = 1
+                    cs[0] = sums_cur[st] + logp[st, pref[b, t]]
+                    cr[0] = st
+                    cj[0] = -1
+                else:
+                    M = 2 * size
+                    if c * K < M:
+                        M = c * K
+                    m = 0
+                    for r in range(st, st + c):
+                        for j in range(K):
+                            s = sums_cur[r] + top_lp[r, j]
+                            if m < M:
+                                pos = m
+                                m += 1
+                            elif s > cs[M - 1]:
+                                pos = M - 1
+                            else:
+                                continue
+                            while pos > 0 and cs[pos - 1] < s:
+                                cs[pos] = cs[pos - 1]
+                                cr[pos] = cr[pos - 1]
+                                cj[pos] = cj[pos - 1]
+                                pos -= 1
+                            cs[pos] = s
+                            cr[pos] = r
+                            cj[pos] = j
                 nkept = 0
                 kstart = k
                 for rank in range(M):
                     r = <int>cr[rank]
                     j = <int>cj[rank]
-                    tk = top_ids[r, j]
-                    lp = top_lp[r, j]
+                    if j < 0:
+                        tk = pref[b, t]
+                        lp = logp[r, tk]
+                    else:
+                        tk = top_ids[r, j]
+                        lp = top_lp[r, j]
                     s = cs[rank]
                     if tk == eos:
-                        if rank >= size or length < min_length:
+                        if j >= 0 and (rank >= size or length < min_length):
                             continue
                         score = s / norm
                         if fin_n[b] < size:
@@ -353,6 +410,10 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
                         h_par[t + 1, k] = r
                         h_lp[t + 1, k] = lp
                         sums_next[k] = s
+                        if penal:
+                            if t > 0:
+                                memcpy(&hist[hn, k, 0], &hist[hc, r, 0], t * sizeof(int64_t))
+                            hist[hn, k, t] = tk
                         k += 1
                         nkept += 1
                 isdone = nkept == 0 or length == ml
@@ -403,6 +464,16 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     if timed:
         timings.total_ns += time.perf_counter_ns() - t_start
     return results
+
+
+def _prefix_table(forced_ids, int B):
+    """(pref [B, P] int64, plen [B] int64) of the checked prefix; a dummy with plen 0 when None."""
+    if forced_ids is None:
+        return np.zeros((1, 1), np.int64), np.zeros(B, np.int64)
+    pref = np.zeros((B, max(len(x) for x in forced_ids)), np.int64)
+    for b, ids in enumerate(forced_ids):
+        pref[b, :len(ids)] = ids
+    return pref, np.array([len(x) for x in forced_ids], np.int64)
 
 
 def _best_first(scores):

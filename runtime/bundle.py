@@ -78,9 +78,12 @@ def check_graph(session: ort.InferenceSession, spec: GraphSpec, title: str, requ
 
 def check_manifest(manifest: Manifest) -> None:
     """Internal consistency of the manifest itself."""
-    if manifest.memory_length_from not in manifest.memory:
+    if manifest.memory and manifest.memory_length_from not in manifest.memory:
         raise BundleError(f"manifest.json: memory_length_from {manifest.memory_length_from!r} is not one of the memory "
                           f"tensors {manifest.memory}: {FIX}")
+    if not manifest.memory and not any(s.init == "encoder" for s in manifest.state):
+        raise BundleError(f"manifest.json: a bundle without memory tensors needs an encoder-initialised state "
+                          f"(the batch size comes from it): {FIX}")
     if manifest.max_length < 1:
         raise BundleError(f"manifest.json: max_length must be >= 1, got {manifest.max_length}: {FIX}")
     for s in manifest.state:

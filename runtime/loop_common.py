@@ -2,16 +2,19 @@
 
 Both `reference_loop.decode` (plain Python + numpy, the readable one) and the compiled
 `_loop.decode` call these helpers for everything that is not per-step bookkeeping:
-initial states, the TopK width per search, sampling one token per row, and timings.
-Sampling in particular is one vectorised numpy function used by both loops, so the same
-seed draws the same tokens in both.
+initial states, the TopK width per search, sampling one token per row, forced-prefix
+validation, the repetition / n-gram penalties, the host-side TopK used when penalties
+are on, and timings. Sampling and the penalties in particular are vectorised numpy
+functions used by both loops, so the same seed draws the same tokens in both.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .manifest import Manifest, StateSpec, state_input
 from .search import Beam, Greedy, Sample
@@ -46,7 +49,14 @@ class Timings:
 
 
 def batch_and_length(manifest: Manifest, encoder_outputs: dict[str, np.ndarray]) -> tuple[int, int]:
-    """(B, L): batch size and memory length, from the manifest's memory_length_from tensor."""
+    """(B, L): batch size and memory length, from the manifest's memory_length_from tensor.
+
+    A model without memory (a decoder-only generator) has L = 0 and takes B from its
+    first encoder-initialised state.
+    """
+    if not manifest.memory:
+        first = next(s.name for s in manifest.state if s.init == "encoder")
+        return int(encoder_outputs[state_input(first)].shape[0]), 0
     ref = encoder_outputs[manifest.memory_length_from]
     return int(ref.shape[0]), int(ref.shape[1])
 
@@ -127,3 +137,121 @@ def sample_rows(logprobs: np.ndarray, search: Sample, uniforms: np.ndarray, forb
     last_nonzero = (p > 0).sum(axis=1) - 1
     pick = np.minimum(pick, last_nonzero)
     return order[np.arange(len(order)), pick].astype(np.int64)
+
+
+def has_penalties(search) -> bool:
+    """Whether `search` asks for a repetition penalty or n-gram blocking (see search.py)."""
+    return search.repetition_penalty != 1.0 or search.no_repeat_ngram_size > 0
+
+
+def check_prefix(prefix, batch: int, vocab_size: int, eos: int, max_length: int,
+                 min_length: int) -> list[list[int]] | None:
+    """Validate a forced prefix (one id list per batch item); the ids as plain int lists.
+
+    Returns None when there is nothing to force (prefix None or every list empty), so
+    the loops take their usual path. ValueError when the number of lists is not the
+    batch size, an id is not in the vocabulary, the end token appears before the last
+    position, a prefix is longer than max_length, or a prefix ending with the end token
+    is shorter than min_length (it would end the output before min_length).
+    """
+    if prefix is None:
+        return None
+    if isinstance(prefix, (str, bytes)) or not hasattr(prefix, "__len__"):
+        raise TypeError(f"prefix must be a list of token id lists, one per batch item, got {type(prefix).__name__}")
+    if len(prefix) != batch:
+        raise ValueError(f"prefix has {len(prefix)} id lists for a batch of {batch} inputs: pass one list per input "
+                         "(an empty list forces nothing)")
+    out: list[list[int]] = []
+    for b, ids in enumerate(prefix):
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
+            raise TypeError(f"prefix[{b}] must be a list of token ids, got {type(ids).__name__}")
+        try:
+            ids = [operator.index(x) for x in ids]
+        except TypeError:
+            raise TypeError(f"prefix[{b}] must hold integer token ids, got {list(ids)!r}") from None
+        if len(ids) > max_length:
+            raise ValueError(f"prefix[{b}] has {len(ids)} tokens, more than max_length={max_length}")
+        for pos, x in enumerate(ids):
+            if not 0 <= x < vocab_size:
+                raise ValueError(f"prefix[{b}][{pos}] = {x} is not a token id (the vocabulary has {vocab_size})")
+            if x == eos and pos != len(ids) - 1:
+                raise ValueError(f"prefix[{b}] has the end token {eos} at position {pos}, before its last token: "
+                                 "the end token may only end a prefix")
+        if ids and ids[-1] == eos and len(ids) < min_length:
+            raise ValueError(f"prefix[{b}] ends with the end token after {len(ids)} tokens, below "
+                             f"min_length={min_length}")
+        out.append(ids)
+    return out if any(out) else None
+
+
+def apply_penalties(logprobs: np.ndarray, history: np.ndarray, search, eos: int,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """The repetition penalty and n-gram blocking of `search` applied to `logprobs` [N, V].
+
+    history: int64 [N, T], row i's tokens so far (all rows of a step have the same T).
+    Tokens in a row's history get log p * repetition_penalty; with no_repeat_ngram_size
+    n > 0, a token completing an n-gram already in the history gets -inf (when that bans
+    every token of a row, the end token stays allowed); each row is then renormalised
+    with a log-softmax (float32 values, the normaliser summed in float64). Returns
+    float32 [N, V]: a new array, or `out` when given (`out` may be `logprobs` itself,
+    which the compiled loop uses to rewrite its logprobs buffer in place).
+    """
+    if out is None:
+        x = np.array(logprobs, dtype=np.float32)
+    else:
+        x = out
+        if x is not logprobs:
+            np.copyto(x, logprobs)
+    N, V = x.shape
+    hist = np.asarray(history, dtype=np.int64).reshape(N, -1)
+    T = hist.shape[1]
+    r = float(search.repetition_penalty)
+    if r != 1.0 and T:
+        rows, cols = np.repeat(np.arange(N), T), hist.ravel()
+        x[rows, cols] = x[rows, cols] * np.float32(r)  # a token seen twice is still penalised once
+    n = int(search.no_repeat_ngram_size)
+    if n > 0 and T >= n:
+        win = sliding_window_view(hist, n, axis=1)  # [N, T-n+1, n]: every n-gram of the history
+        if n > 1:
+            match = (win[:, :, :-1] == hist[:, None, T - n + 1:]).all(axis=2)  # its first n-1 = the last n-1
+        else:
+            match = np.ones(win.shape[:2], dtype=bool)
+        rows, at = np.nonzero(match)
+        toks = win[rows, at, n - 1]
+        keep = np.ones(len(rows), dtype=bool)
+        for i in np.flatnonzero(np.bincount(rows, minlength=N) >= V):  # could every token be banned?
+            if np.unique(toks[rows == i]).size == V:
+                keep &= (rows != i) | (toks != eos)
+        x[rows[keep], toks[keep]] = -np.inf
+    x -= x.max(axis=1, keepdims=True)
+    x -= np.log(np.exp(x).sum(axis=1, keepdims=True, dtype=np.float64)).astype(np.float32)
+    return x
+
+
+def host_topk(logprobs: np.ndarray, K: int, out_lp: np.ndarray | None = None,
+              out_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The K best (log-prob, id) pairs of each row of `logprobs` [N, V], best first.
+
+    Ties go to the lower id, as the step graph's TopK orders them. Used instead of the
+    graph's TopK outputs when penalties change the log-probs; written into the first N
+    rows of out_lp [>= N, K] / out_ids [>= N, K] when given (the loop's TopK buffers).
+    """
+    x = np.asarray(logprobs)
+    N, V = x.shape
+    idx = None
+    if K < V:
+        kth = np.partition(x, V - K, axis=1)[:, V - K]  # each row's K-th largest value
+        rows, cols = np.nonzero(x >= kth[:, None])  # K or more per row (ties), ids ascending
+        order = np.lexsort((cols, -x[rows, cols], rows))  # by row, then value down, then id up
+        rows, cols = rows[order], cols[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # position inside its row
+        if np.count_nonzero(rank < K) == N * K:  # else NaNs: fall through to the plain sort
+            idx = cols[rank < K].reshape(N, K)
+    if idx is None:
+        idx = np.argsort(-x, axis=1, kind="stable")[:, :K]
+    lp = np.take_along_axis(x, idx, axis=1)
+    if out_lp is None:
+        return lp.astype(np.float32), idx.astype(np.int64)
+    out_lp[:N] = lp
+    out_ids[:N] = idx
+    return out_lp[:N], out_ids[:N]

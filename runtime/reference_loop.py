@@ -24,6 +24,23 @@ Searches (lengths count the end token):
   early_stop: an item is done once `size` hypotheses finished. Otherwise the finished set
   keeps the best `size` and the item is done when the best live sum / length**lp cannot
   beat the worst of them. At max_length live hypotheses fill up to n_best as unfinished.
+
+Penalties (`repetition_penalty`, `no_repeat_ngram_size`, see search.py): when either is
+on, every step's log-probs go through `loop_common.apply_penalties` with each row's
+history (its tokens so far, forced ones included, <s> excluded) before anything reads
+them, and greedy / beam take their top-K from those penalised log-probs with
+`loop_common.host_topk` instead of the step graph's TopK outputs.
+
+Forced prefix (`prefix`, one id list per batch item, checked by `loop_common.check_prefix`):
+at step t < len(prefix[b]) item b's token is prefix[b][t] whatever the search, with its
+log-prob read from the step's (penalised) `logprobs`; it counts in the sum, ids and
+token_log_probs like any token, and min_length counts it. An item keeps exactly one row
+while it is in its prefix (beam search expands from that row afterwards: at the first
+free step the item's candidates are the top-K of its single row, as at step 0). The end
+token may only be a prefix's last token: the hypothesis then finishes there (finished,
+score = sum / length**lp for beam), which scores a given sequence. Sampling still draws
+rng.random(N) once per step for all N rows in row order; a forced row's draw is unused.
+Streaming callbacks get forced tokens too, with TokenEvent.forced=True.
 """
 
 from __future__ import annotations
@@ -33,7 +50,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .loop_common import Timings, batch_and_length, check_search, initial_states, make_rng, sample_rows, topk_width
+from .loop_common import (
+    Timings, apply_penalties, batch_and_length, check_prefix, check_search, has_penalties, host_topk, initial_states,
+    make_rng, sample_rows, topk_width,
+)
 from .manifest import (
     ATTENTION, BATCH_OF_ROW, LOGPROBS, ROW, TOKEN, TOPK, TOPK_IDS, TOPK_LOGPROBS, Manifest, state_input, state_output,
 )
@@ -72,11 +92,14 @@ def decode(
     callback: Callable[[TokenEvent], bool | None] | None = None,
     tokens: Sequence[str] | None = None,
     timings: Timings | None = None,
+    prefix: Sequence[Sequence[int]] | None = None,
 ) -> list[list[RawHypothesis]]:
     """Run the search; one list of hypotheses per batch item, best first.
 
     tokens: the vocabulary, only used to fill TokenEvent.token for the callback.
     timings: when given, filled with per-step `step` times and the total loop time.
+    prefix: one list of token ids per batch item forced at its first steps (see the
+    module docstring); None or empty lists force nothing.
     """
     max_length = manifest.max_length if max_length is None else int(max_length)
     check_search(search, callback, max_length, min_length)
@@ -84,6 +107,7 @@ def decode(
     B, L = batch_and_length(manifest, encoder_outputs)
     V = manifest.tokens.size
     bos, eos = manifest.tokens.bos_id, manifest.tokens.eos_id
+    prefix = check_prefix(prefix, B, V, eos, max_length, min_length)
     K = topk_width(search, V, min_length)
     fixed = {name: encoder_outputs[name] for name in manifest.memory}
     fixed[TOPK] = np.array([K], dtype=np.int64)
@@ -109,36 +133,70 @@ def decode(
     token = [bos] * B
     row = list(range(B))
     if isinstance(search, Beam):
-        results = _beam(manifest, search, run, live, token, row, B, max_length, min_length, eos, att_len)
+        results = _beam(manifest, search, run, live, token, row, B, max_length, min_length, eos, att_len, prefix)
     else:
         results = _one_per_row(manifest, search, run, live, token, row, B, max_length, min_length, eos, callback,
-                               tokens, att_len)
+                               tokens, att_len, prefix)
     if timings is not None:
         timings.total_ns += time.perf_counter_ns() - t_start
     return results
 
 
-def _one_per_row(manifest, search, run, live, token, row, B, max_length, min_length, eos, callback, tokens, att_len):
+def _step_logprobs(out, search, live: list[_Hyp], t: int, eos: int, penalised: bool) -> np.ndarray:
+    """The step's log-probs [N, V], with the search's penalties applied when it has any."""
+    logprobs = np.asarray(out[LOGPROBS])
+    if penalised:
+        history = np.array([h.ids for h in live], dtype=np.int64).reshape(len(live), t)
+        logprobs = apply_penalties(logprobs, history, search, eos)
+    return logprobs
+
+
+def _topk(out, logprobs: np.ndarray, K: int, penalised: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(top_ids, top_lps): the graph's TopK outputs, or the host's over penalised log-probs."""
+    if penalised:
+        top_lps, top_ids = host_topk(logprobs, K)
+        return top_ids, top_lps
+    return out[TOPK_IDS], out[TOPK_LOGPROBS]
+
+
+def _forced(prefix, h: _Hyp, t: int) -> int:
+    """The token forced on hypothesis h at step t, or -1 when it is free."""
+    if prefix is None:
+        return -1
+    p = prefix[h.item]
+    return p[t] if t < len(p) else -1
+
+
+def _one_per_row(manifest, search, run, live, token, row, B, max_length, min_length, eos, callback, tokens, att_len,
+                 prefix):
     """Greedy and sampling: every item has one row, which stops at the end token."""
     results: list[list[RawHypothesis]] = [[] for _ in range(B)]
     rng = make_rng(search) if isinstance(search, Sample) else None
+    penalised = has_penalties(search)
+    K = topk_width(search, manifest.tokens.size, min_length)
     for t in range(max_length):
         out = run(token, row, live)
         length = t + 1
         forbid = eos if length < min_length else -1
         N = len(live)
+        logprobs = _step_logprobs(out, search, live, t, eos, penalised)
         if rng is not None:
-            uniforms = rng.random(N)
-            logprobs = out[LOGPROBS]
-            ids = sample_rows(logprobs, search, uniforms, forbid)
+            uniforms = rng.random(N)  # all N rows, forced or not
+            ids = [int(x) for x in sample_rows(logprobs, search, uniforms, forbid)]
             lps = [float(logprobs[i, ids[i]]) for i in range(N)]
         else:
-            top_ids, top_lps = out[TOPK_IDS], out[TOPK_LOGPROBS]
+            top_ids, top_lps = _topk(out, logprobs, K, penalised)
             ids, lps = [], []
             for i in range(N):
                 j = 1 if (forbid >= 0 and int(top_ids[i, 0]) == forbid and top_ids.shape[1] > 1) else 0
                 ids.append(int(top_ids[i, j]))
                 lps.append(float(top_lps[i, j]))
+        forced = [False] * N
+        if prefix is not None:
+            for i, h in enumerate(live):
+                f = _forced(prefix, h, t)
+                if f >= 0:
+                    ids[i], lps[i], forced[i] = f, float(logprobs[i, f]), True
         att = out[ATTENTION] if manifest.attention else None
         next_live, token, row = [], [], []
         for i, h in enumerate(live):
@@ -153,7 +211,7 @@ def _one_per_row(manifest, search, run, live, token, row, B, max_length, min_len
             last = ended or length == max_length
             if callback is not None:
                 ev = TokenEvent(batch_index=h.item, step=t, id=tok, token=tokens[tok] if tokens is not None else "",
-                                log_prob=lp, is_last=last)
+                                log_prob=lp, is_last=last, forced=forced[i])
                 if callback(ev) is True and not last:
                     last = True
             if last:
@@ -168,31 +226,40 @@ def _one_per_row(manifest, search, run, live, token, row, B, max_length, min_len
     return results
 
 
-def _beam(manifest, search: Beam, run, live, token, row, B, max_length, min_length, eos, att_len):
+def _beam(manifest, search: Beam, run, live, token, row, B, max_length, min_length, eos, att_len, prefix):
     size, lp_pen = search.size, search.length_penalty
     finished: list[list[tuple[float, RawHypothesis]]] = [[] for _ in range(B)]
+    penalised = has_penalties(search)
+    K = topk_width(search, manifest.tokens.size, min_length)
     for t in range(max_length):
         out = run(token, row, live)
         length = t + 1
         norm = length ** lp_pen
-        top_ids, top_lps = out[TOPK_IDS], out[TOPK_LOGPROBS]
+        logprobs = _step_logprobs(out, search, live, t, eos, penalised) if penalised or prefix is not None else None
+        top_ids, top_lps = _topk(out, logprobs, K, penalised)
         att = out[ATTENTION] if manifest.attention else None
-        K = top_ids.shape[1]
         next_live, token, row = [], [], []
         # The rows of one item are contiguous and items come in increasing order.
         by_item: dict[int, list[int]] = {}
         for i, h in enumerate(live):
             by_item.setdefault(h.item, []).append(i)
         for b, rows in by_item.items():
-            cands = [(live[r].sum + float(top_lps[r, j]), r, j) for r in rows for j in range(K)]
-            cands = sorted(cands, key=lambda c: -c[0])[: 2 * size]  # stable: ties keep (row, j) order
+            f = _forced(prefix, live[rows[0]], t)
+            if f >= 0:  # in its prefix, an item has one row and one candidate (j = -1: forced)
+                cands = [(live[rows[0]].sum + float(logprobs[rows[0], f]), rows[0], -1)]
+            else:
+                cands = [(live[r].sum + float(top_lps[r, j]), r, j) for r in rows for j in range(K)]
+                cands = sorted(cands, key=lambda c: -c[0])[: 2 * size]  # stable: ties keep (row, j) order
             fin = finished[b]
             kept: list[_Hyp] = []
             for rank, (total, r, j) in enumerate(cands):
-                tok, lp = int(top_ids[r, j]), float(top_lps[r, j])
+                if j < 0:
+                    tok, lp = f, float(logprobs[r, f])
+                else:
+                    tok, lp = int(top_ids[r, j]), float(top_lps[r, j])
                 parent = live[r]
                 if tok == eos:
-                    if rank >= size or length < min_length:
+                    if j >= 0 and (rank >= size or length < min_length):
                         continue
                     h = _Hyp(b, list(parent.ids), parent.lps + [lp], list(parent.atts), total)
                     score = total / norm

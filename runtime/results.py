@@ -52,7 +52,11 @@ class Result:
 
 @dataclass
 class TokenEvent:
-    """One token as it is produced (streaming): which input, the id, its text, its log-prob."""
+    """One token as it is produced (streaming): which input, the id, its text, its log-prob.
+
+    forced: True when the token was forced by the decode's `prefix` rather than chosen
+    by the search (its log_prob is still the model's).
+    """
 
     batch_index: int
     step: int
@@ -60,6 +64,7 @@ class TokenEvent:
     token: str
     log_prob: float
     is_last: bool
+    forced: bool = False
 
 
 @dataclass

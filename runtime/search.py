@@ -2,20 +2,55 @@
 
 The loops (`_loop.pyx`, `reference_loop.py`) read these; they are the whole public
 surface of decoding options, in the style of CTranslate2's `translate_batch` arguments.
+
+Every search also takes two keyword-only penalties (defined once, in `_Penalties`):
+
+* repetition_penalty r (1.0 = off, must be > 0): every token already in the row's
+  history has its log-prob multiplied by r (CTRL, Keskar et al. 2019, applied to
+  log-probs, which are <= 0, so r > 1 makes repeats less likely, r < 1 more likely).
+* no_repeat_ngram_size n (0 = off): a token that would complete an n-gram already in the
+  history gets log-prob -inf (n = 1: no token twice). When that would ban every token of
+  a row, the end token stays allowed.
+
+A row's history is every token of its hypothesis so far (forced prefix tokens included,
+the start token excluded). After the penalties each row is renormalised with a
+log-softmax (`loop_common.apply_penalties`), and those penalised log-probs are what the
+search uses for everything: the greedy choice, beam candidates and scores, sampling,
+forced-prefix log-probs and the token_log_probs / log_prob it reports (so a forced token
+that repeats a blocked n-gram gets log-prob -inf).
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Penalties:
+    """The keyword-only penalty fields every search shares (see the module docstring)."""
+
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.repetition_penalty > 0:
+            raise ValueError(f"repetition_penalty must be > 0 (1.0 = off), got {self.repetition_penalty}")
+        try:
+            n = operator.index(self.no_repeat_ngram_size)
+        except TypeError:
+            n = -1
+        if n < 0:
+            raise ValueError(f"no_repeat_ngram_size must be an integer >= 0 (0 = off), got {self.no_repeat_ngram_size}")
+
+
 @dataclass(frozen=True)
-class Greedy:
+class Greedy(_Penalties):
     """Take the most likely token at every step."""
 
 
 @dataclass(frozen=True)
-class Beam:
+class Beam(_Penalties):
     """Beam search over `size` hypotheses per input.
 
     score = sum(log p) / length ** length_penalty, length counting the end token
@@ -30,6 +65,7 @@ class Beam:
     early_stop: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.size < 1:
             raise ValueError(f"Beam size must be >= 1, got {self.size}")
         if not 1 <= self.n_best <= self.size:
@@ -37,7 +73,7 @@ class Beam:
 
 
 @dataclass(frozen=True)
-class Sample:
+class Sample(_Penalties):
     """Sample from the model's distribution, reproducibly when `seed` is set.
 
     Temperature divides the log-probs; top_k (0 = off) keeps the k most likely tokens;
@@ -50,6 +86,7 @@ class Sample:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.top_k < 0:

@@ -117,10 +117,16 @@ class Seq2Seq:
 
     def decode_encoded(self, enc: dict[str, np.ndarray], search: SearchConfig = Greedy(), max_length: int | None = None,
                        min_length: int = 0, callback: Callable[[TokenEvent], bool | None] | None = None,
-                       timings: Timings | None = None) -> list[list[RawHypothesis]]:
-        """The search loop over encoder outputs `enc` (any input kind)."""
+                       timings: Timings | None = None, prefix: list[list[int]] | None = None
+                       ) -> list[list[RawHypothesis]]:
+        """The search loop over encoder outputs `enc` (any input kind).
+
+        prefix: per item, ids forced before the search takes over (see reference_loop).
+        """
         kw = dict(max_length=max_length, min_length=min_length, callback=callback, tokens=self.vocab.tokens,
                   timings=timings)
+        if prefix is not None:
+            kw["prefix"] = prefix
         if self._decode is not None:
             return self._decode(self.bundle.step, self.manifest, enc, search, device=self.bundle.device, **kw)
         from .reference_loop import decode, ort_step

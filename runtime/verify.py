@@ -2,9 +2,11 @@
 
 golden.json::
 
-    {"cases": [{"source": str,          (captioners: "image": a file in the bundle, instead)
+    {"cases": [{"source": str,          (captioners: "image": a file in the bundle, instead;
+                                         generators: "condition": int and "prefix": [ids])
                 "search": {"type": "greedy"} | {"type": "beam", "size": int, "length_penalty": float,
-                                                "n_best": int, "early_stop": bool},
+                                                "n_best": int, "early_stop": bool}
+                          | {"type": "sample", "temperature": float, "top_k": int, "top_p": float, "seed": int},
                 "max_length": int,
                 "hypotheses": [{"ids": [...], "log_prob": float, "score": float}, ...]}]}
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from .errors import BundleError
 from .manifest import GOLDEN_FILE
-from .search import Beam, Greedy, SearchConfig
+from .search import Beam, Greedy, Sample, SearchConfig
 from .seq2seq import Seq2Seq
 
 
@@ -40,7 +42,10 @@ def search_from_json(d: dict) -> SearchConfig:
     if kind == "beam":
         return Beam(size=int(d["size"]), length_penalty=float(d.get("length_penalty", 1.0)),
                     n_best=int(d.get("n_best", 1)), early_stop=bool(d.get("early_stop", True)))
-    raise BundleError(f"golden.json: unknown search type {kind!r} (greedy or beam): re-export the bundle")
+    if kind == "sample":
+        return Sample(temperature=float(d.get("temperature", 1.0)), top_k=int(d.get("top_k", 0)),
+                      top_p=float(d.get("top_p", 1.0)), seed=d.get("seed"))
+    raise BundleError(f"golden.json: unknown search type {kind!r} (greedy, beam or sample): re-export the bundle")
 
 
 def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled") -> list[CaseResult]:
@@ -53,17 +58,28 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
         raise BundleError(f"{golden} is malformed ({type(e).__name__}: {e}): re-export the bundle") from None
     from .manifest import Manifest
 
-    if Manifest.load(path).task == "caption":
+    task = Manifest.load(path).task
+    if task == "caption":
         from .captioner import Captioner
 
         model = Captioner.load(path, provider=provider, loop=loop)
+    elif task == "generate":
+        from .generator import Generator
+
+        model = Generator.load(path, provider=provider, loop=loop)
     else:
         model = Seq2Seq.load(path, provider=provider, loop=loop)
     tol = 1e-4 if model.providers[0] == "CPUExecutionProvider" else 1e-3
     out = []
     for case in cases:
         search = search_from_json(case["search"])
-        if "image" in case:  # captioner: the golden image ships in the bundle
+        if "condition" in case:  # generator: a condition id and a forced prefix
+            prefix = [int(i) for i in case.get("prefix", [])]
+            case["source"] = f"condition {case['condition']}, prefix of {len(prefix)}"
+            raws = model.decode_encoded(model.encode_conditions([int(case["condition"])]), search,
+                                        case.get("max_length"), prefix=[prefix])[0]
+            result = model._result(raws, 0)
+        elif "image" in case:  # captioner: the golden image ships in the bundle
             case["source"] = case["image"]
             result = model.caption([Path(path, case["image"])], search=search, max_length=case.get("max_length"))[0]
         else:

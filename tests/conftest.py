@@ -51,3 +51,75 @@ def caption_bundle(tmp_path_factory, caption_run):
     out = tmp_path_factory.mktemp("caption-bundle") / "bundle"
     export_caption_bundle(caption_run, out)
     return out
+
+
+# --- generators: a character LM on Genesis 1-3 and pixel models on scikit-learn digits ---
+
+KJV_FIXTURE = Path(__file__).parent / "data" / "kjv-genesis-1-3.txt"
+
+
+def tiny_generator_config(out_dir, data="kjv", train=None, **model):
+    from edge_s2s.train.generator_config import GeneratorConfig, GeneratorTrainConfig
+
+    if data == "kjv":
+        m = dict(unit="char", emb_dim=16, hidden=48, blocked_ids=[0, 2])
+        t = dict(corpus=str(KJV_FIXTURE), epochs=4, batch_size=16, lr=1e-2)
+    else:
+        m = dict(unit="pixel", emb_dim=8, hidden=32, height=8, width=8, blocked_ids=[0, 1, 2, 3])
+        t = dict(levels=4, epochs=2, batch_size=64, lr=1e-2, max_train=640)
+    m.update(model)
+    t.update(train or {})
+    return GeneratorTrainConfig(data=data, out_dir=str(out_dir), model=GeneratorConfig(**m), **t)
+
+
+@pytest.fixture(scope="session")
+def lm_run(tmp_path_factory):
+    from edge_s2s.train.generator_loop import train_generator
+
+    return train_generator(tiny_generator_config(tmp_path_factory.mktemp("lm-run") / "run"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def lm_bundle(tmp_path_factory, lm_run):
+    from edge_s2s.export.generator_export import export_generator_bundle
+
+    out = tmp_path_factory.mktemp("lm-bundle") / "bundle"
+    export_generator_bundle(lm_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """Conditional raster-LSTM pixel model on the 8x8 digits."""
+    from edge_s2s.train.generator_loop import train_generator
+
+    cfg = tiny_generator_config(tmp_path_factory.mktemp("digits-run") / "run", data="digits",
+                                train={"conditional": True}, n_conditions=10, cond_dim=8)
+    return train_generator(cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(tmp_path_factory, digits_run):
+    from edge_s2s.export.generator_export import export_generator_bundle
+
+    out = tmp_path_factory.mktemp("digits-bundle") / "bundle"
+    export_generator_bundle(digits_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def grid_run(tmp_path_factory):
+    """Unconditional 2-D LSTM pixel model on the 8x8 digits."""
+    from edge_s2s.train.generator_loop import train_generator
+
+    cfg = tiny_generator_config(tmp_path_factory.mktemp("grid-run") / "run", data="digits", arch="grid")
+    return train_generator(cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def grid_bundle(tmp_path_factory, grid_run):
+    from edge_s2s.export.generator_export import export_generator_bundle
+
+    out = tmp_path_factory.mktemp("grid-bundle") / "bundle"
+    export_generator_bundle(grid_run, out)
+    return out

@@ -112,6 +112,9 @@ class RasterGenerator(DecoderContract, nn.Module):
         else:
             x = self.emb(token)
         logprobs, h, c = self._one_step(x, cond, h, c)
+        # A generator never reads batch_of_row (no memory), nor the token when fed
+        # distributions; an input no op reads is dropped by the exporter, so keep them in.
+        logprobs = logprobs + (batch_of_row * 0 + token * 0).unsqueeze(1).to(logprobs.dtype)
         new = {"h": h, "c": c}
         if cond is not None:
             new["cond"] = cond

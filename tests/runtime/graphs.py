@@ -237,3 +237,21 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     m = x.max(axis=-1, keepdims=True)
     return (x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
+def run_loop(model, loop: str, sources: list[str], search, **kw):
+    """Raw hypotheses of one loop ("reference" or "compiled") for `sources` on a loaded Seq2Seq.
+
+    Calls the loop's `decode` directly, so keyword arguments only the loops take (prefix)
+    reach it; `tokens` defaults to the model's vocabulary.
+    """
+    from edge_s2s.runtime import _loop
+    from edge_s2s.runtime.reference_loop import decode, ort_step
+
+    enc = model.encode(model.encode_sources(sources))
+    kw.setdefault("tokens", model.vocab.tokens)
+    if loop == "compiled":
+        return _loop.decode(model.bundle.step, model.manifest, enc, search, device=model.bundle.device, **kw)
+    if loop == "reference":
+        return decode(model.manifest, enc, ort_step(model.bundle.step), search, **kw)
+    raise ValueError(f"unknown loop {loop!r}")
