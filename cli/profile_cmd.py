@@ -34,11 +34,20 @@ def _sources(bundle: Path, input_file: Path | None) -> list[str]:
     golden = bundle / GOLDEN_FILE
     if golden.is_file():
         cases = json.loads(golden.read_text(encoding="utf-8")).get("cases", [])
-        # captioners' golden inputs are image files inside the bundle
-        lines = list(dict.fromkeys(str(bundle / c["image"]) if "image" in c else c["source"] for c in cases))
+        # captioners' golden inputs are image files inside the bundle; generators' are conditions
+        # (a text generator is profiled generating from nothing; --input gives it prompts)
+        lines = list(dict.fromkeys(str(bundle / c["image"]) if "image" in c else c["source"] if "source" in c
+                                   else _condition_source(bundle, c) for c in cases))
         if lines:
             return lines
     raise InputError("the bundle has no golden.json inputs to profile with: pass --input FILE (one input per line)")
+
+
+def _condition_source(bundle: Path, case: dict) -> str:
+    from ..runtime.manifest import Manifest
+
+    conditions = Manifest.load(bundle).preprocessing.get("conditions")
+    return str(case["condition"]) if conditions else ""
 
 
 def profile(
@@ -46,7 +55,7 @@ def profile(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,16",
     beam: Annotated[str, typer.Option(help="Beam sizes, comma-separated (1 = greedy).")] = "1,5",
     runs: Annotated[int, typer.Option(help="Timed runs per setting (after 2 warm-up runs).")] = 20,
-    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs (captioners: image paths), one per line (default: golden.json's).")] = None,
+    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs, one per line (captioners: image paths; generators: prompts, or conditions for image models; default: golden.json's).")] = None,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the percentiles as JSON.")] = False,
@@ -58,15 +67,20 @@ def profile(
     batches, beams = _int_list(batch, "batch"), _int_list(beam, "beam")
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
-    sources = _sources(bundle, input_file)
     from ..runtime.manifest import Manifest
 
-    if Manifest.load(bundle).task == "caption":
+    task = Manifest.load(bundle).task
+    if task == "caption":
         from ..runtime.captioner import Captioner
 
         model = Captioner.load(bundle, provider=provider, threads=threads)
+    elif task == "generate":
+        from ..runtime.generator import Generator
+
+        model = Generator.load(bundle, provider=provider, threads=threads)
     else:
         model = Seq2Seq.load(bundle, provider=provider, threads=threads)
+    sources = _sources(bundle, input_file)
     rows = []
     if not json_out:
         typer.echo(f"bundle {bundle}   providers {','.join(model.providers)}   {runs} runs per setting   times in ms")

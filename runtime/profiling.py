@@ -39,6 +39,8 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
     """Decode `sources` as one batch `runs` times and record every stage."""
     out = StageSamples()
     captioner = hasattr(model, "decode_pixels")  # images: preprocess = decode + resize + normalise
+    if hasattr(model, "encode_conditions"):
+        return _profile_generator(model, sources, search, runs, warmup, out)
     for i in range(warmup + runs):
         t0 = time.perf_counter_ns()
         if captioner:
@@ -68,6 +70,43 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
         s["postprocess"].append(t3 - t2)
         s["total"].append(t3 - t0)
         out.tokens += sum(len(r.hypotheses[0].ids) + 1 for r in results)
+        out.decodes += 1
+    return out
+
+
+def _profile_generator(model, sources: list[str], search: SearchConfig, runs: int, warmup: int,
+                       out: StageSamples) -> StageSamples:
+    """Generators: sources are prompts (text models) or condition names/ids (image models)."""
+    perf = time.perf_counter_ns
+    for i in range(warmup + runs):
+        t0 = perf()
+        if model.is_image:
+            conds = [model.condition_id(s if s else None) for s in sources]
+            prefixes = [[] for _ in sources]
+        else:
+            conds = [model.condition_id(None)] * len(sources)
+            prefixes = [model.prompt_ids(s) for s in sources]
+        t1 = perf()
+        timings = Timings()
+        enc = model.encode_conditions(conds)
+        timings.encoder_ns.append(perf() - t1)
+        raws = model.decode_encoded(enc, search, timings=timings, prefix=prefixes)
+        t2 = perf()
+        if model.is_image:
+            model._images(raws)
+        else:
+            [model._text_result(r, 0) for r in raws]
+        t3 = perf()
+        if i < warmup:
+            continue
+        smp = out.samples
+        smp["preprocess"].append(t1 - t0)
+        smp["encoder"].append(sum(timings.encoder_ns))
+        smp["decoder step"].extend(timings.step_ns)
+        smp["search bookkeeping"].append(timings.loop_overhead_ns)
+        smp["postprocess"].append(t3 - t2)
+        smp["total"].append(t3 - t0)
+        out.tokens += sum(len(r[0].ids) + 1 for r in raws)
         out.decodes += 1
     return out
 

@@ -119,9 +119,12 @@ def test_unwritable_out_directory_given_as_file(cli_digits, tmp_path, capsys):
     assert "cannot write" in _error(capsys)
 
 
-def test_verify_and_info_on_generator_bundles(cli_lm, cli_digits, capsys):
+def test_verify_info_and_profile_on_generator_bundles(cli_lm, cli_digits, capsys):
     for b in (cli_lm, cli_digits):
         capsys.readouterr()
         assert run(["verify", str(b)]) == 0, capsys.readouterr()
         assert run(["info", str(b)]) == 0
         assert "generate" in capsys.readouterr().out
+        assert run(["profile", str(b), "--runs", "1", "--batch", "1,2", "--beam", "1,2", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)["results"]
+        assert len(rows) == 4 and all(r["tokens_per_s"] > 0 for r in rows)
