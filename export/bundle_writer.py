@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -151,6 +153,27 @@ def _held_out(run: Path, vocab: Vocab, cfg: TrainConfig, n: int) -> list[str]:
     return picked[:n]
 
 
+@contextmanager
+def staged_bundle(out: Path) -> Iterator[Path]:
+    """A temporary directory next to `out` that becomes `out` only when the block succeeds.
+
+    Whatever fails inside (export, checker, parity) removes it, so a failed export never
+    leaves a half bundle behind; the manifest must parse before the rename.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is an ordinary directory
+    try:
+        yield tmp
+        Manifest.load(tmp)  # what the runtime reads back must parse
+        _finalize(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _finalize(tmp: Path, out: Path) -> None:
     """Move the finished temp bundle to `out`, replacing an older bundle there."""
     if out.exists():
@@ -178,12 +201,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
     out = Path(out_dir)
     model, vocab, cfg, ck_path = load_trained(run, checkpoint)
     max_length = int(max_length or cfg.max_target_length + 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is an ordinary directory
-    try:
+    with staged_bundle(out) as tmp:
         with torch.no_grad():
             if int8:
                 fp32 = tmp / "fp32"
@@ -249,10 +267,5 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
             parity_report["tolerance"] = TOL
             metrics["parity"] = parity_report
             files = write_manifest(tmp, manifest, metrics)
-        Manifest.load(tmp)  # what the runtime reads back must parse
-        _finalize(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportReport(bundle=out, checkpoint=ck_path, manifest=manifest, int8=int8, parity=parity_report,
                         golden_cases=len(cases), files=files)

@@ -11,9 +11,7 @@ float32; "all" quantises the convolutions too. Parity is then reported, not enfo
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from ..train.checkpoint import load_checkpoint
 from ..train.image_encoder import GRID
 from ..train.loop import TOKENS_FILE, read_metrics
 from ..train.step_contract import StepGraph
-from .bundle_writer import (GOLDEN_SEARCHES, ExportError, ExportReport, _finalize, _quantize, bundle_manifest,
+from .bundle_writer import (GOLDEN_SEARCHES, ExportError, ExportReport, _quantize, bundle_manifest, staged_bundle,
                             resolve_checkpoint, write_manifest)
 from .onnx_graphs import _quiet_export, check_model, set_output_shapes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
@@ -140,12 +138,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
     if not images:
         raise ExportError(f"{run} has no readable validation images (val.json): export needs a few for parity and "
                           "golden.json; keep the training images where they were")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    try:
+    with staged_bundle(out) as tmp:
         fp32 = tmp / "fp32"
         fp32.mkdir()
         enc32, step32 = export_caption_graphs(model, fp32, spec.size)
@@ -218,10 +211,5 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
             parity_report["tolerance"] = TOL
             all_metrics["parity"] = parity_report
             files = write_manifest(tmp, manifest, all_metrics)
-        Manifest.load(tmp)
-        _finalize(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportReport(bundle=out, checkpoint=ck_path, manifest=manifest, int8=int8 != "none", parity=parity_report,
                         golden_cases=len(cases), files=files)

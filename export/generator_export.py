@@ -10,9 +10,7 @@ whole-search parity (greedy, beam, and a forced-prefix decode), atomic write.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,7 +28,8 @@ from ..train.generator_loop import TASK, load_generator_data, load_generator_run
 from ..train.generator_model import make_generator
 from ..train.loop import TOKENS_FILE, read_metrics
 from ..train.step_contract import StepGraph
-from .bundle_writer import ExportError, ExportReport, _finalize, _quantize, bundle_manifest, resolve_checkpoint, write_manifest
+from .bundle_writer import (ExportError, ExportReport, _quantize, bundle_manifest, resolve_checkpoint, staged_bundle,
+                            write_manifest)
 from .onnx_graphs import _quiet_export, check_model, set_output_shapes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
@@ -159,12 +158,7 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
         held = [encode_text(p[: 12], vocab, cfg.model.unit)[:6] for p in card.get("prompts", [])[:2]]
         held = [h for h in held if h]
     cases_in = golden_inputs(cfg, vocab, card, n_cond, held)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    try:
+    with staged_bundle(out) as tmp:
         fp32 = tmp / "fp32"
         fp32.mkdir()
         enc32, step32 = export_generator_graphs(model, fp32, n_cond)
@@ -219,8 +213,8 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
                                                  beams=3, k=5, tol=tol)
             rt, loop = load_runtime(Generator, tmp)
             enc_rt = rt.encode_conditions(conds.tolist())
-            search_len = min(max_length, 40)
-            prefixes = [[], *held][:3] + [[]] * max(0, 3 - len([[], *held][:3]))
+            prefixes = ([[], *held] + [[], []])[:3]
+            search_len = min(max_length, max(40, max(len(p) for p in prefixes) + 12))
             parity_report["search"] = compare_searches(
                 lambda s: rt.decode_encoded(enc_rt, s, search_len, prefix=prefixes),
                 lambda s: torch_generate(model, rt.manifest, conds, s, search_len, prefixes),
@@ -229,10 +223,5 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
             parity_report["tolerance"] = TOL
             all_metrics["parity"] = parity_report
             files = write_manifest(tmp, manifest, all_metrics)
-        Manifest.load(tmp)
-        _finalize(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportReport(bundle=out, checkpoint=ck_path, manifest=manifest, int8=int8, parity=parity_report,
                         golden_cases=len(cases), files=files)

@@ -17,8 +17,6 @@ sequence through the same graphs.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from .errors import EdgeS2SError, InputError
 from .loop_common import Timings
 from .results import Hypothesis, RawHypothesis, Result, TokenEvent
 from .search import Beam, Greedy, SearchConfig, Sample
-from .seq2seq import Seq2Seq
+from .seq2seq import Seq2Seq, stream_events
 from .text import join_units, split_units
 
 CONDITION = "condition"
@@ -165,35 +163,9 @@ class Generator(Seq2Seq):
         ids = self.prompt_ids(prompt)
         self._check_prefix_length(len(ids), max_length)
         enc = self.encode_conditions([self.condition_id(condition)])
-        q: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        done = object()
-
-        def on_token(ev: TokenEvent) -> bool:
-            if not getattr(ev, "forced", False):
-                q.put(ev)
-            return stop.is_set()
-
-        def work() -> None:
-            try:
-                self.decode_encoded(enc, search, max_length, min_length, on_token, prefix=[ids])
-                q.put(done)
-            except BaseException as e:  # handed to the consumer
-                q.put(e)
-
-        thread = threading.Thread(target=work, name="edge-s2s-generate", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = q.get()
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+        yield from stream_events(
+            lambda on_token: self.decode_encoded(enc, search, max_length, min_length, on_token, prefix=[ids]),
+            keep=lambda ev: not ev.forced)
 
     # --- images ------------------------------------------------------------------------------
 

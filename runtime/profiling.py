@@ -60,18 +60,23 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
         t2 = time.perf_counter_ns()
         results = [model._result(r, n) for r, n in zip(raws, lengths)]
         t3 = time.perf_counter_ns()
-        if i < warmup:
-            continue
-        s = out.samples
-        s["preprocess"].append(t1 - t0)
-        s["encoder"].append(sum(timings.encoder_ns))
-        s["decoder step"].extend(timings.step_ns)
-        s["search bookkeeping"].append(timings.loop_overhead_ns)
-        s["postprocess"].append(t3 - t2)
-        s["total"].append(t3 - t0)
-        out.tokens += sum(len(r.hypotheses[0].ids) + 1 for r in results)
-        out.decodes += 1
+        if i >= warmup:
+            _record(out, (t0, t1, t2, t3), timings, sum(len(r.hypotheses[0].ids) + 1 for r in results))
     return out
+
+
+def _record(out: StageSamples, marks: tuple[int, int, int, int], timings: Timings, tokens: int) -> None:
+    """One timed run: marks = (start, preprocessed, decoded, postprocessed) in ns."""
+    t0, t1, t2, t3 = marks
+    s = out.samples
+    s["preprocess"].append(t1 - t0)
+    s["encoder"].append(sum(timings.encoder_ns))
+    s["decoder step"].extend(timings.step_ns)
+    s["search bookkeeping"].append(timings.loop_overhead_ns)
+    s["postprocess"].append(t3 - t2)
+    s["total"].append(t3 - t0)
+    out.tokens += tokens
+    out.decodes += 1
 
 
 def _profile_generator(model, sources: list[str], search: SearchConfig, runs: int, warmup: int,
@@ -97,17 +102,8 @@ def _profile_generator(model, sources: list[str], search: SearchConfig, runs: in
         else:
             [model._text_result(r, 0) for r in raws]
         t3 = perf()
-        if i < warmup:
-            continue
-        smp = out.samples
-        smp["preprocess"].append(t1 - t0)
-        smp["encoder"].append(sum(timings.encoder_ns))
-        smp["decoder step"].extend(timings.step_ns)
-        smp["search bookkeeping"].append(timings.loop_overhead_ns)
-        smp["postprocess"].append(t3 - t2)
-        smp["total"].append(t3 - t0)
-        out.tokens += sum(len(r[0].ids) + 1 for r in raws)
-        out.decodes += 1
+        if i >= warmup:
+            _record(out, (t0, t1, t2, t3), timings, sum(len(r[0].ids) + 1 for r in raws))
     return out
 
 

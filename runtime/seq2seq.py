@@ -189,34 +189,44 @@ class Seq2Seq:
             raise InputError("beam search cannot stream tokens (hypotheses change until the end): use Greedy() or Sample()")
         self._check_call(search, None, max_length, min_length)
         ids = self.encode_sources([source])
-        q: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        done = object()
+        yield from stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token))
 
-        def on_token(ev: TokenEvent) -> bool:
+
+def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object],
+                  keep: Callable[[TokenEvent], bool] = lambda ev: True) -> Iterator[TokenEvent]:
+    """Run `decode(on_token)` in a thread and yield the events `keep` accepts as they come.
+
+    Closing the iterator early makes on_token return True, which stops the decode.
+    """
+    q: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    done = object()
+
+    def on_token(ev: TokenEvent) -> bool:
+        if keep(ev):
             q.put(ev)
-            return stop.is_set()
+        return stop.is_set()
 
-        def work() -> None:
-            try:
-                self.decode_ids(ids, search, max_length, min_length, on_token)
-                q.put(done)
-            except BaseException as e:  # handed to the consumer
-                q.put(e)
-
-        thread = threading.Thread(target=work, name="edge-s2s-stream", daemon=True)
-        thread.start()
+    def work() -> None:
         try:
-            while True:
-                item = q.get()
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+            decode(on_token)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    thread = threading.Thread(target=work, name="edge-s2s-stream", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 Translator = Seq2Seq
