@@ -31,7 +31,7 @@ from ..train.loop import TOKENS_FILE, read_metrics
 from ..train.step_contract import StepGraph
 from .bundle_writer import (GOLDEN_SEARCHES, ExportError, ExportReport, _quantize, bundle_manifest, staged_bundle,
                             resolve_checkpoint, write_manifest)
-from .onnx_graphs import _quiet_export, check_model, set_output_shapes
+from .onnx_graphs import _quiet_export, check_model, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
 INT8_PARTS = ("none", "linear", "all")
@@ -78,18 +78,8 @@ def export_caption_graphs(model: CaptionModel, directory: Path, size: int) -> tu
         row = torch.arange(N) % EXAMPLE_B
         args = (torch.arange(N) % (model.vocab_size - 4) + 4, row, row.clone(), torch.tensor([K]),
                 *(enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
-        axes: dict[str, dict[int, str]] = {mf.TOKEN: {0: "N"}, mf.ROW: {0: "N"}, mf.BATCH_OF_ROW: {0: "N"},
-                                           mf.LOGPROBS: {0: "N"}, mf.TOPK_LOGPROBS: {0: "N", 1: "K"},
-                                           mf.TOPK_IDS: {0: "N", 1: "K"}}
-        for n in model.memory_names:
-            axes[n] = {0: "B"}
-        for s in model.state_specs():
-            axes[mf.state_input(s.name)] = {0: "N_prev"}
-            axes[mf.state_output(s.name)] = {0: "N"}
-        if model.attention:
-            axes[mf.ATTENTION] = {0: "N"}
         _quiet_export(StepGraph(model).eval(), args, step_path, model.step_input_names(), model.step_output_names(),
-                      axes)
+                      step_axes(model, variable_length=False))
     H, V, R, L = model.cfg.dec_hidden, model.vocab_size, model.cfg.region_dim, GRID[0] * GRID[1]
     enc_shapes = {"memory": ["B", L if model.attention else 1, R], mf.state_input("h"): ["B", H],
                   mf.state_input("c"): ["B", H]}

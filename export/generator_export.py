@@ -30,7 +30,7 @@ from ..train.loop import TOKENS_FILE, read_metrics
 from ..train.step_contract import StepGraph
 from .bundle_writer import (ExportError, ExportReport, _quantize, bundle_manifest, resolve_checkpoint, staged_bundle,
                             write_manifest)
-from .onnx_graphs import _quiet_export, check_model, set_output_shapes
+from .onnx_graphs import _quiet_export, check_model, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
 CONDITION = "condition"
@@ -92,14 +92,8 @@ def export_generator_graphs(model: nn.Module, directory: Path, n_conditions: int
         row = torch.arange(N) % EXAMPLE_B
         args = (torch.arange(N) % (model.vocab_size - 4) + 4, row, row.clone(), torch.tensor([K]),
                 *(states[s.name] for s in specs))
-        axes: dict[str, dict[int, str]] = {mf.TOKEN: {0: "N"}, mf.ROW: {0: "N"}, mf.BATCH_OF_ROW: {0: "N"},
-                                           mf.LOGPROBS: {0: "N"}, mf.TOPK_LOGPROBS: {0: "N", 1: "K"},
-                                           mf.TOPK_IDS: {0: "N", 1: "K"}}
-        for s in specs:
-            axes[mf.state_input(s.name)] = {0: "N_prev"}
-            axes[mf.state_output(s.name)] = {0: "N"}
         _quiet_export(StepGraph(model).eval(), args, step_path, model.step_input_names(), model.step_output_names(),
-                      axes)
+                      step_axes(model, variable_length=False))
     V = model.vocab_size
     set_output_shapes(enc_path, {mf.state_input(s.name): _shape(s, "B") for s in specs if s.init == "encoder"})
     set_output_shapes(step_path, {mf.LOGPROBS: ["N", V], mf.TOPK_LOGPROBS: ["N", "K"], mf.TOPK_IDS: ["N", "K"],

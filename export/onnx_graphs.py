@@ -81,19 +81,25 @@ def export_step(model: Translator, path: str | Path) -> None:
     model.eval()
     args = example_step_inputs(model)
     ins, outs = model.step_input_names(), model.step_output_names()
-    axes: dict[str, dict[int, str]] = {mf.TOKEN: {0: "N"}, mf.ROW: {0: "N"}, mf.BATCH_OF_ROW: {0: "N"}}
+    with torch.no_grad():
+        _quiet_export(StepGraph(model).eval(), args, path, ins, outs, step_axes(model, variable_length=True))
+
+
+def step_axes(model, variable_length: bool) -> dict[str, dict[int, str]]:
+    """dynamic_axes of any DecoderContract step graph: rows N (N_prev for states read),
+    K, batch B of the memory, and the memory length L when it varies (text sources)."""
+    axes: dict[str, dict[int, str]] = {mf.TOKEN: {0: "N"}, mf.ROW: {0: "N"}, mf.BATCH_OF_ROW: {0: "N"},
+                                       mf.LOGPROBS: {0: "N"}, mf.TOPK_LOGPROBS: {0: "N", 1: "K"},
+                                       mf.TOPK_IDS: {0: "N", 1: "K"}}
+    varies = variable_length and model.attention
     for name in model.memory_names:
-        axes[name] = {0: "B", 1: "L"} if model.attention else {0: "B"}
+        axes[name] = {0: "B", 1: "L"} if varies else {0: "B"}
     for s in model.state_specs():
         axes[mf.state_input(s.name)] = {0: "N_prev"}
         axes[mf.state_output(s.name)] = {0: "N"}
-    axes[mf.LOGPROBS] = {0: "N"}
-    axes[mf.TOPK_LOGPROBS] = {0: "N", 1: "K"}
-    axes[mf.TOPK_IDS] = {0: "N", 1: "K"}
     if model.attention:
-        axes[mf.ATTENTION] = {0: "N", 1: "L"}
-    with torch.no_grad():
-        _quiet_export(StepGraph(model).eval(), args, path, ins, outs, axes)
+        axes[mf.ATTENTION] = {0: "N", 1: "L"} if varies else {0: "N"}
+    return axes
 
 
 def expected_shapes(model: Translator) -> tuple[dict[str, list], dict[str, list]]:
