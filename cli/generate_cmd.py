@@ -91,8 +91,9 @@ def generate(
 
     units = split_units(prompt, model.unit)
     shown = join_units(units, model.unit)
+    events = model.stream(prompt, search=search, max_length=max_length, condition=condition)  # checks the prompt
     typer.echo(prompt, nl=False)
-    for ev in model.stream(prompt, search=search, max_length=max_length, condition=condition):
+    for ev in events:
         if ev.id == model.vocab.eos_id:
             break
         units.append(ev.token)

@@ -163,7 +163,7 @@ class Generator(Seq2Seq):
         ids = self.prompt_ids(prompt)
         self._check_prefix_length(len(ids), max_length)
         enc = self.encode_conditions([self.condition_id(condition)])
-        yield from stream_events(
+        return stream_events(
             lambda on_token: self.decode_encoded(enc, search, max_length, min_length, on_token, prefix=[ids]),
             keep=lambda ev: not ev.forced)
 

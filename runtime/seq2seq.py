@@ -189,7 +189,7 @@ class Seq2Seq:
             raise InputError("beam search cannot stream tokens (hypotheses change until the end): use Greedy() or Sample()")
         self._check_call(search, None, max_length, min_length)
         ids = self.encode_sources([source])
-        yield from stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token))
+        return stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token))
 
 
 def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object],

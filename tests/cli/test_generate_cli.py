@@ -65,7 +65,10 @@ def test_json_and_penalties(cli_lm, capsys):
 def test_text_bad_input(cli_lm, capsys, args, words):
     capsys.readouterr()
     assert run(["generate", "--bundle", str(cli_lm), *args]) == 1
-    assert words in _error(capsys)
+    out = capsys.readouterr()
+    assert out.out == ""  # nothing half-printed before the error
+    err = out.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
 
 
 @pytest.fixture(scope="module")
