@@ -58,7 +58,12 @@ def load_generator_run(run_dir: str | Path, checkpoint: str | Path = "best"):
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
-    cfg = load_generator_run_config(run)
+    from ..train.loop import RunError
+
+    try:
+        cfg = load_generator_run_config(run)
+    except RunError as e:
+        raise ExportError(f"{run} cannot be exported as a generator: {e}") from None
     ck_path = resolve_checkpoint(run, checkpoint)
     ck = load_checkpoint(ck_path)
     if ck.get("task") != TASK:
