@@ -45,3 +45,29 @@ def test_captioner_and_caption_cli_without_torch_or_onnx(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_generators_and_generate_cli_without_torch_or_onnx(lm_bundle, digits_bundle, tmp_path):
+    """Text and image generators, API and CLI (streaming, PNG grid), with torch and onnx blocked."""
+    grid = tmp_path / "grid.png"
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime import Sample
+        from edge_s2s.runtime.generator import Generator
+        lm = Generator.load({str(lm_bundle)!r})
+        assert lm.generate(["And "], search=Sample(seed=1, repetition_penalty=1.2), max_length=30)[0].text
+        assert lm.score(["And God"])[0] < 0
+        from edge_s2s.cli.app import run
+        assert run(["generate", "--bundle", {str(lm_bundle)!r}, "--prompt", "And ", "--seed", "1",
+                    "--max-length", "30"]) == 0
+        assert run(["generate", "--bundle", {str(digits_bundle)!r}, "--condition", "3", "--n", "4",
+                    "--out", {str(grid)!r}, "--seed", "1"]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
+    assert grid.stat().st_size > 0
