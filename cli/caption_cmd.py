@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import ProviderOpt, ThreadsOpt, hypothesis_json, search_from_options
+from .common import (NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
+                     search_from_options)
 
 
 def _attention_target(attention: Path, image: Path, many: bool) -> Path:
@@ -36,6 +37,8 @@ def caption(
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely words (0 = all).")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (1.0 = off).")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed for reproducible sampling.")] = None,
+    repetition_penalty: RepetitionPenaltyOpt = 1.0,
+    no_repeat_ngram: NoRepeatNgramOpt = 0,
     max_length: Annotated[int | None, typer.Option(help="Most words (default: the bundle's limit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
     attention: Annotated[Path | None, typer.Option("--attention", help="Write the attention picture here (PNG; a "
@@ -53,7 +56,8 @@ def caption(
         raise InputError("no images given: pass image files or directories, e.g. edge-s2s caption photo.jpg")
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
-    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed)
+    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed,
+                                 repetition_penalty, no_repeat_ngram)
     paths = expand_image_paths(images)
     many = len(paths) > 1
     if attention is not None:

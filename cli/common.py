@@ -14,6 +14,9 @@ from ..runtime.search import Beam, Greedy, Sample, SearchConfig
 BundleOpt = Annotated[Path, typer.Option("--bundle", "-b", help="Bundle directory written by `edge-s2s export`.")]
 ProviderOpt = Annotated[str, typer.Option(help="Execution provider: cpu, cuda or auto (best available).")]
 ThreadsOpt = Annotated[int, typer.Option(help="Intra-op threads for ONNX Runtime (0 = its default).")]
+RepetitionPenaltyOpt = Annotated[float, typer.Option(help="Multiply the log-prob of tokens already in the output "
+                                                          "by this (>1 discourages repeats; 1 = off).")]
+NoRepeatNgramOpt = Annotated[int, typer.Option(help="Never repeat an n-gram of this size (0 = off).")]
 
 
 def read_lines(texts: list[str] | None) -> list[str]:
@@ -35,20 +38,22 @@ def read_lines(texts: list[str] | None) -> list[str]:
 
 
 def search_from_options(beam: int, n_best: int, length_penalty: float, sample: bool,
-                        temperature: float, top_k: int, top_p: float, seed: int | None) -> SearchConfig:
+                        temperature: float, top_k: int, top_p: float, seed: int | None,
+                        repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> SearchConfig:
     """Build the search config from CLI flags, turning bad combinations into one clear line."""
     if beam < 1:
         raise InputError(f"--beam must be >= 1 (1 = greedy), got {beam}")
     if n_best < 1:
         raise InputError(f"--n-best must be >= 1, got {n_best}")
+    pen = {"repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram}
     try:
         if sample:
             if beam > 1:
                 raise InputError("--sample and --beam exclude each other: choose one search")
-            return Sample(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+            return Sample(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, **pen)
         if beam > 1 or n_best > 1:
-            return Beam(size=max(beam, n_best), length_penalty=length_penalty, n_best=n_best)
-        return Greedy()
+            return Beam(size=max(beam, n_best), length_penalty=length_penalty, n_best=n_best, **pen)
+        return Greedy(**pen)
     except ValueError as e:
         raise InputError(f"{e}: fix the search options") from None
 

@@ -16,26 +16,17 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import BundleOpt, ProviderOpt, ThreadsOpt, hypothesis_json
+from .common import (BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
+                     search_from_options)
 
 
 def _search(greedy: bool, beam: int, temperature: float, top_k: int, top_p: float, seed: int | None,
             repetition_penalty: float, no_repeat_ngram: int):
-    from ..runtime.search import Beam, Greedy, Sample
-
-    pen = {"repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram}
-    if beam < 1:
-        raise InputError(f"--beam must be >= 1, got {beam}")
-    try:
-        if beam > 1:
-            if greedy:
-                raise InputError("--greedy and --beam exclude each other: choose one search")
-            return Beam(size=beam, **pen)
-        if greedy:
-            return Greedy(**pen)
-        return Sample(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, **pen)
-    except ValueError as e:
-        raise InputError(f"{e}: fix the search options") from None
+    """Sampling unless --greedy or --beam (generation's default differs from translate's)."""
+    if greedy and beam > 1:
+        raise InputError("--greedy and --beam exclude each other: choose one search")
+    return search_from_options(beam, 1, 1.0, not greedy and beam <= 1, temperature, top_k, top_p, seed,
+                               repetition_penalty, no_repeat_ngram)
 
 
 def generate(
@@ -54,9 +45,8 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same output.")] = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Most likely token at every step instead of sampling.")] = False,
     beam: Annotated[int, typer.Option(help="Beam search with this many hypotheses (text; 1 = off).")] = 1,
-    repetition_penalty: Annotated[float, typer.Option(help="Multiply the log-prob of tokens already generated "
-                                                           "by this (>1 discourages repeats).")] = 1.0,
-    no_repeat_ngram: Annotated[int, typer.Option(help="Never repeat an n-gram of this size (0 = off).")] = 0,
+    repetition_penalty: RepetitionPenaltyOpt = 1.0,
+    no_repeat_ngram: NoRepeatNgramOpt = 0,
     max_length: Annotated[int | None, typer.Option(help="Most tokens, prompt included (default: the bundle's).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Text: one JSON object per sequence.")] = False,
     columns: Annotated[int | None, typer.Option(help="Images per row in the grid (default: square).")] = None,

@@ -11,7 +11,8 @@ import typer
 
 from ..runtime.errors import InputError
 from ..runtime.results import Result
-from .common import BundleOpt, ProviderOpt, ThreadsOpt, hypothesis_json, read_lines, search_from_options
+from .common import (BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
+                     read_lines, search_from_options)
 
 
 def _load(bundle: Path, provider: str, threads: int):
@@ -48,6 +49,8 @@ def translate(
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely tokens (0 = all).")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass (1.0 = off).")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed for reproducible sampling.")] = None,
+    repetition_penalty: RepetitionPenaltyOpt = 1.0,
+    no_repeat_ngram: NoRepeatNgramOpt = 0,
     max_length: Annotated[int | None, typer.Option(help="Most output tokens (default: the bundle's limit).")] = None,
     min_length: Annotated[int, typer.Option(help="Fewest output tokens, end token included.")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per input line.")] = False,
@@ -58,7 +61,8 @@ def translate(
     threads: ThreadsOpt = 0,
 ) -> None:
     """Translate sentences with a bundle (arguments, or one per line on stdin)."""
-    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed)
+    search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed,
+                                 repetition_penalty, no_repeat_ngram)
     sources = read_lines(texts)
     for i, s in enumerate(sources):
         if not s.strip():

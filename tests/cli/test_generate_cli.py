@@ -131,3 +131,18 @@ def test_verify_info_and_profile_on_generator_bundles(cli_lm, cli_digits, capsys
         assert run(["profile", str(b), "--runs", "1", "--batch", "1,2", "--beam", "1,2", "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)["results"]
         assert len(rows) == 4 and all(r["tokens_per_s"] > 0 for r in rows)
+
+
+def test_translate_and_caption_take_the_penalties(cli_bundle, caption_bundle, shapes_data, capsys):
+    capsys.readouterr()
+    assert run(["translate", "--bundle", str(cli_bundle), "--json", "--beam", "3", "--no-repeat-ngram", "1",
+                "w4 w5 w4 w5 w6"]) == 0
+    toks = json.loads(capsys.readouterr().out)["hypotheses"][0]["tokens"]
+    assert len(toks) == len(set(toks))
+    assert run(["translate", "--bundle", str(cli_bundle), "--repetition-penalty", "0", "w4"]) == 1
+    assert "repetition_penalty must be > 0" in _error(capsys)
+    img = sorted(p for p in Path(shapes_data["images"]).rglob("*") if p.suffix in (".png", ".jpg"))[0]
+    assert run(["caption", "--bundle", str(caption_bundle), "--no-repeat-ngram", "2", "--json", str(img)]) == 0
+    toks = json.loads(capsys.readouterr().out)["hypotheses"][0]["tokens"]
+    grams = list(zip(toks, toks[1:]))
+    assert len(grams) == len(set(grams))
