@@ -119,12 +119,15 @@ class Generator(Seq2Seq):
     def generate(self, prompts: list[str] | None = None, n: int = 1, condition: int | str | None = None,
                  search: SearchConfig = Sample(), max_length: int | None = None, min_length: int = 0,
                  include_prompt: bool = True, callback: Callable[[TokenEvent], bool | None] | None = None,
-                 timings: Timings | None = None) -> list[Result]:
+                 timings: Timings | None = None, batch_size: int = 64) -> list[Result]:
         """`n` continuations of every prompt (None = from nothing); one Result each, prompt-major.
 
         Each row draws its own tokens (one uniform per row and step), so the n samples of a
-        prompt differ; the same seed gives the same samples.
+        prompt differ; the same seed (and batch_size) gives the same samples. callback's
+        batch_index is the index into the returned list.
         """
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(prompts, str):
             raise InputError("generate() takes a list of prompts: wrap the prompt in a list")
         if n < 1:
@@ -138,8 +141,16 @@ class Generator(Seq2Seq):
             self._check_prefix_length(len(x), max_length)
         cond = self.condition_id(condition)
         prefixes = [x for x in ids for _ in range(n)]
-        raws = self.decode_encoded(self.encode_conditions([cond] * len(prefixes)), search, max_length, min_length,
-                                   callback, timings, prefix=prefixes)
+        raws: list[list[RawHypothesis]] = []
+        for start in range(0, len(prefixes), batch_size):
+            chunk = prefixes[start : start + batch_size]
+            cb = callback
+            if callback is not None and start:
+                def cb(ev: TokenEvent, _off=start):
+                    ev.batch_index += _off
+                    return callback(ev)
+            raws += self.decode_encoded(self.encode_conditions([cond] * len(chunk)), search, max_length, min_length,
+                                        cb, timings, prefix=chunk)
         return [self._text_result(r, len(p) if not include_prompt else 0) for r, p in zip(raws, prefixes)]
 
     def _text_result(self, raws: list[RawHypothesis], skip: int) -> Result:

@@ -45,6 +45,10 @@ def test_same_seed_same_text_other_seed_other_text(lm):
     assert a == b
     assert a != c
     assert len(set(a)) > 1  # the n rows of one call draw their own tokens
+    chunked = lm.generate([""], n=4, search=Sample(seed=5), max_length=80, batch_size=3)
+    three = lm.generate([""], n=3, search=Sample(seed=5), max_length=80)
+    one = lm.generate([""], n=1, search=Sample(seed=5), max_length=80)
+    assert [r.text for r in chunked] == [r.text for r in three + one]  # each batch starts the seed afresh
 
 
 def test_reference_loop_draws_the_same_samples(lm, lm_bundle):
