@@ -27,6 +27,17 @@ def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert load_checkpoint(target)["step"] == 1
 
 
+def test_atomic_write_honours_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "config.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
 def test_atomic_write_replaces(tmp_path):
     p = tmp_path / "sub" / "f.bin"
     atomic_write_bytes(p, b"one")
