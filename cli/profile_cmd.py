@@ -62,24 +62,13 @@ def profile(
 ) -> None:
     """Per-stage latency percentiles (p50/p90/p99, ms) for each batch size and beam."""
     from ..runtime.profiling import STAGES, profile_generate, search_for
-    from ..runtime.seq2seq import Seq2Seq
 
     batches, beams = _int_list(batch, "batch"), _int_list(beam, "beam")
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
-    from ..runtime.manifest import Manifest
+    from ..runtime.loading import load_any
 
-    task = Manifest.load(bundle).task
-    if task == "caption":
-        from ..runtime.captioner import Captioner
-
-        model = Captioner.load(bundle, provider=provider, threads=threads)
-    elif task == "generate":
-        from ..runtime.generator import Generator
-
-        model = Generator.load(bundle, provider=provider, threads=threads)
-    else:
-        model = Seq2Seq.load(bundle, provider=provider, threads=threads)
+    model = load_any(bundle, provider=provider, threads=threads)
     sources = _sources(bundle, input_file)
     rows = []
     if not json_out:

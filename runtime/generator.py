@@ -18,11 +18,9 @@ sequence through the same graphs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 
-from .bundle import Bundle
 from .errors import EdgeS2SError, InputError
 from .loop_common import Timings
 from .results import Hypothesis, RawHypothesis, Result, TokenEvent
@@ -45,12 +43,6 @@ class Generator(Seq2Seq):
         img = pre.get("image") or {}
         self.height, self.width, self.levels = int(img.get("height", 0)), int(img.get("width", 0)), int(img.get("levels", 0))
         self._lowercase = bool(pre.get("lowercase", False))
-
-    @classmethod
-    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
-             loop: str = "compiled") -> Generator:
-        """Load and check a generator bundle; provider "cpu", "cuda" or "auto"."""
-        return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
 
     @property
     def is_image(self) -> bool:

@@ -23,7 +23,6 @@ from pathlib import Path
 from .errors import BundleError
 from .manifest import GOLDEN_FILE
 from .search import Beam, Greedy, Sample, SearchConfig
-from .seq2seq import Seq2Seq
 
 
 @dataclass
@@ -56,19 +55,9 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
         cases = json.loads(golden.read_text(encoding="utf-8"))["cases"]
     except (ValueError, KeyError, TypeError) as e:
         raise BundleError(f"{golden} is malformed ({type(e).__name__}: {e}): re-export the bundle") from None
-    from .manifest import Manifest
+    from .loading import load_any
 
-    task = Manifest.load(path).task
-    if task == "caption":
-        from .captioner import Captioner
-
-        model = Captioner.load(path, provider=provider, loop=loop)
-    elif task == "generate":
-        from .generator import Generator
-
-        model = Generator.load(path, provider=provider, loop=loop)
-    else:
-        model = Seq2Seq.load(path, provider=provider, loop=loop)
+    model = load_any(path, provider=provider, loop=loop)
     tol = 1e-4 if model.providers[0] == "CPUExecutionProvider" else 1e-3
     out = []
     for case in cases:

@@ -1,0 +1,31 @@
+"""Which runtime class serves a bundle: read the manifest's task, load the matching class.
+
+Commands that take any bundle (verify, profile) call `load_any`; an app that knows what
+it loads calls `Seq2Seq.load`, `Captioner.load` or `Generator.load` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .manifest import Manifest
+from .seq2seq import Seq2Seq
+
+
+def runtime_class(task: str) -> type[Seq2Seq]:
+    """The class for a manifest task ("translate", "caption", "generate")."""
+    if task == "caption":
+        from .captioner import Captioner
+
+        return Captioner
+    if task == "generate":
+        from .generator import Generator
+
+        return Generator
+    return Seq2Seq
+
+
+def load_any(path: str | Path, provider: str = "cpu", threads: int = 0, loop: str = "compiled") -> Seq2Seq:
+    """Load a bundle of any task with its runtime class."""
+    cls = runtime_class(Manifest.load(path).task)
+    return cls.load(path, provider=provider, threads=threads, loop=loop)
