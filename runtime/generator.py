@@ -25,7 +25,7 @@ from .errors import EdgeS2SError, InputError
 from .loop_common import Timings
 from .results import Hypothesis, RawHypothesis, Result, TokenEvent
 from .search import Beam, Greedy, SearchConfig, Sample
-from .seq2seq import Seq2Seq, stream_events
+from .seq2seq import Seq2Seq, offset_callback, stream_events
 from .text import join_units, split_units
 
 CONDITION = "condition"
@@ -136,11 +136,7 @@ class Generator(Seq2Seq):
         raws: list[list[RawHypothesis]] = []
         for start in range(0, len(prefixes), batch_size):
             chunk = prefixes[start : start + batch_size]
-            cb = callback
-            if callback is not None and start:
-                def cb(ev: TokenEvent, _off=start):
-                    ev.batch_index += _off
-                    return callback(ev)
+            cb = offset_callback(callback, start)
             raws += self.decode_encoded(self.encode_conditions([cond] * len(chunk)), search, max_length, min_length,
                                         cb, timings, prefix=chunk)
         return [self._text_result(r, len(p) if not include_prompt else 0) for r, p in zip(raws, prefixes)]

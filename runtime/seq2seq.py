@@ -169,11 +169,7 @@ class Seq2Seq:
         results: list[Result] = []
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            cb = callback
-            if callback is not None and start:
-                def cb(ev: TokenEvent, _off=start):
-                    ev.batch_index += _off
-                    return callback(ev)
+            cb = offset_callback(callback, start)
             raws = self.decode_ids(chunk, search, max_length, min_length, cb, timings)
             results.extend(self._result(r, len(x)) for r, x in zip(raws, chunk))
         return results
@@ -190,6 +186,18 @@ class Seq2Seq:
         self._check_call(search, None, max_length, min_length)
         ids = self.encode_sources([source])
         return stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token))
+
+
+def offset_callback(callback: Callable[[TokenEvent], bool | None] | None, offset: int):
+    """`callback` seeing batch indices shifted by `offset` (a later chunk of a batched call)."""
+    if callback is None or not offset:
+        return callback
+
+    def shifted(ev: TokenEvent):
+        ev.batch_index += offset
+        return callback(ev)
+
+    return shifted
 
 
 def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object],
