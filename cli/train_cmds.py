@@ -20,6 +20,11 @@ def translate(
     val_file: Annotated[Path | None, typer.Option(help="Separate validation TSV (default: hold out --val-fraction).")] = None,
     val_fraction: Annotated[float, typer.Option(help="Share of --data held out for validation.")] = 0.05,
     attention: Annotated[str, typer.Option(help="Match function: dot, general, additive, cosine, or none.")] = "general",
+    decoder: Annotated[str, typer.Option(help="lstm (attention LSTM) or ntm (Neural Turing Machine whose memory "
+                                              "starts as the encoder's outputs; --attention is then unused).")] = "lstm",
+    ntm_width: Annotated[int, typer.Option(help="With --decoder ntm: width of a memory row.")] = 64,
+    ntm_read_heads: Annotated[int, typer.Option(help="With --decoder ntm: read heads.")] = 1,
+    ntm_write_heads: Annotated[int, typer.Option(help="With --decoder ntm: write heads.")] = 1,
     emb_dim: Annotated[int, typer.Option(help="Token embedding width.")] = 64,
     enc_hidden: Annotated[int, typer.Option(help="Encoder LSTM width per direction.")] = 128,
     dec_hidden: Annotated[int, typer.Option(help="Decoder LSTM width.")] = 256,
@@ -37,7 +42,7 @@ def translate(
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
-    """Train a translator: bidirectional LSTM encoder, attention LSTM decoder, teacher forcing."""
+    """Train a translator: bidirectional LSTM encoder, attention LSTM (or NTM) decoder, teacher forcing."""
     from ..train.config import ModelConfig, TrainConfig
     from ..train import train_translator
 
@@ -51,7 +56,8 @@ def translate(
             data=str(data) if data else "",
             out_dir=str(out),
             model=ModelConfig(emb_dim=emb_dim, enc_hidden=enc_hidden, dec_hidden=dec_hidden, attention=attention,
-                              att_dim=att_dim, dropout=dropout),
+                              att_dim=att_dim, dropout=dropout, decoder=decoder, ntm_width=ntm_width,
+                              ntm_read_heads=ntm_read_heads, ntm_write_heads=ntm_write_heads),
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,
             vocab_min_count=vocab_min_count, vocab_max_size=vocab_max_size, checkpoint_every=checkpoint_every,

@@ -28,6 +28,7 @@ from ..train.checkpoint import BEST, LAST, load_checkpoint
 from ..train.config import TrainConfig
 from ..train.loop import TOKENS_FILE, read_metrics, read_val_pairs
 from ..train.model import Translator
+from ..train.ntm_translator import build_translator
 from ..train.translate import source_ids
 from .onnx_graphs import export_graphs, graph_io
 from .parity import TOL, search_parity, step_parity, torch_decode
@@ -84,7 +85,7 @@ def load_trained(run_dir: str | Path, checkpoint: str | Path = "best") -> tuple[
     if len(vocab) != ck.get("vocab_size", len(vocab)):
         raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "
                           f"{ck['vocab_size']}: the run directory is inconsistent")
-    model = Translator(cfg.model, len(vocab))
+    model = build_translator(cfg.model, len(vocab))
     model.load_state_dict(ck["model"])
     model.eval()
     return model, vocab, cfg, ck_path
@@ -122,7 +123,7 @@ def bundle_manifest(directory: Path, task: str, model, vocab: Vocab, preprocessi
         memory=model.memory_names,
         state=model.state_specs(),
         attention=model.attention,
-        memory_length_from="memory",
+        memory_length_from=model.memory_length_from,
         model=model_info,
         source_checkpoint_sha256=sha256_file(checkpoint),
         created_by="edge-s2s export",

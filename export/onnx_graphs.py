@@ -59,6 +59,9 @@ def export_encoder(model: Translator, path: str | Path) -> None:
             axes[name] = {0: "B", 1: "L"}
         else:
             axes[name] = {0: "B"}
+    for s in model.state_specs():
+        if s.init == "encoder":
+            axes[mf.state_input(s.name)] = {0: "B", **_length_axes(s.shape)}
     with torch.no_grad():
         _quiet_export(EncoderGraph(model).eval(), (src, lengths), path, ["src", "src_lengths"], outs, axes)
 
@@ -67,7 +70,7 @@ def example_step_inputs(model: Translator, N: int = EXAMPLE_N, K: int = EXAMPLE_
     """Step inputs for N rows continuing the B encoder items of the example encoder inputs."""
     with torch.no_grad():
         enc = model.encode(*example_encoder_inputs(model))
-    B = enc["memory"].size(0)
+    B = enc[model.encoder_output_names()[0]].size(0)
     states = model.initial_states(enc)
     token = torch.arange(N, dtype=torch.long) % (model.vocab_size - 4) + 4
     row = torch.arange(N, dtype=torch.long) % B
@@ -95,21 +98,34 @@ def step_axes(model, variable_length: bool) -> dict[str, dict[int, str]]:
     for name in model.memory_names:
         axes[name] = {0: "B", 1: "L"} if varies else {0: "B"}
     for s in model.state_specs():
-        axes[mf.state_input(s.name)] = {0: "N_prev"}
-        axes[mf.state_output(s.name)] = {0: "N"}
+        length = _length_axes(s.shape) if varies else {}
+        axes[mf.state_input(s.name)] = {0: "N_prev", **length}
+        axes[mf.state_output(s.name)] = {0: "N", **length}
     if model.attention:
         axes[mf.ATTENTION] = {0: "N", 1: "L"} if varies else {0: "N"}
     return axes
 
 
+def _length_axes(shape: list) -> dict[int, str]:
+    """The axes a state spec declares as the memory length "L" (an NTM memory over the source)."""
+    return {i: "L" for i, d in enumerate(shape) if d == "L"}
+
+
 def expected_shapes(model: Translator) -> tuple[dict[str, list], dict[str, list]]:
     """Declared output shapes of (encoder, step): symbolic axes by name, the rest fixed."""
-    D, H, V = model.cfg.memory_dim, model.cfg.dec_hidden, model.vocab_size
+    D, V = model.cfg.memory_dim, model.vocab_size
     L = "L" if model.attention else 1
-    enc: dict[str, list] = {"memory": ["B", L, D], mf.state_input("h"): ["B", H]}
-    if model.attention:
+    names = model.memory_names
+    enc: dict[str, list] = {}
+    if "memory" in names:
+        enc["memory"] = ["B", L, D]
+    if "memory_key" in names:
         enc["memory_key"] = ["B", "L", model.cfg.key_dim]
+    if "memory_mask" in names:
         enc["memory_mask"] = ["B", "L"]
+    for s in model.state_specs():
+        if s.init == "encoder":
+            enc[mf.state_input(s.name)] = ["B", *s.shape[1:]]
     step: dict[str, list] = {mf.LOGPROBS: ["N", V], mf.TOPK_LOGPROBS: ["N", "K"], mf.TOPK_IDS: ["N", "K"],
                              mf.ATTENTION: ["N", "L"]}
     for s in model.state_specs():

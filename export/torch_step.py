@@ -78,4 +78,5 @@ def decode_manifest(model: Translator, max_length: int) -> Manifest:
         memory=model.memory_names,
         state=model.state_specs(),
         attention=model.attention,
+        memory_length_from=model.memory_length_from,
     )

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
+DECODERS = ("lstm", "ntm")
 
 
 @dataclass
@@ -24,6 +25,10 @@ class ModelConfig:
       cosine   s * cos(z, W h)             (learnable scale s)
       none     no attention: the decoder starts from the encoder's final states and reads
                that final vector at every step (the notes' first encoder-decoder).
+    decoder: "lstm" (the attention LSTM decoder above) or "ntm": a Neural Turing Machine
+      decoder whose memory starts as the encoder's outputs projected to ntm_width, read
+      and written by content addressing (train/ntm_translator.py; `attention` is unused).
+    ntm_width, ntm_read_heads, ntm_write_heads: that memory's row width and its heads.
     """
 
     emb_dim: int = 64
@@ -32,9 +37,16 @@ class ModelConfig:
     attention: str = "general"
     att_dim: int = 128  # only used by "additive"
     dropout: float = 0.1
+    decoder: str = "lstm"
+    ntm_width: int = 64
+    ntm_read_heads: int = 1
+    ntm_write_heads: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("emb_dim", "enc_hidden", "dec_hidden", "att_dim"):
+        if self.decoder not in DECODERS:
+            raise ValueError(f"ModelConfig.decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        for name in ("emb_dim", "enc_hidden", "dec_hidden", "att_dim", "ntm_width", "ntm_read_heads",
+                     "ntm_write_heads"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"ModelConfig.{name} must be a positive integer, got {v!r}")
@@ -42,7 +54,7 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.attention == "dot" and self.dec_hidden != self.memory_dim:
+        if self.decoder == "lstm" and self.attention == "dot" and self.dec_hidden != self.memory_dim:
             raise ValueError(
                 f"dot attention compares the decoder state with the memory directly, so dec_hidden ({self.dec_hidden}) "
                 f"must equal the memory width 2*enc_hidden ({self.memory_dim}): set dec_hidden={self.memory_dim} "

@@ -28,6 +28,7 @@ from .config import TrainConfig
 from .data import Dataset, collate, fixed_batches, load_dataset, read_tsv
 from .epochs import METRICS_FILE, run_epochs
 from .model import Translator
+from .ntm_translator import build_translator
 from .translate import bleu, decode_ids, source_ids
 
 CONFIG_FILE = "config.json"
@@ -69,7 +70,7 @@ def load_run_config(run_dir: str | Path, config_cls=TrainConfig, task: str = "tr
 
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Translator:
-    return Translator(cfg.model, vocab_size)
+    return build_translator(cfg.model, vocab_size)
 
 
 @torch.no_grad()

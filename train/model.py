@@ -51,16 +51,8 @@ class Translator(DecoderContract, nn.Module):
 
     def __init__(self, cfg: ModelConfig, vocab_size: int):
         super().__init__()
-        self.cfg = cfg
-        self.vocab_size = vocab_size
-        E, He, H, D = cfg.emb_dim, cfg.enc_hidden, cfg.dec_hidden, cfg.memory_dim
-        self.src_emb = nn.Embedding(vocab_size, E, padding_idx=0)
-        self.tgt_emb = nn.Embedding(vocab_size, E, padding_idx=0)
-        # Two forward LSTMs instead of bidirectional=True + packing: the backward one reads
-        # each item reversed within its own length (exports with dynamic B and T).
-        self.enc_fwd = nn.LSTM(E, He, batch_first=True)
-        self.enc_bwd = nn.LSTM(E, He, batch_first=True)
-        self.drop = nn.Dropout(cfg.dropout)
+        self._build_encoder(cfg, vocab_size)
+        E, H, D = cfg.emb_dim, cfg.dec_hidden, cfg.memory_dim
         self.attention = cfg.attention != "none"
         if self.attention:
             self.match = make_match(cfg.attention, D, H, cfg.att_dim)
@@ -88,8 +80,22 @@ class Translator(DecoderContract, nn.Module):
 
     # --- encoder ---------------------------------------------------------------------------
 
-    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """src int64 [B, S] (padded with 0), src_lengths int64 [B] -> encoder outputs by name."""
+    def _build_encoder(self, cfg: ModelConfig, vocab_size: int) -> None:
+        """The embeddings and the bidirectional encoder (shared by every decoder kind)."""
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        E, He = cfg.emb_dim, cfg.enc_hidden
+        self.src_emb = nn.Embedding(vocab_size, E, padding_idx=0)
+        self.tgt_emb = nn.Embedding(vocab_size, E, padding_idx=0)
+        # Two forward LSTMs instead of bidirectional=True + packing: the backward one reads
+        # each item reversed within its own length (exports with dynamic B and T).
+        self.enc_fwd = nn.LSTM(E, He, batch_first=True)
+        self.enc_bwd = nn.LSTM(E, He, batch_first=True)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def run_encoder(self, src: torch.Tensor, src_lengths: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(forward outputs [B, S, He], backward outputs [B, S, He], mask [B, S]) of the source."""
         S = src.size(1)
         emb = self.drop(self.src_emb(src))
         fwd, _ = self.enc_fwd(emb)
@@ -97,6 +103,17 @@ class Translator(DecoderContract, nn.Module):
         bwd_rev, _ = self.enc_bwd(gather_time(emb, idx))
         bwd = gather_time(bwd_rev, idx)
         mask = torch.arange(S, device=src.device).unsqueeze(0) < src_lengths.unsqueeze(1)
+        return fwd, bwd, mask
+
+    def final_states(self, fwd: torch.Tensor, bwd: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
+        """[B, 1, D]: the forward LSTM after the last real token and the backward one after the
+        whole item (it ends at t=0)."""
+        last = (src_lengths - 1).view(-1, 1, 1).expand(-1, 1, fwd.size(2))
+        return torch.cat([torch.gather(fwd, 1, last), bwd[:, :1]], dim=2)
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """src int64 [B, S] (padded with 0), src_lengths int64 [B] -> encoder outputs by name."""
+        fwd, bwd, mask = self.run_encoder(src, src_lengths)
         out: dict[str, torch.Tensor] = {}
         if self.attention:
             memory = torch.cat([fwd, bwd], dim=2) * mask.unsqueeze(2).to(fwd.dtype)
@@ -105,11 +122,7 @@ class Translator(DecoderContract, nn.Module):
             out["memory_mask"] = mask
             out["state.h"] = self.z0.unsqueeze(0).expand(src.size(0), -1)  # [B, H]: z0 for every item
         else:
-            He = self.cfg.enc_hidden
-            last = (src_lengths - 1).view(-1, 1, 1).expand(-1, 1, He)
-            fwd_final = torch.gather(fwd, 1, last)  # [B, 1, He]: forward LSTM after the last real token
-            bwd_final = bwd[:, :1]  # backward LSTM after reading the whole item (it ends at t=0)
-            memory = torch.cat([fwd_final, bwd_final], dim=2)  # [B, 1, D]
+            memory = self.final_states(fwd, bwd, src_lengths)  # [B, 1, D]
             out["memory"] = memory
             out["state.h"] = torch.tanh(self.init_h(memory[:, 0]))
         return out

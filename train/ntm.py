@@ -224,16 +224,19 @@ class NTMCell(nn.Module):
             p["add"] = torch.tanh(parts[6])
         return p
 
-    def forward(self, x: torch.Tensor, state: dict[str, torch.Tensor]
+    def forward(self, x: torch.Tensor, state: dict[str, torch.Tensor], mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """x [N, input_size], state (keys `state_names()`) -> (output [N, C + R*W], new state)."""
+        """x [N, input_size], state (keys `state_names()`) -> (output [N, C + R*W], new state).
+
+        mask [N, S] (bool, optional): the memory slots that exist (na.content_weights)."""
         memory = state[MEMORY]
         h, ctrl_state = self.controller(x, state[READ_VEC], state)
 
         write_w, erase, add = [], [], []
         for k, head in enumerate(self.write_heads):
             p = self.head_params(head, self.write_sizes, h)
-            write_w.append(na.address(memory, p["key"], p["beta"], p["g"], p["s"], p["gamma"], state[WRITE_W][:, k]))
+            write_w.append(na.address(memory, p["key"], p["beta"], p["g"], p["s"], p["gamma"], state[WRITE_W][:, k],
+                                      mask=mask))
             erase.append(p["erase"])
             add.append(p["add"])
         write_w_t = torch.stack(write_w, 1)
@@ -242,7 +245,8 @@ class NTMCell(nn.Module):
         read_w = []
         for k, head in enumerate(self.read_heads):
             p = self.head_params(head, self.read_sizes, h)
-            read_w.append(na.address(memory, p["key"], p["beta"], p["g"], p["s"], p["gamma"], state[READ_W][:, k]))
+            read_w.append(na.address(memory, p["key"], p["beta"], p["g"], p["s"], p["gamma"], state[READ_W][:, k],
+                                     mask=mask))
         read_w_t = torch.stack(read_w, 1)
         read_vec = na.read(memory, read_w_t)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 
 EPS = 1e-8
+MASKED = -1e9  # score of a masked slot: exp() underflows to exactly 0, and ONNX stays finite
 
 
 def cosine_similarity(memory: torch.Tensor, key: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -40,13 +41,19 @@ def cosine_similarity(memory: torch.Tensor, key: torch.Tensor, eps: float = EPS)
     return dot / (m_norm * k_norm)
 
 
-def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor, eps: float = EPS,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
     """Section 3.3.1 (eq. 5): w_c = softmax_i(beta * K[M_i, k]).
 
     memory [N, S, W], key [N, W], beta [N, 1] (the key strength, >= 0: softplus upstream;
     beta = 0 gives the uniform weighting, large beta focuses on the best match) -> [N, S].
+    mask [N, S] (bool, optional): slots that exist; the others get weight exactly 0 (a
+    memory made of variable-length encoder outputs is padded; see train/ntm_translator.py).
     """
-    return torch.softmax(beta * cosine_similarity(memory, key, eps), dim=-1)
+    scores = beta * cosine_similarity(memory, key, eps)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, MASKED)
+    return torch.softmax(scores, dim=-1)
 
 
 def interpolate(w_content: torch.Tensor, w_prev: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -88,13 +95,17 @@ def sharpen(w: torch.Tensor, gamma: torch.Tensor, eps: float = EPS) -> torch.Ten
 
 
 def address(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor, g: torch.Tensor, s: torch.Tensor,
-            gamma: torch.Tensor, w_prev: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+            gamma: torch.Tensor, w_prev: torch.Tensor, eps: float = EPS,
+            mask: torch.Tensor | None = None) -> torch.Tensor:
     """Section 3.3 (Figure 2): content -> interpolation -> convolutional shift -> sharpening.
 
     memory [N, S, W], key [N, W], beta [N, 1], g [N, 1], s [N, K], gamma [N, 1],
     w_prev [N, S] (this head's weighting at the previous step) -> w [N, S].
+    mask [N, S]: see `content_weights`; padding stays at 0 through interpolation and
+    sharpening when w_prev is 0 there and there is no shift (K = 1), so the result does not
+    depend on how much padding a batch adds.
     """
-    w_c = content_weights(memory, key, beta, eps)
+    w_c = content_weights(memory, key, beta, eps, mask)
     w_g = interpolate(w_c, w_prev, g)
     return sharpen(shift(w_g, s), gamma, eps)
 

@@ -35,6 +35,8 @@ def topk(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class DecoderContract:
     """Mixin: bundle-contract names and the `step` wrapper around a model's `step_core`."""
 
+    memory_length_from: str = "memory"  # the memory tensor whose axis 1 is the length L
+
     def encoder_output_names(self) -> list[str]:
         return [*self.memory_names, *(mf.state_input(s.name) for s in self.state_specs() if s.init == "encoder")]
 

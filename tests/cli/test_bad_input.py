@@ -97,3 +97,8 @@ def test_installed_command_non_utf8_stdin_and_help(cli_bundle):
     assert b"Traceback" not in p.stderr
     h = subprocess.run(cmd + ["translate", "--help"], capture_output=True, text=True)
     assert h.returncode == 0 and "--beam" in h.stdout
+
+
+def test_unknown_decoder(toy_tsv, tmp_path, capsys):
+    assert run(["train", "translate", "--data", str(toy_tsv), "--out", str(tmp_path / "r"), "--decoder", "gru"]) == 1
+    assert "decoder must be one of lstm, ntm" in _error(capsys)

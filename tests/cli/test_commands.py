@@ -90,3 +90,22 @@ def test_resume_continues_a_run(cli_bundle, toy_tsv, tmp_path, capsys):
     assert run(["train", "translate", "--out", str(run_dir), "--resume", "--epochs", "2", "--no-progress"]) == 0
     metrics = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics if "epoch" in m][-2:] == [1, 2]
+
+
+def test_ntm_decoder_through_the_cli(toy_tsv, tmp_path, capsys):
+    """`train translate --decoder ntm`, export, translate with beam search: the NTM bundle is served
+    by the ordinary commands (its read weighting is the reported attention)."""
+    run_dir, bundle = tmp_path / "run", tmp_path / "bundle"
+    assert run(["train", "translate", "--data", str(toy_tsv), "--out", str(run_dir), "--epochs", "2",
+                "--batch-size", "16", "--lr", "0.01", "--emb-dim", "16", "--enc-hidden", "16", "--dec-hidden", "32",
+                "--decoder", "ntm", "--ntm-width", "8", "--ntm-write-heads", "2", "--max-length", "8",
+                "--vocab-min-count", "1", "--no-progress"]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["train"]["model"]["decoder"] == "ntm"
+    assert run(["export", str(run_dir), "--out", str(bundle)]) == 0
+    capsys.readouterr()
+    assert run(["translate", "--bundle", str(bundle), "--beam", "3", "--json", "ka lu mi"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    expected = Seq2Seq.load(bundle).generate(["ka lu mi"], search=Beam(size=3))[0]
+    assert obj["hypotheses"][0]["text"] == expected.text
+    assert run(["info", str(bundle)]) == 0
+    assert "state.ntm_memory" in capsys.readouterr().out

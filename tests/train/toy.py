@@ -33,7 +33,7 @@ def tiny_config(data: str | Path, out_dir: str | Path, attention: str = "general
 
     # emb 16, decoder hidden 32, encoder 2 x 16 (so dot attention fits: 32 == 2 * 16)
     model = ModelConfig(emb_dim=16, enc_hidden=16, dec_hidden=32, attention=attention, att_dim=16,
-                        dropout=kw.pop("dropout", 0.1))
+                        dropout=kw.pop("dropout", 0.1), decoder=kw.pop("decoder", "lstm"), ntm_width=16)
     base = dict(data=str(data), out_dir=str(out_dir), model=model, epochs=2, batch_size=16, lr=0.01, clip=1.0,
                 seed=3, val_fraction=0.1, max_source_length=8, max_target_length=8, val_bleu_max=8)
     base.update(kw)
