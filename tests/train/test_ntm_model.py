@@ -86,3 +86,19 @@ def test_searches_over_an_ntm_match_pytorch(ntm_bundle, loop):
     hyps = rt.decode_encoded(enc, Beam(size=4), 16, prefix=prefixes)
     for h, p in zip(hyps, prefixes):
         assert h[0].ids[: len(p)] == p  # the input is forced, then the beam writes
+
+
+@pytest.mark.parametrize("batch,beam,max_length", [(1, 2, 8), (5, 6, 24), (2, 3, 40)])
+def test_ntm_parity_at_several_batches_beams_and_lengths(ntm_bundle, batch, beam, max_length):
+    """Tokens identical and log-probs within 1e-4 of PyTorch, beyond the one size above."""
+    model, d, _, _ = ntm_bundle
+    rt = Generator.load(d)
+    rng = np.random.default_rng(batch)
+    prefixes = [copy_example(rng, int(n), VOCAB).prefix for n in rng.integers(1, 6, batch)]
+    conds = np.zeros(batch, np.int64)
+    enc = rt.encode_conditions(conds.tolist())
+    report = compare_searches(lambda s: rt.decode_encoded(enc, s, max_length, prefix=prefixes),
+                              lambda s: torch_generate(model, rt.manifest, conds, s, max_length, prefixes), batch,
+                              "compiled", searches=[Greedy(), Beam(size=beam, n_best=min(beam, 2))], tol=1e-4)
+    for r in report["searches"].values():
+        assert r["identical"] == batch
