@@ -56,10 +56,8 @@ def main() -> None:
                               decoder=decoder, ntm_width=args.ntm_width),
             epochs=args.epochs, batch_size=64, lr=2e-3, vocab_min_count=2, val_bleu_max=200, seed=1,
         )
-        t0 = time.time()
         resume = (run_dir / "last.pt").exists()
         train_translator(cfg, resume=resume, progress=sys.stderr.isatty())
-        train_s = time.time() - t0
         export_bundle(run_dir, bundle)
         model = Seq2Seq.load(bundle, threads=2)
         for label, search in (("greedy", Greedy()), ("beam 5", Beam(size=5))):
@@ -69,19 +67,26 @@ def main() -> None:
             score = bleu(hyps, refs)
             label_model = {"none": "none", "ntm": f"NTM decoder (memory width {args.ntm_width})"}.get(
                 name, f"attention ({attention})")
-            rows.append((label_model, label, score, dec_s, train_s))
+            rows.append((label_model, label, score, dec_s, best_val_loss(run_dir)))
             print(f"{name:10s} {label:7s} BLEU {score:5.2f}  decode {dec_s:5.1f}s", flush=True)
         (args.work / f"samples-{name}.json").write_text(json.dumps(
             [{"source": s, "reference": r, "output": h} for s, r, h in list(zip(sources, refs, hyps))[:20]],
             ensure_ascii=False, indent=1), encoding="utf-8")
 
-    table = ["| model | search | test BLEU | decode 1,000 sentences (s) |", "|---|---|---|---|"]
-    table += [f"| {m} | {s} | {b:.2f} | {d:.1f} |" for m, s, b, d, _ in rows]
+    table = ["| model | search | test BLEU | best validation loss (nats/token) | decode 1,000 sentences (s) |",
+             "|---|---|---|---|---|"]
+    table += [f"| {m} | {s} | {b:.2f} | {v:.3f} | {d:.1f} |" for m, s, b, d, v in rows]
     text = (f"German->English, Debian trans-de-en sentence pairs, 1,000 held-out test pairs, "
             f"{args.epochs} epochs each, word-level shared vocabulary (min count 2), CPU.\n\n" + "\n".join(table) + "\n")
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# de-en real-data check (scripts/de_en_bleu.py)\n\n" + text, encoding="utf-8")
+
+
+def best_val_loss(run_dir: Path) -> float:
+    """The lowest validation loss of a run (metrics.jsonl), the checkpoint export takes."""
+    rows = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return min(r["val_loss"] for r in rows if "val_loss" in r)
 
 
 if __name__ == "__main__":
