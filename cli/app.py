@@ -12,6 +12,8 @@ import typer
 
 from ..runtime.errors import EdgeS2SError
 from . import bundle_cmds, caption_cmd, export_cmd, generate_cmd, profile_cmd, train_cmds, translate_cmd
+from . import plot_cmd
+from . import answer_cmd
 
 app = typer.Typer(
     name="edge-s2s",
@@ -26,6 +28,8 @@ app.command("export")(export_cmd.export)
 app.command("caption")(caption_cmd.caption)
 app.command("translate")(translate_cmd.translate)
 app.command("generate")(generate_cmd.generate)
+app.command("answer")(answer_cmd.answer)
+app.command("plot-trace")(plot_cmd.plot_trace)
 app.command("evaluate")(translate_cmd.evaluate)
 app.command("info")(bundle_cmds.info)
 app.command("verify")(bundle_cmds.verify)

@@ -23,6 +23,12 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole manifest as JSON.")] = False,
 ) -> None:
     """Show a bundle: task, files, vocabulary, graph inputs/outputs, state schema, metrics."""
+    from ..runtime.loading import bundle_task
+
+    if bundle_task(bundle) == "answer":
+        from .answer_cmd import memory_info
+
+        return memory_info(bundle, json_out)
     m = Manifest.load(bundle)
     if json_out:
         typer.echo(m.to_json())

@@ -20,6 +20,16 @@ def export(
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
+    if _run_task(run) == "answer":
+        from ..export.memn2n_export import export_memn2n_bundle, summary_lines
+
+        if int8:
+            raise InputError("--int8 is not offered for memory networks: their graph is a few embedding tables, "
+                             "export without --int8")
+        for line in summary_lines(export_memn2n_bundle(run, out, checkpoint=checkpoint, parity=parity)):
+            typer.echo(line)
+        typer.echo(f"next: edge-s2s info {out}   edge-s2s answer --bundle {out} --story story.txt \"Where is Mary?\"")
+        return
     if _run_task(run) == "caption":
         from ..export.caption_export import export_caption_bundle
 

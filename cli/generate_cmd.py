@@ -50,6 +50,13 @@ def generate(
     max_length: Annotated[int | None, typer.Option(help="Most tokens, prompt included (default: the bundle's).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Text: one JSON object per sequence.")] = False,
     columns: Annotated[int | None, typer.Option(help="Images per row in the grid (default: square).")] = None,
+    trace: Annotated[Path | None, typer.Option(
+        help="Text bundles: save the per-step weightings (NTM read/write weightings, attention) of the FIRST "
+             "output (with --n > 1 the first sequence, with --beam the best one) to this .npz; draw it with "
+             "`edge-s2s plot-trace`.")] = None,
+    trace_memory: Annotated[bool, typer.Option(
+        "--trace-memory", help="With --trace: also save every state per step (the NTM memory matrix "
+                               "included).")] = False,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
 ) -> int:
@@ -62,20 +69,37 @@ def generate(
         from ..runtime.image_grid import check_writable
 
         check_writable(out)
+    if trace is not None:
+        from ..runtime.image_grid import check_writable
+
+        check_writable(trace)
+    elif trace_memory:
+        raise InputError("--trace-memory goes with --trace out.npz: name the file the trace is written to")
     search = _search(greedy, beam, temperature, top_k, top_p, seed, repetition_penalty, no_repeat_ngram)
     model = Generator.load(bundle, provider=provider, threads=threads)
     if model.is_image:
         if prompt:
             raise InputError("this is an image model: it takes no --prompt (use --complete image.png to start "
                              "from the top rows of an image)")
+        if trace is not None:
+            raise InputError("--trace records a text output's weightings; this bundle generates images: drop --trace")
         return _images(model, n, condition, out, complete, rows, search, columns)
     if out is not None or complete is not None:
         raise InputError("--out and --complete are for image bundles; this bundle generates text")
+    if trace is not None:
+        from ..runtime.trace import check_traceable
+
+        check_traceable(model.bundle, trace_memory)
     if json_out or n > 1 or beam > 1:
         results = model.generate([prompt], n=n, condition=condition, search=search, max_length=max_length)
         for r in results:
             h = r.hypotheses[0]
             typer.echo(json.dumps(hypothesis_json(h), ensure_ascii=False) if json_out else h.text)
+        if trace is not None:
+            from ..runtime.trace import hypothesis_finished
+
+            h = results[0].hypotheses[0]
+            _write_trace(model, h.ids, hypothesis_finished(h), prompt, condition, trace, trace_memory)
         return 0
     from ..runtime.text import join_units, split_units
 
@@ -83,7 +107,9 @@ def generate(
     shown = join_units(units, model.unit)
     events = model.stream(prompt, search=search, max_length=max_length, condition=condition)  # checks the prompt
     typer.echo(prompt, nl=False)
+    produced: list[int] = []  # what --trace replays
     for ev in events:
+        produced.append(ev.id)
         if ev.id == model.vocab.eos_id:
             break
         units.append(ev.token)
@@ -92,7 +118,22 @@ def generate(
         sys.stdout.flush()
         shown = text
     typer.echo("")
+    if trace is not None:
+        eos = model.vocab.eos_id
+        ids = model.prompt_ids(prompt) + [i for i in produced if i != eos]
+        _write_trace(model, ids, bool(produced) and produced[-1] == eos, prompt, condition, trace, trace_memory)
     return 0
+
+
+def _write_trace(model, ids: list[int], finished: bool, prompt: str, condition, path: Path, memory: bool) -> None:
+    """Replay one output through the step graph and save its weightings (runtime/trace.py)."""
+    from ..runtime.trace import save_trace, trace_generated
+
+    tr = trace_generated(model, ids, finished, len(model.prompt_ids(prompt)), condition, memory,
+                         info={"prompt": prompt})
+    save_trace(path, tr)
+    typer.echo(f"traced {tr.steps} steps of the first output ({', '.join(tr.tensors)}) to {path}; draw it with "
+               f"`edge-s2s plot-trace {path} --out memory.png`", err=True)
 
 
 def _images(model, n: int, condition, out: Path | None, complete: Path | None, rows: int, search, columns) -> int:

@@ -213,3 +213,85 @@ def pixels(
         dict(unit="pixel", arch=arch, emb_dim=emb_dim, hidden=hidden, cond_dim=cond_dim, input_mode=input_mode,
              n_conditions=n_classes if conditional else 0, height=h, width=w, blocked_ids=[0, 1, 2, 3]),
         resume, no_progress)
+
+
+@app.command("ntm")
+def ntm(
+    task: Annotated[str, typer.Option(help="copy (write the input back) or recall (associative recall: the item "
+                                           "after the queried one).")] = "copy",
+    model: Annotated[str, typer.Option(help="ntm (Neural Turing Machine) or lstm (the baseline, one LSTM "
+                                            "layer).")] = "ntm",
+    controller: Annotated[str, typer.Option(help="NTM controller: lstm or feedforward.")] = "lstm",
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/ntm-copy"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint "
+                                                          "(only --steps is taken from the command line).")] = False,
+    steps: Annotated[int, typer.Option(help="Optimizer steps (every batch is freshly generated).")] = 10000,
+    max_length: Annotated[int, typer.Option(help="Longest training size: copy length or recall items (0 = the "
+                                                 "task default: 10 / 6).")] = 0,
+    min_length: Annotated[int, typer.Option(help="Shortest training size (0 = 1 for copy, 2 for recall).")] = 0,
+    curriculum_steps: Annotated[int, typer.Option(help="Steps before the longest size grows by one (0 = reach "
+                                                       "--max-length a third of the way through).")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 16,
+    optimizer: Annotated[str, typer.Option(help="adam or rmsprop (momentum 0.9, as in the paper).")] = "adam",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    clip: Annotated[float, typer.Option(help="Gradient norm clip (0 = off).")] = 10.0,
+    controller_size: Annotated[int, typer.Option(help="NTM controller width.")] = 100,
+    memory_slots: Annotated[int, typer.Option(help="NTM memory rows (enough for 4x the longest input).")] = 128,
+    memory_width: Annotated[int, typer.Option(help="NTM memory row width.")] = 20,
+    shift_range: Annotated[int, typer.Option(help="NTM heads move by -r..r slots a step.")] = 1,
+    memory_init: Annotated[str, typer.Option(help="NTM initial memory: constant (1e-6) or learned.")] = "constant",
+    emb_dim: Annotated[int, typer.Option(help="Token embedding width.")] = 32,
+    inputs: Annotated[str, typer.Option(help="NTM input: embedding (one learned vector per token) or bits (the "
+                                             "pattern's 8 bits as channels, as in the paper).")] = "embedding",
+    lstm_hidden: Annotated[int, typer.Option(help="With --model lstm: its width (120: about the default NTM's "
+                                                  "parameter count).")] = 120,
+    eval_every: Annotated[int, typer.Option(help="Report loss and bit errors (and checkpoint) every N steps.")] = 250,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = at evaluations).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (initialisation and the generated sequences).")] = 1,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress lines.")] = False,
+) -> None:
+    """Train the Neural Turing Machine (or an LSTM) on copy / associative recall (Graves et al. 2014)."""
+    from ..train.ntm_train import NTMTaskConfig, train_ntm_task
+
+    try:
+        cfg = NTMTaskConfig(
+            task=task, model=model, controller=controller, controller_size=controller_size, memory_slots=memory_slots,
+            memory_width=memory_width, shift_range=shift_range, memory_init=memory_init, emb_dim=emb_dim, inputs=inputs,
+            lstm_hidden=lstm_hidden, min_size=min_length, max_size=max_length, curriculum_steps=curriculum_steps,
+            steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, seed=seed,
+            eval_every=eval_every, checkpoint_every=checkpoint_every, out_dir=str(out))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    run_dir = train_ntm_task(cfg, resume=resume, progress=not no_progress)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
+@app.command("babi")
+def babi(
+    tasks: Annotated[str, typer.Option(help="bAbI tasks: 1, 1,2,3, 1-20 or all (several train one network "
+                                            "jointly).")] = "1",
+    size: Annotated[str, typer.Option(help="Training set size: 1k or 10k (the test files are the same).")] = "1k",
+    data_root: Annotated[Path | None, typer.Option(help="bAbI folder holding en/ and en-10k/ "
+                                                        "(default: ../shared/data/babi).")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/babi"),
+    hops: Annotated[int, typer.Option(help="Memory hops K (1 to 3).")] = 3,
+    dim: Annotated[int, typer.Option(help="Embedding size d.")] = 20,
+    memory_size: Annotated[int, typer.Option(help="Sentences kept in memory (the most recent).")] = 50,
+    encoding: Annotated[str, typer.Option(help="Sentence encoding: pe (position encoding) or bow.")] = "pe",
+    tying: Annotated[str, typer.Option(help="Weight tying: adjacent or layerwise.")] = "adjacent",
+    epochs: Annotated[int, typer.Option(help="Epochs with the softmax (after the linear-start epochs).")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (split, init, order, noise).")] = 1,
+) -> None:
+    """Train an End-To-End Memory Network (Sukhbaatar et al. 2015) on bAbI question answering."""
+    from ..train.memn2n import MemN2NConfig
+    from ..train.memn2n_run import BabiRunConfig, parse_tasks, train_babi
+
+    try:
+        model = MemN2NConfig(hops=hops, dim=dim, memory_size=memory_size, encoding=encoding, tying=tying,
+                             epochs=epochs)
+        kw = {"data_root": str(data_root)} if data_root is not None else {}
+        cfg = BabiRunConfig(tasks=parse_tasks(tasks), size=size, out_dir=str(out), seed=seed, model=model, **kw)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    run_dir, _ = train_babi(cfg, progress=typer.echo)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")

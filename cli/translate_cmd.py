@@ -57,6 +57,11 @@ def translate(
     attention: Annotated[bool, typer.Option("--attention", help="With --json: include the attention matrix.")] = False,
     stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they are produced (greedy/sampling).")] = False,
     batch_size: Annotated[int, typer.Option(help="Inputs decoded together.")] = 32,
+    trace: Annotated[Path | None, typer.Option(help="Save the per-step attention (and weighting states) of the "
+                                                    "first input's best translation to this .npz; draw it with "
+                                                    "`edge-s2s plot-trace`.")] = None,
+    trace_memory: Annotated[bool, typer.Option("--trace-memory", help="With --trace: also save every state "
+                                                                      "per step.")] = False,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
 ) -> None:
@@ -67,7 +72,19 @@ def translate(
     for i, s in enumerate(sources):
         if not s.strip():
             raise InputError(f"input {i + 1} is empty: give one non-empty sentence per line")
+    if trace is not None:
+        from ..runtime.image_grid import check_writable
+
+        if stream:
+            raise InputError("--trace replays a finished translation: drop --stream")
+        check_writable(trace)
+    elif trace_memory:
+        raise InputError("--trace-memory goes with --trace out.npz: name the file the trace is written to")
     model = _load(bundle, provider, threads)
+    if trace is not None:
+        from ..runtime.trace import check_traceable
+
+        check_traceable(model.bundle, trace_memory)
     if stream:
         if json_out or beam > 1:
             raise InputError("--stream prints plain tokens for greedy or sampling: drop --json/--beam")
@@ -95,6 +112,14 @@ def translate(
                 typer.echo(f"{h.score:.4f}\t{h.text}")
         else:
             typer.echo(r.text)
+    if trace is not None:
+        from ..runtime.trace import hypothesis_finished, save_trace, trace_translation
+
+        h = results[0].hypotheses[0]
+        tr = trace_translation(model, sources[0], h.ids, hypothesis_finished(h), trace_memory)
+        save_trace(trace, tr)
+        typer.echo(f"traced {tr.steps} steps of the first translation ({', '.join(tr.tensors)}) to {trace}; draw it "
+                   f"with `edge-s2s plot-trace {trace} --out attention.png`", err=True)
 
 
 def evaluate(

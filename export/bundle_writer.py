@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -155,11 +155,12 @@ def _held_out(run: Path, vocab: Vocab, cfg: TrainConfig, n: int) -> list[str]:
 
 
 @contextmanager
-def staged_bundle(out: Path) -> Iterator[Path]:
+def staged_bundle(out: Path, check: Callable[[Path], object] | None = None) -> Iterator[Path]:
     """A temporary directory next to `out` that becomes `out` only when the block succeeds.
 
     Whatever fails inside (export, checker, parity) removes it, so a failed export never
-    leaves a half bundle behind; the manifest must parse before the rename.
+    leaves a half bundle behind; the manifest must parse before the rename (`check`, default
+    Manifest.load; a memory network's bundle passes MemoryManifest.load).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
@@ -168,7 +169,7 @@ def staged_bundle(out: Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is an ordinary directory
     try:
         yield tmp
-        Manifest.load(tmp)  # what the runtime reads back must parse
+        (check or Manifest.load)(tmp)  # what the runtime reads back must parse
         _finalize(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

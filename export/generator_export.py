@@ -143,6 +143,10 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
                             metrics: dict | None = None) -> ExportReport:
     """Export a generator run; `metrics` (e.g. test perplexity) are stored in the manifest."""
     run, out = Path(run_dir), Path(out_dir)
+    from ..train.ntm_train import is_ntm_task_run
+
+    if is_ntm_task_run(run):
+        return export_ntm_task_bundle(run, out, checkpoint, int8, parity, max_length, metrics)
     model, vocab, cfg, ck_path, run_cfg = load_generator_run(run, checkpoint)
     card = run_cfg.get("data", {})
     n_cond = cfg.model.n_conditions
@@ -157,6 +161,21 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
         held = [encode_text(p[: 12], vocab, cfg.model.unit)[:6] for p in card.get("prompts", [])[:2]]
         held = [h for h in held if h]
     cases_in = golden_inputs(cfg, vocab, card, n_cond, held)
+    info = {"architecture": {"lstm": "LSTM generator", "grid": "2-D LSTM (left and upper neighbours)"}[cfg.model.arch],
+            **asdict(cfg.model), "vocab_size": len(vocab), "data": card}
+    prefixes = ([[], *held] + [[], []])[:3]
+    search_len = min(max_length, max(40, max(len(p) for p in prefixes) + 12))
+    return write_generator_bundle(model, vocab, run, out, ck_path, preprocessing(cfg, card), info, max_length,
+                                  cases_in, prefixes, search_len, n_cond, int8, parity, metrics)
+
+
+def write_generator_bundle(model: nn.Module, vocab: Vocab, run: Path, out: Path, ck_path: Path, pre: dict,
+                           info: dict, max_length: int, cases_in: list[tuple[int, list[int]]],
+                           parity_prefixes: list[list[int]], search_len: int, n_cond: int, int8: bool, parity: bool,
+                           metrics: dict | None) -> ExportReport:
+    """The bundle of any decoder-only model (condition -> initial states, step without memory): graphs,
+    tokens, manifest, golden decodes of `cases_in` ((condition, prefix) pairs), step and search parity
+    on three rows forced with `parity_prefixes`, all staged and written atomically."""
     with staged_bundle(out) as tmp:
         fp32 = tmp / "fp32"
         fp32.mkdir()
@@ -170,9 +189,7 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
             shutil.copyfile(step32, step_path)
         shutil.rmtree(fp32)
         vocab.save(tmp / mf.TOKENS_FILE)
-        info = {"architecture": {"lstm": "LSTM generator", "grid": "2-D LSTM (left and upper neighbours)"}[cfg.model.arch],
-                **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8, "data": card}
-        manifest = bundle_manifest(tmp, TASK, model, vocab, preprocessing(cfg, card), max_length, info, ck_path)
+        manifest = bundle_manifest(tmp, TASK, model, vocab, pre, max_length, {**info, "int8": int8}, ck_path)
         manifest.memory_length_from = ""  # no memory: the loop takes B from the first encoder-initialised state
 
         if not int8:
@@ -212,11 +229,9 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
                                                  beams=3, k=5, tol=tol)
             rt, loop = load_runtime(Generator, tmp)
             enc_rt = rt.encode_conditions(conds.tolist())
-            prefixes = ([[], *held] + [[], []])[:3]
-            search_len = min(max_length, max(40, max(len(p) for p in prefixes) + 12))
             parity_report["search"] = compare_searches(
-                lambda s: rt.decode_encoded(enc_rt, s, search_len, prefix=prefixes),
-                lambda s: torch_generate(model, rt.manifest, conds, s, search_len, prefixes),
+                lambda s: rt.decode_encoded(enc_rt, s, search_len, prefix=parity_prefixes),
+                lambda s: torch_generate(model, rt.manifest, conds, s, search_len, parity_prefixes),
                 len(conds), loop, searches=[Greedy(), Beam(size=3), Sample(seed=3)], tol=tol)
             parity_report["enforced"] = tol is not None
             parity_report["tolerance"] = TOL
@@ -224,3 +239,40 @@ def export_generator_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint
             files = write_manifest(tmp, manifest, all_metrics)
     return ExportReport(bundle=out, checkpoint=ck_path, manifest=manifest, int8=int8, parity=parity_report,
                         golden_cases=len(cases), files=files)
+
+
+def export_ntm_task_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
+                           int8: bool = False, parity: bool = True, max_length: int | None = None,
+                           metrics: dict | None = None) -> ExportReport:
+    """An NTM-task run (train/ntm_train.py: the NTM or its LSTM baseline on copy / recall) as a bundle.
+
+    The prompt is the task input as written in tokens.txt, separated by spaces (unit "symbol":
+    `3a 07 ff <delim>`), so `edge-s2s generate --greedy` runs the task; max_length fits the
+    longest size the generalisation table asks for (4x the longest trained) with room to spare.
+    """
+    from ..train.loop import RunError
+    from ..train.ntm_tasks import make_example
+    from ..train.ntm_train import describe_model, generalisation_sizes, load_ntm_task_run, parameter_count
+
+    run, out = Path(run_dir), Path(out_dir)
+    if not run.is_dir():
+        raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
+    try:
+        model, vocab, cfg, ck_path = load_ntm_task_run(run, checkpoint)
+    except RunError as e:
+        raise ExportError(f"{run} cannot be exported: {e}") from None
+    longest = make_example(cfg.task, np.random.default_rng(0), generalisation_sizes(cfg)["4x"], vocab)
+    max_length = int(max_length or len(longest.prefix) + 2 * len(longest.target))
+    lo, hi = cfg.sizes
+    rng = np.random.default_rng(cfg.seed)
+    held = [make_example(cfg.task, rng, size, vocab) for size in (lo, hi, (lo + hi) // 2)]
+    prefixes = [e.prefix for e in held]
+    search_len = min(max_length, max(len(e.prefix) + 2 * len(e.target) for e in held))
+    pre = {"type": "generate", "unit": "symbol", "conditions": None, "lowercase": False,
+           "task": {"name": cfg.task, "train_sizes": [lo, hi],
+                    "prompt": "the input patterns (two hex digits each) and markers, space-separated, ending <delim>"}}
+    spec = cfg.ntm_config().to_dict() if cfg.model == "ntm" else {"hidden": cfg.lstm_hidden}
+    info = {"architecture": describe_model(cfg), "parameters": parameter_count(model), "task": cfg.task,
+            "train_sizes": [lo, hi], "emb_dim": cfg.emb_dim, **spec, "vocab_size": len(vocab)}
+    return write_generator_bundle(model, vocab, run, out, ck_path, pre, info, max_length,
+                                  [(0, p) for p in prefixes[:2]], prefixes, search_len, 0, int8, parity, metrics)

@@ -12,7 +12,7 @@ from .seq2seq import Seq2Seq, Translator
 
 __all__ = [
     "Seq2Seq", "Translator", "Captioner", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
-    "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest",
+    "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest", "MemoryNetwork",
 ]
 
 
@@ -22,4 +22,8 @@ def __getattr__(name: str):
         from .captioner import Captioner
 
         return Captioner
+    if name == "MemoryNetwork":
+        from .memory_network import MemoryNetwork
+
+        return MemoryNetwork
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

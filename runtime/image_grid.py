@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -179,6 +181,16 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, levels: int, **kw) ->
     path = check_writable(path)
     fmt = _format_for(path)
     picture = grid_image(images, levels, **kw)
+    return write_atomic(path, lambda f: picture.save(f, format=fmt))
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write(f)` on a temporary file next to `path`, which replaces `path` only once complete.
+
+    A full disk or a crash never leaves half a file behind; any failure is one InputError
+    line naming the path (shared by the PNG writers and `runtime.trace.save_trace`).
+    """
+    path = Path(os.fsdecode(path))
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         # 0o666 lets the umask decide the final permissions (mkstemp would force 0600).
@@ -187,7 +199,7 @@ def save_grid(path: str | os.PathLike, images: np.ndarray, levels: int, **kw) ->
         raise InputError(f"cannot write {path}: {e.strerror or e}; choose a writable path") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            picture.save(f, format=fmt)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -58,6 +58,25 @@ STATE_PREFIX = "state."
 NEXT_SUFFIX = ".next"
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
+ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/memory_manifest.py)
+
+
+def read_manifest_dict(directory: str | Path) -> dict[str, Any]:
+    """manifest.json of a bundle as a dict (any task); BundleError for a missing or unreadable one."""
+    path = Path(directory, MANIFEST_FILE)
+    if not Path(directory).is_dir():
+        raise BundleError(f"bundle {directory} does not exist or is not a directory: "
+                          "pass the directory `edge-s2s export` wrote")
+    if not path.is_file():
+        raise BundleError(f"{directory} has no manifest.json, so it is not a bundle: "
+                          "pass the directory `edge-s2s export` wrote")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path} is not valid JSON ({e}): the bundle is corrupt, re-export it") from None
+    if not isinstance(d, dict):
+        raise BundleError(f"{path} is not a JSON object: the bundle is corrupt, re-export it")
+    return d
 
 
 def state_input(name: str) -> str:
@@ -152,6 +171,10 @@ class Manifest:
                     f"bundle format version {version} is not supported by this runtime (it reads version {FORMAT_VERSION}): "
                     "re-export the bundle with this edge-s2s version, or install the edge-s2s version that wrote it"
                 )
+            if d.get("task") == ANSWER_TASK:  # runtime/memory_manifest.py: one graph, no decoder step
+                raise BundleError("this bundle is a memory network (task 'answer'): it answers questions about a "
+                                  "story, run it with `edge-s2s answer --bundle DIR --story story.txt "
+                                  "\"Where is Mary?\"` (MemoryNetwork.load in Python)")
             d = dict(d)
             d["tokens"] = TokensSpec(**d["tokens"])
             for key in ("encoder", "decoder_step"):
@@ -170,18 +193,7 @@ class Manifest:
 
     @classmethod
     def load(cls, directory: str | Path) -> Manifest:
-        path = Path(directory, MANIFEST_FILE)
-        if not Path(directory).is_dir():
-            raise BundleError(f"bundle {directory} does not exist or is not a directory: pass the directory `edge-s2s export` wrote")
-        if not path.is_file():
-            raise BundleError(f"{directory} has no manifest.json, so it is not a bundle: pass the directory `edge-s2s export` wrote")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(f"{path} is not valid JSON ({e}): the bundle is corrupt, re-export it") from None
-        if not isinstance(d, dict):
-            raise BundleError(f"{path} is not a JSON object: the bundle is corrupt, re-export it")
-        return cls.from_dict(d)
+        return cls.from_dict(read_manifest_dict(directory))
 
     # --- derived views ---------------------------------------------------------------
 

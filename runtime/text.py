@@ -116,7 +116,7 @@ def encode_source(text: str, vocab: Vocab, lowercase: bool, max_length: int) -> 
     return vocab.encode(toks) + [vocab.eos_id]
 
 
-GENERATION_UNITS = ("char", "word")
+GENERATION_UNITS = ("char", "word", "symbol")  # symbol: whitespace-separated tokens, taken as written
 
 
 def split_units(text: str, unit: str, lowercase: bool = False) -> list[str]:
@@ -132,6 +132,9 @@ def split_units(text: str, unit: str, lowercase: bool = False) -> list[str]:
         return list(text.replace("\r\n", " ").replace("\n", " "))
     if unit == "word":
         return tokenize(text, lowercase)
+    if unit == "symbol":  # the NTM tasks' "3a 07 <delim>": markers in brackets stay one token
+        text = unicodedata.normalize("NFC", text)
+        return (text.lower() if lowercase else text).split()
     raise ValueError(f"unknown text unit {unit!r}: use one of {', '.join(GENERATION_UNITS)}")
 
 
@@ -139,4 +142,6 @@ def join_units(tokens: Iterable[str], unit: str) -> str:
     """The inverse of `split_units` (up to spacing around punctuation for words)."""
     if unit == "char":
         return "".join(tokens)
+    if unit == "symbol":
+        return " ".join(tokens)
     return detokenize(tokens)

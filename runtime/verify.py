@@ -11,7 +11,8 @@ golden.json::
                 "hypotheses": [{"ids": [...], "log_prob": float, "score": float}, ...]}]}
 
 A case passes when every expected hypothesis has identical ids and a log-prob within
-1e-4 (1e-3 on a non-CPU provider).
+1e-4 (1e-3 on a non-CPU provider). Memory networks (task "answer") have cases of their own
+(story, question, answer, log_probs, attention): runtime/memory_network.py verify_memory_bundle.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BundleError
-from .manifest import GOLDEN_FILE
+from .manifest import ANSWER_TASK, GOLDEN_FILE
 from .search import Beam, Greedy, Sample, SearchConfig
 
 
@@ -48,6 +49,12 @@ def search_from_json(d: dict) -> SearchConfig:
 
 
 def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled") -> list[CaseResult]:
+    from .loading import bundle_task
+
+    if bundle_task(path) == ANSWER_TASK:  # memory networks: answers, not decodes
+        from .memory_network import verify_memory_bundle
+
+        return verify_memory_bundle(path, provider=provider)
     golden = Path(path, GOLDEN_FILE)
     if not golden.is_file():
         raise BundleError(f"bundle {path} has no {GOLDEN_FILE}: re-export it with `edge-s2s export` to get golden cases")

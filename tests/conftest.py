@@ -123,3 +123,36 @@ def grid_bundle(tmp_path_factory, grid_run):
     out = tmp_path_factory.mktemp("grid-bundle") / "bundle"
     export_generator_bundle(grid_run, out)
     return out
+
+
+# --- memory networks: a 2-hop MemN2N on generated bAbI-task-1-like stories (tests/train/memory_stories.py) ---
+
+MEMN2N_MEMORY = 10  # sentences the test network keeps: small, so long-story truncation is cheap to test
+
+
+@pytest.fixture(scope="session")
+def babi_root(tmp_path_factory):
+    """A bAbI data root (en/qa1_*) of generated stories: 800 training, 200 test questions."""
+    from memory_stories import write_babi_root
+
+    return write_babi_root(tmp_path_factory.mktemp("babi"), n_train=800, n_test=200, seed=0)
+
+
+@pytest.fixture(scope="session")
+def memn2n_run(tmp_path_factory, babi_root):
+    """`train babi` on the generated task 1 (a few seconds on one core)."""
+    from edge_s2s.train.memn2n import MemN2NConfig
+    from edge_s2s.train.memn2n_run import BabiRunConfig, train_babi
+
+    cfg = BabiRunConfig(tasks=[1], data_root=str(babi_root), out_dir=str(tmp_path_factory.mktemp("memn2n-run") / "run"),
+                        seed=1, model=MemN2NConfig(hops=2, memory_size=MEMN2N_MEMORY, epochs=20, ls_max_epochs=10))
+    return train_babi(cfg)[0]
+
+
+@pytest.fixture(scope="session")
+def memn2n_bundle(tmp_path_factory, memn2n_run):
+    from edge_s2s.export.memn2n_export import export_memn2n_bundle
+
+    out = tmp_path_factory.mktemp("memn2n-bundle") / "bundle"
+    export_memn2n_bundle(memn2n_run, out)
+    return out

@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..runtime.errors import EdgeS2SError
-from ..runtime.text import Vocab, tokenize
+from ..runtime.story import words  # the runtime cuts a user's story the same way
+from ..runtime.text import Vocab
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi"
 README_HINT = "see ../shared/data/babi/README.md"
@@ -68,7 +69,6 @@ TASKS: dict[int, str] = {
 KNOWN_MISSING = {(3, "train", "10k")}
 
 _LINE_RE = re.compile(r"(?P<id>\d+) (?P<text>.*)")
-_WORD_RE = re.compile(r"\w")
 _FORMAT = "expected 'ID question?<TAB>answer<TAB>supporting ids'"
 
 
@@ -89,15 +89,6 @@ class Example:
     def answer_words(self) -> list[str]:
         """The answer's words: "n,w" -> ["n", "w"]; a one-word answer is a list of one."""
         return self.answer.split(",")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words, punctuation dropped: "Mary moved to the bathroom." -> [mary, moved, to, the, bathroom].
-
-    Cut with `runtime.text.tokenize` (the runtime's word tokenizer), keeping word tokens only:
-    the final "." and "?" carry nothing a memory network could use.
-    """
-    return [t for t in tokenize(text, lowercase=True) if _WORD_RE.match(t)]
 
 
 def _parse_answer(raw: str, where: str) -> str:

@@ -32,12 +32,22 @@ class NTMDecoder(DecoderContract, nn.Module):
     memory_names: list[str] = []
     attention = False
 
-    def __init__(self, cfg: NTMConfig, vocab_size: int, emb_dim: int = 32, blocked_ids: list[int] | None = None):
+    def __init__(self, cfg: NTMConfig, vocab_size: int, emb_dim: int = 32, blocked_ids: list[int] | None = None,
+                 input_table: torch.Tensor | None = None):
+        """input_table [V, F] (optional): fixed input features per token (ntm_tasks.bit_inputs),
+        mapped to emb_dim by a linear layer instead of a learned embedding per token."""
         super().__init__()
         self.cfg = cfg
         self.vocab_size = vocab_size
         self.blocked_ids = [Vocab.pad_id, Vocab.unk_id, Vocab.bos_id] if blocked_ids is None else list(blocked_ids)
-        self.emb = nn.Embedding(vocab_size, emb_dim)
+        if input_table is None:
+            self.input_table = None
+            self.emb = nn.Embedding(vocab_size, emb_dim)
+        else:
+            if input_table.shape[0] != vocab_size:
+                raise ValueError(f"input_table has {input_table.shape[0]} rows for a vocabulary of {vocab_size}")
+            self.register_buffer("input_table", input_table.float().clone())
+            self.emb = nn.Linear(input_table.shape[1], emb_dim)
         self.cell = NTMCell(cfg, emb_dim)
         self.out = nn.Linear(self.cell.output_size, vocab_size)
 
@@ -54,7 +64,8 @@ class NTMDecoder(DecoderContract, nn.Module):
 
     def step_core(self, token, row, batch_of_row, memory, states):
         st = {name: t.index_select(0, row) for name, t in states.items()}
-        out, new = self.cell(self.emb(token), st)
+        x = self.emb(token) if self.input_table is None else self.emb(F.embedding(token, self.input_table))
+        out, new = self.cell(x, st)
         logits = self.out(out) + (batch_of_row * 0).unsqueeze(1).to(out.dtype)  # keep the unused input
         return F.log_softmax(block(logits, self.blocked_ids), dim=-1), None, new
 

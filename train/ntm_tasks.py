@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..runtime.text import SPECIALS, Vocab
 
@@ -97,3 +98,17 @@ def bit_errors(predicted: list[int], target: list[int]) -> int:
         else:
             errors += bin(a ^ b).count("1")
     return errors
+
+
+def bit_inputs(vocab: Vocab) -> torch.Tensor:
+    """[V, 8 + markers]: each token as the paper feeds it (Section 4.1), its 8 bits as +-1
+    channels (0 for a non-pattern) plus one channel per non-pattern token (<delim> is the
+    paper's extra delimiter channel). With these inputs every pattern shares the weights
+    that read its bits, instead of 256 embeddings each seen 1/256 of the time."""
+    others = [i for i in range(len(vocab)) if not PATTERN0 <= i < PATTERN0 + 2**BITS]
+    table = torch.zeros(len(vocab), BITS + len(others))
+    for v in range(2**BITS):
+        table[PATTERN0 + v, :BITS] = torch.tensor([1.0 if v >> b & 1 else -1.0 for b in range(BITS)])
+    for k, i in enumerate(others):
+        table[i, BITS + k] = 1.0
+    return table

@@ -71,3 +71,51 @@ def test_generators_and_generate_cli_without_torch_or_onnx(lm_bundle, digits_bun
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
     assert grid.stat().st_size > 0
+
+
+def test_memory_network_and_answer_cli_without_torch_or_onnx(memn2n_bundle, tmp_path):
+    """A memory-network bundle, through MemoryNetwork, `answer`, `info` and `verify`, with torch and onnx blocked."""
+    story = tmp_path / "story.txt"
+    story.write_text("Mary moved to the bathroom.\nJohn went to the hallway.\n", encoding="utf-8")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime.memory_network import MemoryNetwork
+        text = open({str(story)!r}, encoding="utf-8").read()
+        a = MemoryNetwork.load({str(memn2n_bundle)!r}).answer(text, "Where is Mary?")
+        assert a.text and a.attention.shape[1] == 2
+        from edge_s2s.cli.app import run
+        b = {str(memn2n_bundle)!r}
+        assert run(["answer", "--bundle", b, "--story", {str(story)!r}, "Where is Mary?"]) == 0
+        assert run(["info", b]) == 0 and run(["verify", b]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_audio_and_features_without_torch_or_onnx(tmp_path):
+    """runtime/audio.py and runtime/features.py read a recording and make log-mels with torch and onnx blocked."""
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "tone.wav"
+    sf.write(str(wav), 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000), 8000, subtype="PCM_16")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime.audio import is_silence, load_audio
+        from edge_s2s.runtime.features import FeatureConfig, log_mel
+        x, info = load_audio({str(wav)!r}, 16000)
+        assert x.size == 16000 and not is_silence(x, 16000)
+        assert log_mel(x, FeatureConfig()).shape == (98, 80)
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
