@@ -4,6 +4,7 @@ the runtime (the exported bundle, greedy, the task input forced as the prefix).
 
     OMP_NUM_THREADS=1 python scripts/ntm_tasks_table.py            # train what is missing, export, evaluate
     python scripts/ntm_tasks_table.py --only copy --skip-train      # re-evaluate existing runs
+    python scripts/ntm_tasks_table.py --only copy --bits lstm feedforward   # + NTMs fed the bits
 
 Runs go to runs/ntm-<task>[-lstm] (resumed when they hold fewer steps than asked), bundles to
 bundles/ntm-<task>[-lstm]; the table to docs/ntm-results.md and .json. Per-sequence bit errors
@@ -48,21 +49,36 @@ class Plan:
     controller: str = "lstm"
     lr: float = 1e-3
     curriculum_steps: int = 0
+    inputs: str = "embedding"
+
+    @property
+    def variant(self) -> str:
+        """The table column: "ntm", "ntm-bits", "ntm-bits-ff" or "lstm"."""
+        if self.model == "lstm":
+            return "lstm"
+        return "ntm" + ("-bits" if self.inputs == "bits" else "") + ("-ff" if self.controller == "feedforward" else "")
 
     @property
     def name(self) -> str:
-        return f"ntm-{self.task}" + ("-lstm" if self.model == "lstm" else "")
+        suffix = {"ntm": "", "lstm": "-lstm"}.get(self.variant, f"-bits-{self.controller}")
+        return f"ntm-{self.task}{suffix}"
 
     def config(self, runs: Path, seed: int) -> NTMTaskConfig:
         return NTMTaskConfig(task=self.task, model=self.model, controller=self.controller, steps=self.steps,
-                             lr=self.lr, curriculum_steps=self.curriculum_steps, seed=seed,
+                             lr=self.lr, curriculum_steps=self.curriculum_steps, seed=seed, inputs=self.inputs,
                              out_dir=str(runs / self.name))
+
+
+VARIANTS = {"ntm": "NTM", "ntm-bits": "NTM, bit inputs", "ntm-bits-ff": "NTM, bit inputs, feed-forward controller",
+            "lstm": "LSTM"}
 
 
 def plans(args) -> list[Plan]:
     out = []
     for task in args.only or ("copy", "recall"):
         out.append(Plan(task, "ntm", args.ntm_steps[task], args.controller, args.lr, args.curriculum_steps))
+        for controller in args.bits or ():
+            out.append(Plan(task, "ntm", args.bits_steps, controller, args.lr, args.curriculum_steps, "bits"))
         out.append(Plan(task, "lstm", args.lstm_steps[task], lr=args.lr, curriculum_steps=args.curriculum_steps))
     return out
 
@@ -99,10 +115,10 @@ def chance_bits(task: str, size: int) -> float:
     return 4.0 * (size if task == "copy" else 3)
 
 
-def summary_sentences(task: str, ntm: dict, lstm: dict) -> str:
+def summary_sentences(task: str, ntm: dict, lstm: dict, label: str = "NTM") -> str:
     """What the numbers say, read off them: "ahead" only for a gap of 10% or more below chance level."""
     n, m = ntm["rows"], lstm["rows"]
-    parts = [f"inside the training range the NTM makes {n['in range']['bit_errors']:.2f} bit errors per sequence "
+    parts = [f"inside the training range the {label} makes {n['in range']['bit_errors']:.2f} bit errors per sequence "
              f"(LSTM {m['in range']['bit_errors']:.2f}), at the longest trained size {n['max']['bit_errors']:.2f} "
              f"({m['max']['bit_errors']:.2f}), at 2x {n['2x']['bit_errors']:.2f} ({m['2x']['bit_errors']:.2f}) and "
              f"at 4x {n['4x']['bit_errors']:.2f} ({m['4x']['bit_errors']:.2f})"]
@@ -117,7 +133,7 @@ def summary_sentences(task: str, ntm: dict, lstm: dict) -> str:
         parts.append(f"beyond the training range the NTM is ahead only at {better[0]}")
     else:
         parts.append("beyond the training range the NTM is not ahead of the LSTM")
-    return f"**{task}**: " + "; ".join(parts) + "."
+    return f"**{task}, {label}**: " + "; ".join(parts) + "."
 
 
 def write_docs(results: dict, out: Path) -> None:
@@ -132,15 +148,17 @@ def write_docs(results: dict, out: Path) -> None:
              "*chance*: the bit errors of random patterns of the right length (4 per pattern).", ""]
     for task in results["tasks"]:
         r = results["tasks"][task]
-        ntm, lstm = r["ntm"], r["lstm"]
+        cols = [v for v in VARIANTS if v in r]
+        lstm = r["lstm"]
         unit = "length" if task == "copy" else "items"
-        lines += [f"## {task}", "", f"| {unit} | NTM | LSTM | chance |", "|---|---|---|---|"]
+        lines += [f"## {task}", "", f"| {unit} | " + " | ".join(VARIANTS[v] for v in cols) + " | chance |",
+                  "|---|" + "---|" * (len(cols) + 1)]
         for row in ROWS:
-            size = ntm["rows"][row]["size"]
-            lines.append(f"| {row} ({size}) | {_cell(ntm['rows'][row])} | {_cell(lstm['rows'][row])} | "
-                         f"{chance_bits(task, size):.0f} |")
+            size = lstm["rows"][row]["size"]
+            lines.append(f"| {row} ({size}) | " + " | ".join(_cell(r[v]["rows"][row]) for v in cols)
+                         + f" | {chance_bits(task, size):.0f} |")
         lines += [""]
-        for label, m in (("NTM", ntm), ("LSTM", lstm)):
+        for label, m in ((VARIANTS[v], r[v]) for v in cols):
             c = m["config"]
             lo, hi = m["sizes"]
             lines.append(f"- {label}: {m['model']}, {m['parameters']:,} parameters; {m['steps']} steps of "
@@ -148,7 +166,7 @@ def write_docs(results: dict, out: Path) -> None:
                          f"{unit} {lo}..{hi} with the longest allowed size growing by one every "
                          f"{c['curriculum_steps']} steps; {m['train_seconds'] / 60:.1f} min on one CPU thread; "
                          f"seed {c['seed']}; bundle `{m['bundle']}`")
-        lines += ["", summary_sentences(task, ntm, lstm), ""]
+        lines += [""] + [summary_sentences(task, r[v], lstm, VARIANTS[v]) + "\n" for v in cols if v != "lstm"]
     lines += ["## What this shows", "", PAPER, "", results.get("notes", "").strip(), ""]
     out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
 
@@ -161,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall-ntm-steps", type=int, default=5000)
     ap.add_argument("--recall-lstm-steps", type=int, default=5000)
     ap.add_argument("--controller", default="lstm", choices=("lstm", "feedforward"))
+    ap.add_argument("--bits", nargs="*", choices=("lstm", "feedforward"),
+                    help="also NTMs fed the patterns' bits (--inputs bits), with these controllers")
+    ap.add_argument("--bits-steps", type=int, default=8000, help="steps of the bit-input NTMs")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--curriculum-steps", type=int, default=100, help="steps per curriculum stage")
     ap.add_argument("--seed", type=int, default=1)
@@ -197,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         params = parameter_count(build_task_model(cfg, len(vocab)))
         entry.update(model=describe_model(cfg), sizes=list(cfg.sizes), parameters=params,
                      **evaluate(plan, cfg, args.bundles, args.sequences))
-        results["tasks"].setdefault(plan.task, {})[plan.model] = entry
+        results["tasks"].setdefault(plan.task, {})[plan.variant] = entry
         print(f"{plan.name}: " + ", ".join(f"{k} ({v['size']}) {_cell(v)}" for k, v in entry["rows"].items()),
               flush=True)
     results["tasks"] = {t: results["tasks"][t] for t in ("copy", "recall") if t in results["tasks"]
