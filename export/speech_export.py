@@ -1,0 +1,156 @@
+"""Export a Listen-Attend-Spell `Speller` as a bundle: log-mel frames in, characters out.
+
+encoder.onnx takes `features` float32 [B, T, n_mels] and `feature_lengths` int64 [B] (the
+log-mel recipe itself stays numpy, runtime/features.py, and is written into the manifest's
+"preprocessing"); decoder_step.onnx is the ordinary step contract, with `state.prev_att`
+[N, L] for location-aware attention. Both graphs use the TorchScript exporter like the
+translator's (onnx_graphs.py, whose helpers this reuses): dynamic B, T, L, N, K; example
+sizes B=2, T=29 (L=4 after 8x), N=3, K=3, so no axis is frozen, and the tests run the
+graphs at other sizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..runtime import manifest as mf
+from ..runtime.features import FeatureConfig
+from ..runtime.manifest import Manifest
+from ..runtime.seq2seq import Seq2Seq
+from ..runtime.text import Vocab
+from ..train.model import EncoderGraph
+from ..train.speech_model import Speller
+from ..train.step_contract import StepGraph
+from .bundle_writer import ExportError, bundle_manifest, staged_bundle, write_manifest
+from .onnx_graphs import _quiet_export, check_model, expected_shapes, set_output_shapes, step_axes
+from .parity import TOL, compare_searches, graph_parity, load_runtime
+
+FEATURES, FEATURE_LENGTHS = "features", "feature_lengths"
+EXAMPLE_B, EXAMPLE_T, EXAMPLE_N, EXAMPLE_K = 2, 29, 3, 3
+
+
+def example_features(model: Speller, B: int = EXAMPLE_B, T: int = EXAMPLE_T, seed: int = 0
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random frames [B, T, n_mels], zero past lengths that differ per item (the longest is T)."""
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(B, T, model.cfg.n_mels, generator=g)
+    lengths = torch.tensor([max(1, T - (7 * i) % T) for i in range(B)], dtype=torch.long)
+    for b in range(B):
+        feats[b, lengths[b]:] = 0
+    return feats, lengths
+
+
+def export_speech_graphs(model: Speller, directory: str | Path) -> tuple[Path, Path]:
+    """Both graphs into `directory`, declared shapes fixed, onnx.checker run."""
+    model.eval()
+    directory = Path(directory)
+    enc_path, step_path = directory / mf.ENCODER_FILE, directory / mf.STEP_FILE
+    enc_names = model.encoder_output_names()
+    feats, lengths = example_features(model)
+    enc_axes: dict[str, dict[int, str]] = {FEATURES: {0: "B", 1: "T"}, FEATURE_LENGTHS: {0: "B"}}
+    for name in enc_names:
+        enc_axes[name] = {0: "B"} if name == mf.state_input("h") else {0: "B", 1: "L"}
+    with torch.no_grad():
+        _quiet_export(EncoderGraph(model).eval(), (feats, lengths), enc_path, [FEATURES, FEATURE_LENGTHS], enc_names,
+                      enc_axes)
+        enc = model.encode(feats, lengths)
+        states = model.initial_states(enc)
+        N, K = EXAMPLE_N, EXAMPLE_K
+        row = torch.arange(N) % EXAMPLE_B
+        args = (torch.arange(N) % (model.vocab_size - 4) + 4, row, row.clone(), torch.tensor([K]),
+                *(enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
+        _quiet_export(StepGraph(model).eval(), args, step_path, model.step_input_names(), model.step_output_names(),
+                      step_axes(model, variable_length=True))
+    enc_shapes, step_shapes = expected_shapes(model)
+    set_output_shapes(enc_path, enc_shapes)
+    set_output_shapes(step_path, step_shapes)
+    check_model(enc_path)
+    check_model(step_path)
+    return enc_path, step_path
+
+
+def torch_encode_features(model: Speller, features: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """The PyTorch encoder on numpy frames [B, T, F] and lengths [B], outputs by name as numpy."""
+    model.eval()
+    with torch.no_grad():
+        out = model.encode(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+                           torch.from_numpy(np.asarray(lengths, dtype=np.int64)))
+    return {n: out[n].numpy() for n in model.encoder_output_names()}
+
+
+def torch_speech_decode(model: Speller, manifest: Manifest, features: np.ndarray, lengths: np.ndarray, search,
+                        max_length: int | None = None):
+    """The PyTorch reference search over frames: the runtime's reference loop, torch graphs."""
+    from ..runtime.reference_loop import decode
+    from .torch_step import torch_step_fn
+
+    return decode(manifest, torch_encode_features(model, features, lengths), torch_step_fn(model), search,
+                  max_length=max_length)
+
+
+class FeatureSeq2Seq(Seq2Seq):
+    """The runtime's Seq2Seq over a speech bundle's log-mel frames (no audio reading): what
+    export parity drives until a runtime Transcriber wraps it with audio in, text out."""
+
+    def _setup_input(self, pre: dict) -> None:
+        self.features = FeatureConfig.from_dict(pre)
+
+    def encode_features(self, features: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """Encoder outputs by name for frames [B, T, n_mels] and their lengths [B]."""
+        feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
+                 FEATURE_LENGTHS: np.asarray(lengths, dtype=np.int64)}
+        outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
+        return dict(zip(self._enc_outputs, outs))
+
+    def decode_features(self, features: np.ndarray, lengths: np.ndarray, search, max_length: int | None = None):
+        return self.decode_encoded(self.encode_features(features, lengths), search, max_length)
+
+
+def speech_parity(model: Speller, bundle_dir: str | Path, features: np.ndarray, lengths: np.ndarray,
+                  searches=None, max_length: int | None = None, tol: float | None = TOL) -> dict:
+    """Step-graph parity (beam-like row reordering) and whole-search parity (runtime loop on ORT
+    vs the same loop on PyTorch) on frames [B, T, F]; ParityError when they differ beyond tol."""
+    d = Path(bundle_dir)
+    report = {"step": graph_parity(model, d / mf.ENCODER_FILE, d / mf.STEP_FILE,
+                                   {FEATURES: features.astype(np.float32), FEATURE_LENGTHS: lengths.astype(np.int64)},
+                                   torch_encode_features(model, features, lengths), steps=6, beams=3, k=5, tol=tol)}
+    rt, loop = load_runtime(FeatureSeq2Seq, d)
+    report["search"] = compare_searches(
+        lambda s: rt.decode_features(features, lengths, s, max_length),
+        lambda s: torch_speech_decode(model, rt.manifest, features, lengths, s, max_length), len(lengths), loop,
+        searches, tol)
+    return report
+
+
+def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, out_dir: str | Path, max_length: int,
+                        checkpoint: str | Path, model_info: dict | None = None, metrics: dict | None = None,
+                        parity_features: tuple[np.ndarray, np.ndarray] | None = None) -> Manifest:
+    """Export `model` as a bundle at `out_dir` (atomically: a failed export leaves nothing).
+
+    features: the log-mel recipe the model was trained on (the manifest's "preprocessing").
+    parity_features: held-out (frames [B, T, F], lengths [B]); when given, parity is proved and recorded.
+    """
+    if features.n_mels != model.cfg.n_mels:
+        raise ExportError(f"the feature recipe has n_mels={features.n_mels} but the model reads "
+                          f"{model.cfg.n_mels}-bin frames: pass the FeatureConfig the model was trained with")
+    if len(vocab) != model.vocab_size:
+        raise ExportError(f"the vocabulary has {len(vocab)} tokens but the model has {model.vocab_size}: "
+                          "pass the vocabulary it was trained with")
+    model.eval()
+    out = Path(out_dir)
+    with staged_bundle(out) as tmp:
+        export_speech_graphs(model, tmp)
+        vocab.save(tmp / mf.TOKENS_FILE)
+        info = {"architecture": "listen-attend-spell", **model.cfg.to_dict(), "vocab_size": len(vocab),
+                **(model_info or {})}
+        manifest = bundle_manifest(tmp, "transcribe", model, vocab, features.to_dict(), max_length, info,
+                                   Path(checkpoint))
+        all_metrics = dict(metrics or {})
+        write_manifest(tmp, manifest, all_metrics)
+        if parity_features is not None:
+            all_metrics["parity"] = speech_parity(model, tmp, *parity_features, max_length=max_length)
+            write_manifest(tmp, manifest, all_metrics)
+    return manifest

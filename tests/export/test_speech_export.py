@@ -1,0 +1,119 @@
+"""Exporting the Listen-Attend-Spell model: dynamic axes, step parity with beam-like row
+reordering, and whole searches through the runtime's loops identical to PyTorch."""
+
+import numpy as np
+import pytest
+import torch
+
+from edge_s2s.export import onnx_graphs as og
+from edge_s2s.export.bundle_writer import ExportError
+from edge_s2s.export.parity import compare_searches
+from edge_s2s.export.speech_export import (FeatureSeq2Seq, example_features, export_speech_graphs,
+                                           torch_speech_decode, write_speech_bundle)
+from edge_s2s.runtime.features import FeatureConfig
+from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.runtime.search import Beam, Greedy
+from edge_s2s.runtime.text import SPECIALS, Vocab
+from edge_s2s.train.speech_config import SpeechModelConfig
+from edge_s2s.train.speech_model import Speller
+
+ATTENTIONS = ["additive", "location"]
+VOCAB = Vocab(list(SPECIALS) + list("0123456789"))
+FEATURES = FeatureConfig(sample_rate=8000, n_mels=8, n_fft=256)
+
+
+def _model(attention: str, seed: int = 0) -> Speller:
+    torch.manual_seed(seed)
+    cfg = SpeechModelConfig(n_mels=8, listener_hidden=6, dec_hidden=10, emb_dim=5, att_dim=7, attention=attention,
+                            location_filters=3, location_kernel=5, dropout=0.0)
+    return Speller(cfg, len(VOCAB)).eval()
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_graphs_match_torch_at_other_sizes(attention, tmp_path):
+    """Encoder and step run in ORT at B, T, N, K other than the export example's and match torch."""
+    model = _model(attention)
+    enc_p, step_p = export_speech_graphs(model, tmp_path)
+    enc_s, step_s = og.ort_session(enc_p), og.ort_session(step_p)
+    names = model.encoder_output_names()
+    for B, T, N, K in [(1, 1, 1, 1), (4, 45, 7, 6), (3, 8, 12, len(VOCAB)), (2, 64, 5, 2)]:
+        feats, lengths = example_features(model, B, T, seed=B + T)
+        o_enc = dict(zip(names, enc_s.run(names, {"features": feats.numpy(), "feature_lengths": lengths.numpy()})))
+        with torch.no_grad():
+            t_enc = model.encode(feats, lengths)
+        assert o_enc["memory"].shape[1] == model.cfg.memory_length(T)
+        for n in names:
+            assert o_enc[n].shape == tuple(t_enc[n].shape), n
+            assert np.allclose(o_enc[n], t_enc[n].numpy(), atol=1e-5), n
+        states = model.initial_states(t_enc)
+        row = torch.arange(N) % B
+        args = (torch.arange(N) % 10 + 4, row, row.clone(), torch.tensor([K]),
+                *(t_enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
+        o = step_s.run(model.step_output_names(), dict(zip(model.step_input_names(), og.to_numpy(args))))
+        with torch.no_grad():
+            t = model.step(*args)
+        for name, value in zip(model.step_output_names(), o):
+            assert value.shape == tuple(t[name].shape), name
+            if name != "topk_ids":
+                assert np.allclose(value, t[name].numpy(), atol=1e-5), name
+
+
+@pytest.fixture(scope="module", params=ATTENTIONS)
+def speech_bundle(request, tmp_path_factory):
+    """An (untrained) speller written as a bundle by write_speech_bundle, parity proved on the way."""
+    model = _model(request.param, seed=3)
+    d = tmp_path_factory.mktemp(f"speech-{request.param}")
+    ck = d / "weights.pt"
+    torch.save(model.state_dict(), ck)
+    feats, lengths = example_features(model, 3, 41, seed=7)
+    manifest = write_speech_bundle(model, VOCAB, FEATURES, d / "bundle", 12, ck,
+                                   parity_features=(feats.numpy(), lengths.numpy()))
+    return model, d / "bundle", manifest
+
+
+def test_bundle_contract_and_recorded_parity(speech_bundle):
+    model, d, _ = speech_bundle
+    m = Manifest.load(d)
+    assert m.task == "transcribe" and FeatureConfig.from_dict(m.preprocessing) == FEATURES
+    assert [t.name for t in m.encoder.inputs] == ["features", "feature_lengths"]
+    assert m.encoder.inputs[0].shape == ["B", "T", 8]
+    assert m.memory == ["memory", "memory_key", "memory_mask"] and m.attention
+    states = {s.name: s for s in m.state}
+    assert states["h"].init == "encoder" and states["c"].init == 0.0
+    assert ("prev_att" in states) == model.location
+    if model.location:
+        assert states["prev_att"].shape == ["N", "L"] and states["prev_att"].init == "encoder"
+    par = m.metrics["parity"]
+    assert par["step"]["max_abs_diff"] <= 1e-4 and par["step"]["rows"] == 9
+    for name, r in par["search"]["searches"].items():
+        assert r["identical"] == r["of"] == 3, name
+
+
+@pytest.mark.parametrize("loop", ["compiled", "reference"])
+@pytest.mark.parametrize("batch,beam,frames,max_length", [(1, 2, 9, 6), (5, 6, 50, 12), (2, 3, 80, 20)])
+def test_searches_match_pytorch(speech_bundle, loop, batch, beam, frames, max_length):
+    """Greedy and beam through the runtime's loops on ORT: tokens identical, log-probs within 1e-4."""
+    model, d, _ = speech_bundle
+    rt = FeatureSeq2Seq.load(d, loop=loop)
+    feats, lengths = example_features(model, batch, frames, seed=batch * frames)
+    f, n = feats.numpy(), lengths.numpy()
+    report = compare_searches(lambda s: rt.decode_features(f, n, s, max_length),
+                              lambda s: torch_speech_decode(model, rt.manifest, f, n, s, max_length), batch, loop,
+                              searches=[Greedy(), Beam(size=beam, n_best=min(beam, 2))], tol=1e-4)
+    for r in report["searches"].values():
+        assert r["identical"] == batch
+    hyps = rt.decode_features(f, n, Greedy(), max_length)
+    L = model.cfg.memory_length(frames)
+    for b, h in enumerate(hyps):
+        att = h[0].attention
+        assert att.shape[1] == L and np.allclose(att.sum(1), 1.0, atol=1e-5)
+        assert np.all(att[:, model.cfg.memory_length(int(n[b])):] < 1e-6)  # never past the item's own frames
+
+
+def test_export_refuses_a_mismatched_recipe_and_leaves_nothing(tmp_path):
+    model = _model("additive")
+    ck = tmp_path / "w.pt"
+    torch.save(model.state_dict(), ck)
+    with pytest.raises(ExportError, match="n_mels=40"):
+        write_speech_bundle(model, VOCAB, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256), tmp_path / "b", 12, ck)
+    assert not (tmp_path / "b").exists()
