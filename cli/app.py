@@ -14,6 +14,7 @@ from ..runtime.errors import EdgeS2SError
 from . import bundle_cmds, caption_cmd, export_cmd, generate_cmd, profile_cmd, train_cmds, translate_cmd
 from . import plot_cmd
 from . import answer_cmd
+from . import transcribe_cmd
 
 app = typer.Typer(
     name="edge-s2s",
@@ -29,6 +30,7 @@ app.command("caption")(caption_cmd.caption)
 app.command("translate")(translate_cmd.translate)
 app.command("generate")(generate_cmd.generate)
 app.command("answer")(answer_cmd.answer)
+app.command("transcribe")(transcribe_cmd.transcribe)
 app.command("plot-trace")(plot_cmd.plot_trace)
 app.command("evaluate")(translate_cmd.evaluate)
 app.command("info")(bundle_cmds.info)

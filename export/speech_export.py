@@ -19,8 +19,8 @@ import torch
 from ..runtime import manifest as mf
 from ..runtime.features import FeatureConfig
 from ..runtime.manifest import Manifest
-from ..runtime.seq2seq import Seq2Seq
 from ..runtime.text import Vocab
+from ..runtime.transcriber import FEATURE_LENGTHS, FEATURES, Transcriber
 from ..train.model import EncoderGraph
 from ..train.speech_model import Speller
 from ..train.step_contract import StepGraph
@@ -28,7 +28,6 @@ from .bundle_writer import ExportError, bundle_manifest, staged_bundle, write_ma
 from .onnx_graphs import _quiet_export, check_model, expected_shapes, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
-FEATURES, FEATURE_LENGTHS = "features", "feature_lengths"
 EXAMPLE_B, EXAMPLE_T, EXAMPLE_N, EXAMPLE_K = 2, 29, 3, 3
 
 
@@ -91,22 +90,7 @@ def torch_speech_decode(model: Speller, manifest: Manifest, features: np.ndarray
                   max_length=max_length)
 
 
-class FeatureSeq2Seq(Seq2Seq):
-    """The runtime's Seq2Seq over a speech bundle's log-mel frames (no audio reading): what
-    export parity drives until a runtime Transcriber wraps it with audio in, text out."""
-
-    def _setup_input(self, pre: dict) -> None:
-        self.features = FeatureConfig.from_dict(pre)
-
-    def encode_features(self, features: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
-        """Encoder outputs by name for frames [B, T, n_mels] and their lengths [B]."""
-        feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
-                 FEATURE_LENGTHS: np.asarray(lengths, dtype=np.int64)}
-        outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
-        return dict(zip(self._enc_outputs, outs))
-
-    def decode_features(self, features: np.ndarray, lengths: np.ndarray, search, max_length: int | None = None):
-        return self.decode_encoded(self.encode_features(features, lengths), search, max_length)
+FeatureSeq2Seq = Transcriber  # the name export parity used before the runtime Transcriber existed
 
 
 def speech_parity(model: Speller, bundle_dir: str | Path, features: np.ndarray, lengths: np.ndarray,
@@ -117,7 +101,7 @@ def speech_parity(model: Speller, bundle_dir: str | Path, features: np.ndarray, 
     report = {"step": graph_parity(model, d / mf.ENCODER_FILE, d / mf.STEP_FILE,
                                    {FEATURES: features.astype(np.float32), FEATURE_LENGTHS: lengths.astype(np.int64)},
                                    torch_encode_features(model, features, lengths), steps=6, beams=3, k=5, tol=tol)}
-    rt, loop = load_runtime(FeatureSeq2Seq, d)
+    rt, loop = load_runtime(Transcriber, d)
     report["search"] = compare_searches(
         lambda s: rt.decode_features(features, lengths, s, max_length),
         lambda s: torch_speech_decode(model, rt.manifest, features, lengths, s, max_length), len(lengths), loop,
@@ -127,11 +111,14 @@ def speech_parity(model: Speller, bundle_dir: str | Path, features: np.ndarray, 
 
 def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, out_dir: str | Path, max_length: int,
                         checkpoint: str | Path, model_info: dict | None = None, metrics: dict | None = None,
-                        parity_features: tuple[np.ndarray, np.ndarray] | None = None) -> Manifest:
+                        parity_features: tuple[np.ndarray, np.ndarray] | None = None,
+                        max_seconds: float | None = None) -> Manifest:
     """Export `model` as a bundle at `out_dir` (atomically: a failed export leaves nothing).
 
     features: the log-mel recipe the model was trained on (the manifest's "preprocessing").
     parity_features: held-out (frames [B, T, F], lengths [B]); when given, parity is proved and recorded.
+    max_seconds: the longest recording the runtime accepts (preprocessing "max_seconds"; None = the
+    runtime's DEFAULT_MAX_SECONDS).
     """
     if features.n_mels != model.cfg.n_mels:
         raise ExportError(f"the feature recipe has n_mels={features.n_mels} but the model reads "
@@ -139,14 +126,19 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
     if len(vocab) != model.vocab_size:
         raise ExportError(f"the vocabulary has {len(vocab)} tokens but the model has {model.vocab_size}: "
                           "pass the vocabulary it was trained with")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ExportError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
+    pre = features.to_dict()
+    if max_seconds is not None:
+        pre["max_seconds"] = float(max_seconds)
     model.eval()
     out = Path(out_dir)
     with staged_bundle(out) as tmp:
         export_speech_graphs(model, tmp)
         vocab.save(tmp / mf.TOKENS_FILE)
-        info = {"architecture": "listen-attend-spell", **model.cfg.to_dict(), "vocab_size": len(vocab),
+        info = {"architecture": "listen-attend-spell", **model.cfg.to_dict(), "vocab_size": len(vocab), "unit": "char",
                 **(model_info or {})}
-        manifest = bundle_manifest(tmp, "transcribe", model, vocab, features.to_dict(), max_length, info,
+        manifest = bundle_manifest(tmp, "transcribe", model, vocab, pre, max_length, info,
                                    Path(checkpoint))
         all_metrics = dict(metrics or {})
         write_manifest(tmp, manifest, all_metrics)

@@ -13,6 +13,7 @@ from .seq2seq import Seq2Seq, Translator
 __all__ = [
     "Seq2Seq", "Translator", "Captioner", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
     "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest", "MemoryNetwork",
+    "Transcriber",
 ]
 
 
@@ -26,4 +27,8 @@ def __getattr__(name: str):
         from .memory_network import MemoryNetwork
 
         return MemoryNetwork
+    if name == "Transcriber":  # pulls in soundfile and soxr: imported on first use
+        from .transcriber import Transcriber
+
+        return Transcriber
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

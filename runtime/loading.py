@@ -21,7 +21,7 @@ def bundle_task(path: str | Path) -> str:
 
 
 def runtime_class(task: str) -> type[Seq2Seq]:
-    """The class for a manifest task ("translate", "caption", "generate")."""
+    """The class for a manifest task ("translate", "caption", "generate", "transcribe")."""
     if task == "caption":
         from .captioner import Captioner
 
@@ -30,6 +30,10 @@ def runtime_class(task: str) -> type[Seq2Seq]:
         from .generator import Generator
 
         return Generator
+    if task == "transcribe":
+        from .transcriber import Transcriber
+
+        return Transcriber
     return Seq2Seq
 
 

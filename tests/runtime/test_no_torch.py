@@ -119,3 +119,28 @@ def test_audio_and_features_without_torch_or_onnx(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_transcriber_and_transcribe_cli_without_torch_or_onnx(tmp_path_factory):
+    """A speech bundle, through Transcriber and `transcribe --json`, with torch and onnx blocked."""
+    import soundfile as sf
+    from test_transcriber import RATE, tiny_speech_bundle, tone_audio
+
+    bundle = tiny_speech_bundle(tmp_path_factory.mktemp("speech"))
+    wav = tmp_path_factory.mktemp("audio") / "call.wav"
+    sf.write(str(wav), tone_audio("0123"), RATE, subtype="PCM_24")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime import Beam, Transcriber
+        r = Transcriber.load({str(bundle)!r}).transcribe([{str(wav)!r}], search=Beam(3))
+        assert r[0].ok and r[0].hypotheses and len(r[0].token_times()) == len(r[0].hypotheses[0].tokens)
+        from edge_s2s.cli.app import run
+        assert run(["transcribe", "--bundle", {str(bundle)!r}, {str(wav)!r}, "--json"]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"

@@ -1,0 +1,107 @@
+"""`edge-s2s transcribe`: recordings in, text out.
+
+Every recording is read on its own: an unusable one gets an `error: FILE: ...` line on
+stderr, the others are still transcribed, and the exit code is 1 if any failed. A
+recording with no sound is not a failure: its transcript is empty and one `note:` line
+on stderr says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..runtime.errors import InputError
+from .common import ProviderOpt, ThreadsOpt, search_from_options
+
+
+def expand_audio_paths(paths: list[Path]) -> list[Path]:
+    """Directories -> their audio files (sorted, not recursive, hidden files skipped); files kept as given,
+    so a missing or odd file gets its own error when it is read."""
+    from ..runtime.audio import AUDIO_EXTENSIONS
+
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(f for f in path.iterdir()
+                       if f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith(".") and f.is_file())
+        if not found:
+            raise InputError(f"directory {path} has no audio files ({' '.join(AUDIO_EXTENSIONS)}; subdirectories "
+                             "are not searched): pass a directory that holds recordings, or the files themselves")
+        out.extend(found)
+    return out
+
+
+def transcript_json(path: Path, result) -> dict:
+    """One file's --json object: text, score, and each character with the time (s) of its attention peak."""
+    if not result.ok:
+        return {"file": str(path), "error": result.error}
+    h = result.hypotheses[0]
+    d = {"file": str(path), "text": h.text, "score": round(h.score, 6), "duration": round(result.duration, 4),
+         "tokens": h.tokens, "times": result.token_times()}
+    if result.note:
+        d["note"] = result.note
+    return d
+
+
+def transcribe(
+    audio: Annotated[list[Path] | None, typer.Argument(help="Recordings (WAV, FLAC, OGG, ...) or directories.")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Speech-recognition bundle.")] = None,
+    beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
+    length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
+    max_length: Annotated[int | None, typer.Option(help="Most characters (default: the bundle's limit).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file, with per-character times.")]
+    = False,
+    batch_size: Annotated[int, typer.Option(help="Recordings transcribed together.")] = 8,
+    provider: ProviderOpt = "cpu",
+    threads: ThreadsOpt = 0,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> int:
+    """Transcribe recordings (files or directories) with --bundle."""
+    from ..runtime.transcriber import Transcriber
+
+    if not audio:
+        raise InputError("no recordings given: pass audio files or directories, e.g. edge-s2s transcribe "
+                         "--bundle DIR call.wav")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
+    paths = expand_audio_paths(audio)
+    model = Transcriber.load(bundle, provider=provider, threads=threads)
+    many = len(paths) > 1
+    failed = 0
+    show_bar = many and not no_progress and sys.stderr.isatty()
+    bar = typer.progressbar(length=len(paths), label="transcribing", file=sys.stderr) if show_bar else None
+    if bar is not None:
+        bar.__enter__()
+    try:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            results = model.transcribe([os.fspath(p) for p in chunk], search=search, max_length=max_length,
+                                       batch_size=batch_size, errors="keep")
+            for p, r in zip(chunk, results):
+                if not r.ok:
+                    failed += 1
+                    typer.echo(f"error: {r.error}", err=True)
+                elif r.note:
+                    typer.echo(f"note: {p}: {r.note}", err=True)
+                if json_out:
+                    typer.echo(json.dumps(transcript_json(p, r), ensure_ascii=False))
+                elif r.ok:
+                    typer.echo(f"{p}\t{r.text}" if many else r.text)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if failed:
+        typer.echo(f"error: {failed} of {len(paths)} recordings could not be transcribed (see above)", err=True)
+        return 1
+    return 0

@@ -1,0 +1,107 @@
+"""`edge-s2s transcribe`: the same transcripts as the API, --json with per-character times, and the
+bad-input list (one `error:` line each, the rest still transcribed, exit 1; silence is a note)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))
+
+from test_transcriber import RATE, tiny_speech_bundle, tone_audio  # noqa: E402
+
+from edge_s2s.cli.app import run  # noqa: E402
+from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
+from edge_s2s.runtime.transcriber import SILENCE_NOTE, Transcriber  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def speech_bundle(tmp_path_factory) -> Path:
+    return tiny_speech_bundle(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture()
+def clips(tmp_path) -> list[Path]:
+    out = []
+    for i, digits in enumerate(("01", "3", "2130")):
+        p = tmp_path / f"clip{i}.wav"
+        sf.write(str(p), tone_audio(digits), RATE, subtype="PCM_16")
+        out.append(p)
+    return out
+
+
+def _cli(capsys, args):
+    rc = run(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_json_matches_the_api(capsys, speech_bundle, clips, beam):
+    rc, out, err = _cli(capsys, ["transcribe", "--bundle", str(speech_bundle), *map(str, clips), "--beam", str(beam),
+                                 "--json"])
+    assert rc == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    search = Beam(beam) if beam > 1 else Greedy()
+    api = Transcriber.load(speech_bundle).transcribe([str(p) for p in clips], search=search)
+    assert [o["file"] for o in objs] == [str(p) for p in clips]
+    for o, r in zip(objs, api):
+        assert o["text"] == r.text and o["score"] == pytest.approx(r.score, abs=1e-5)
+        assert o["tokens"] == r.hypotheses[0].tokens and o["times"] == r.token_times()
+        assert len(o["times"]) == len(o["tokens"]) and all(0 <= t <= o["duration"] for t in o["times"])
+
+
+def test_plain_output_one_file_and_many(capsys, speech_bundle, clips):
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(clips[0])])
+    assert rc == 0 and "\t" not in out and len(out.splitlines()) == 1
+    want = Transcriber.load(speech_bundle).transcribe([str(clips[0])])[0].text
+    assert out.rstrip("\n") == want
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(clips[0].parent), "--batch-size", "2"])
+    lines = out.splitlines()
+    assert rc == 0 and [x.split("\t")[0] for x in lines] == [str(p) for p in clips]
+
+
+def test_bad_files_are_one_line_each_and_the_rest_transcribed(capsys, speech_bundle, clips, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("call me at 555\n")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.tile(tone_audio("0123"), 6), RATE)
+    files = [clips[0], text, empty, long, clips[1]]
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), *map(str, files)])
+    assert rc == 1
+    assert [x.split("\t")[0] for x in out.splitlines()] == [str(clips[0]), str(clips[1])]
+    errors = err.splitlines()
+    assert len(errors) == 4 and all(x.startswith("error: ") for x in errors)
+    assert errors[0].startswith(f"error: {text}") and "not audio" in errors[0]
+    assert errors[1].startswith(f"error: {empty}") and "empty" in errors[1]
+    assert errors[2].startswith(f"error: {long}") and "limit of 3 s" in errors[2]
+    assert "3 of 5" in errors[3] and "Traceback" not in err
+
+
+def test_silence_is_an_empty_transcript_and_one_note(capsys, speech_bundle, tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), np.zeros(RATE, np.float32), RATE, subtype="PCM_16")
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(quiet)])
+    assert rc == 0 and out == "\n"
+    assert err.splitlines() == [f"note: {quiet}: {SILENCE_NOTE}"]
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(quiet), "--json"])
+    o = json.loads(out)
+    assert rc == 0 and o["text"] == "" and o["note"] == SILENCE_NOTE and o["times"] == [] and err.count("note:") == 1
+
+
+@pytest.mark.parametrize("args,match", [
+    (["transcribe", "x.wav"], "no default transcriber"),
+    (["transcribe", "-b", "BUNDLE"], "no recordings given"),
+    (["transcribe", "-b", "BUNDLE", "x.wav", "--beam", "0"], "--beam"),
+])
+def test_usage_mistakes_are_one_line(capsys, speech_bundle, args, match):
+    rc, out, err = _cli(capsys, [str(speech_bundle) if a == "BUNDLE" else a for a in args])
+    assert rc == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and match in err

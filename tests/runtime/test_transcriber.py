@@ -1,0 +1,208 @@
+"""The runtime Transcriber: audio in any format -> log-mels -> a tiny trained Speller's bundle -> text.
+
+The model is trained for a few dozen steps on generated tone sequences (each digit is a pitch),
+enough to check the pipeline, not quality. `tiny_speech_bundle` is shared with the CLI tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from edge_s2s.runtime.errors import BundleError, InputError
+from edge_s2s.runtime.features import FeatureConfig, log_mel
+from edge_s2s.runtime.loading import load_any
+from edge_s2s.runtime.search import Beam, Greedy
+from edge_s2s.runtime.text import SPECIALS, Vocab
+from edge_s2s.runtime.transcriber import SILENCE_NOTE, Transcriber
+
+RATE = 8000
+DIGITS = "0123"
+TONES = {"0": 300.0, "1": 700.0, "2": 1300.0, "3": 2200.0}
+VOCAB = Vocab(list(SPECIALS) + list(DIGITS))
+FEATURES = FeatureConfig(sample_rate=RATE, n_mels=12, n_fft=256, normalize=True)
+MAX_SECONDS = 3.0
+_BUILT: dict[str, Path] = {}
+
+
+def tone_audio(digits: str, rate: int = RATE, amp: float = 0.5) -> np.ndarray:
+    """0.12 s of each digit's tone with 0.04 s gaps and 0.05 s of quiet either side (float32 mono)."""
+    t = np.arange(int(0.12 * rate)) / rate
+    gap = np.zeros(int(0.04 * rate))
+    parts = [np.zeros(int(0.05 * rate))]
+    for d in digits:
+        parts += [amp * np.sin(2 * np.pi * TONES[d] * t), gap]
+    parts.append(np.zeros(int(0.05 * rate)))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _batch(rng: np.random.Generator, B: int):
+    import torch
+
+    seqs = ["".join(rng.choice(list(DIGITS), rng.integers(1, 4))) for _ in range(B)]
+    feats = [log_mel(tone_audio(s), FEATURES) for s in seqs]
+    T = max(len(f) for f in feats)
+    x = np.zeros((B, T, FEATURES.n_mels), np.float32)
+    tgt_in, tgt = np.zeros((B, 5), np.int64), np.zeros((B, 5), np.int64)
+    for i, (f, s) in enumerate(zip(feats, seqs)):
+        x[i, : len(f)] = f
+        ids = VOCAB.encode(list(s))
+        tgt[i, : len(ids) + 1] = ids + [VOCAB.eos_id]
+        tgt_in[i, : len(ids) + 1] = [VOCAB.bos_id] + ids
+    return (torch.from_numpy(x), torch.tensor([len(f) for f in feats]), torch.from_numpy(tgt_in),
+            torch.from_numpy(tgt))
+
+
+def tiny_speech_bundle(root: Path) -> Path:
+    """Train a tiny Speller for 40 steps on tone sequences and export it (once per process)."""
+    if "bundle" in _BUILT:
+        return _BUILT["bundle"]
+    import torch
+
+    from edge_s2s.export.speech_export import write_speech_bundle
+    from edge_s2s.train.speech_config import SpeechModelConfig
+    from edge_s2s.train.speech_model import Speller
+
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    cfg = SpeechModelConfig(n_mels=FEATURES.n_mels, listener_hidden=16, dec_hidden=20, emb_dim=5, att_dim=8,
+                            attention="location", location_filters=3, location_kernel=5, dropout=0.0)
+    model = Speller(cfg, len(VOCAB)).train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        loss, _ = model.loss(*_batch(rng, 8))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    ck = root / "weights.pt"
+    torch.save(model.state_dict(), ck)
+    write_speech_bundle(model, VOCAB, FEATURES, root / "bundle", 8, ck, max_seconds=MAX_SECONDS)
+    _BUILT["bundle"] = root / "bundle"
+    return _BUILT["bundle"]
+
+
+@pytest.fixture(scope="session")
+def speech_bundle(tmp_path_factory) -> Path:
+    return tiny_speech_bundle(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(scope="module")
+def asr(speech_bundle) -> Transcriber:
+    return Transcriber.load(speech_bundle)
+
+
+def _wav(path: Path, x: np.ndarray, rate: int = RATE, subtype: str = "PCM_16") -> Path:
+    sf.write(str(path), x, rate, subtype=subtype)
+    return path
+
+
+def test_paths_bytes_and_arrays_give_the_same_transcript(asr, tmp_path):
+    x = tone_audio("0213")
+    wav = _wav(tmp_path / "a.wav", x, subtype="FLOAT")
+    r = asr.transcribe([str(wav), wav.read_bytes(), x], search=Beam(3))
+    assert all(t.ok and t.note is None for t in r)
+    assert r[0].text == r[1].text == r[2].text and r[0].score == pytest.approx(r[2].score, abs=1e-6)
+    h = r[0].hypotheses[0]
+    assert h.text == "".join(h.tokens) and set(h.text) <= set(DIGITS)
+    assert r[0].duration == pytest.approx(x.size / RATE)
+    times = r[0].token_times()
+    assert len(times) == len(h.tokens) and all(0 <= s <= r[0].duration for s in times)
+    assert h.attention.shape == (len(h.tokens), asr.memory_length(FEATURES.n_frames(x.size)))
+    assert asr.frame_seconds == pytest.approx(8 * FEATURES.hop_ms / 1000)
+
+
+def test_batch_equals_one_by_one_across_chunks(asr):
+    clips = [tone_audio(s) for s in ("0", "3210", "12", "333", "1")]
+    together = asr.transcribe(clips, batch_size=3)
+    for clip, t in zip(clips, together):
+        alone = asr.transcribe([clip])[0]
+        assert alone.text == t.text
+        assert alone.score == pytest.approx(t.score, abs=1e-4)
+        assert alone.attention.shape == t.attention.shape
+
+
+def test_sample_formats_channels_and_rates_just_work(asr, tmp_path):
+    x = tone_audio("120")
+    ref = asr.transcribe([x])[0]
+    files = [_wav(tmp_path / "u8.wav", x, subtype="PCM_U8"), _wav(tmp_path / "s24.wav", x, subtype="PCM_24"),
+             _wav(tmp_path / "f32.wav", x, subtype="FLOAT"),
+             _wav(tmp_path / "stereo.wav", np.stack([x, x], axis=1)),
+             _wav(tmp_path / "odd.wav", tone_audio("120", rate=11025), rate=11025)]
+    flac = tmp_path / "a.flac"
+    sf.write(str(flac), x, RATE, format="FLAC")
+    r = asr.transcribe([str(p) for p in files + [flac]], errors="raise")
+    assert all(t.ok and t.hypotheses for t in r)
+    assert r[1].text == r[2].text == ref.text  # 24-bit and float copies of the same samples
+    assert r[3].text == asr.transcribe([str(_wav(tmp_path / "mono.wav", x))])[0].text  # stereo = its mono mix
+
+
+def test_silence_is_an_empty_transcript_with_a_note(asr, tmp_path):
+    quiet = _wav(tmp_path / "quiet.wav", np.zeros(RATE, np.float32))
+    r = asr.transcribe([str(quiet), tone_audio("1")], errors="raise")
+    assert r[0].ok and r[0].text == "" and r[0].note == SILENCE_NOTE and r[0].token_times() == []
+    assert r[1].note is None and r[1].ok
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda d: _file(d / "notes.txt", b"call me at 555\n"), "not audio"),
+    (lambda d: _file(d / "empty.wav", b""), "empty"),
+    (lambda d: d / "missing.wav", "no such file"),
+    (lambda d: _wav(d / "long.wav", tone_audio("0123").repeat(6)), "limit of 3 s"),
+])
+def test_bad_files_raise_or_are_kept_with_the_rest_transcribed(asr, tmp_path, make, match):
+    bad = make(tmp_path)
+    with pytest.raises(InputError, match=match) as e:
+        asr.transcribe([tone_audio("1"), str(bad)])
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    r = asr.transcribe([tone_audio("1"), str(bad), tone_audio("2")], errors="keep")
+    assert r[0].ok and r[2].ok and r[0].hypotheses and r[2].hypotheses
+    assert not r[1].ok and str(bad) in r[1].error and match in r[1].error and not r[1].hypotheses
+
+
+@pytest.mark.parametrize("x,match", [
+    (np.zeros((800, 2), np.float32), "1-D"),
+    (np.zeros(800, np.int16), "float samples"),
+    (np.zeros(0, np.float32), "no samples"),
+    (np.full(800, np.nan, np.float32), "NaN"),
+    (np.zeros(int(RATE * MAX_SECONDS) + 1, np.float32), "limit of 3 s"),
+    (tone_audio("1")[400:450], "shorter than one"),
+])
+def test_bad_arrays_name_the_problem(asr, x, match):
+    with pytest.raises(InputError, match=match):
+        asr.transcribe([x])
+
+
+def test_bad_calls_and_loading(asr, speech_bundle):
+    with pytest.raises(InputError, match="list"):
+        asr.transcribe(tone_audio("1"))
+    with pytest.raises(InputError, match="no recordings"):
+        asr.transcribe([])
+    with pytest.raises(InputError, match="errors must be"):
+        asr.transcribe([tone_audio("1")], errors="ignore")
+    with pytest.raises(BundleError, match="no default transcriber is shipped yet"):
+        Transcriber.load()
+    m = load_any(speech_bundle, loop="reference")
+    assert isinstance(m, Transcriber) and m.max_seconds == MAX_SECONDS
+    x = tone_audio("31")
+    assert m.transcribe([x], search=Greedy())[0].text == asr.transcribe([x], search=Greedy())[0].text
+
+
+def test_callback_sees_input_indices_past_a_skipped_input(asr, tmp_path):
+    bad = _file(tmp_path / "empty.wav", b"")
+    seen: dict[int, list[int]] = {}
+    r = asr.transcribe([tone_audio("1"), str(bad), tone_audio("23")], errors="keep", batch_size=3,
+                       callback=lambda ev: seen.setdefault(ev.batch_index, []).append(ev.id))
+    assert set(seen) == {0, 2}
+    for i in (0, 2):
+        ids = [t for t in seen[i] if t != VOCAB.eos_id]
+        assert ids == r[i].hypotheses[0].ids
