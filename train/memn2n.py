@@ -6,20 +6,38 @@ with a question state u (paper Section 2, symbols as there):
     u^1   = sum_j l_j * B q_j                       question, position-encoded (or bag of words)
     m_i   = sum_j l_j * A^k x_ij + T_A^k(i)         match memory of hop k
     c_i   = sum_j l_j * C^k x_ij + T_C^k(i)         output memory of hop k
-    p^k   = softmax_i(u^k . m_i)                    over the real sentences only (padding gets 0)
+    p^k   = softmax_i(u^k . m_i)                    over the real sentences and memory_size - n empty
+                                                    memories of score 0 (padding rows get 0)
             u^k . m_i, padding 0                    during linear start (LS): no softmax
     o^k   = sum_i p_i c_i
     u^k+1 = u^k + o^k                               adjacent tying
           = H u^k + o^k                             layerwise tying
     a     = log_softmax(W u^K+1)                    over the answer classes
 
-Design decisions:
+Design decisions (audited against the authors' MemN2N-babi-matlab, facebookarchive/MemNN:
+config_babi.m, build_model.m, train.m, train_linear_start.m, memory/Memory.m; and domluna/memn2n):
 
-* Position encoding (PE): l_kj = (1 - j/J) - (k/d)(1 - 2j/J), j = 1..J the word's place and
-  J the number of words of THAT sentence (padding id 0 excluded): J and j come from the
-  padding mask with tensor ops (a sum and a cumsum), so the ONNX graph holds no Python
-  loop over lengths. Padding words get weight 0, also with bag of words, so the <pad>
-  embedding row never matters (the paper forces it to zero instead).
+* Position encoding (PE), `pe_style`. "authors" (default): l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2)
+  / (d J), the formula of build_model.m; "paper": l_kj = (1 - j/J) - (k/d)(1 - 2j/J) as printed
+  in Section 4.1. They have the same shape (1/2 + 2(x-1/2)(y-1/2) against 1 + 4(...)): the
+  printed one is HALF the authors' (mean weight 1/2, not 1 as bag of words), and that halves
+  every sentence vector and quarters every match score at the start. Measured (1k, 3 hops,
+  seed 1, fixed LS): task 15 test error 34% with "paper", 0.0% with "authors" or 2x "paper".
+  j = 1..J is the word's place and J the number of words of THAT sentence (the paper's
+  definition; the authors' code uses the longest sentence of the data, also 0.0% on task 15):
+  J and j come from the padding mask with tensor ops (a sum and a cumsum), so the ONNX graph
+  holds no Python loop over lengths. Padding words get weight 0, also with bag of words, so
+  the <pad> embedding row never matters (the authors zero the nil word's row instead).
+* Empty memories (`empty_memories`, default on). The authors' memory always has config.sz
+  slots; the rows past the story hold only the nil word, whose embedding is kept at zero, so
+  each empty slot has score 0 and takes part in the softmax (domluna/memn2n pads the same
+  way). That gives the attention somewhere to put mass that reads nothing: measured (3 hops,
+  seed 1, authors' PE, fixed LS) task 6 test error 20.1% without, 7.9% with; task 9 19.3% -> 7.5%. Here the
+  memory_size - n empty slots are one extra softmax logit log(memory_size - n) (no logit when
+  the memory is full) instead of materialised rows, so M stays the story's length; their
+  mass is not returned, so the attention over the real sentences sums to 1 minus it. The
+  authors size the memory min(50, longest story of the task); memory_size 50 for every task
+  gave the same errors (task 6 8.1%, task 9 7.5%).
 * Temporal encoding (TE): time index i = 0 for the MOST RECENT sentence, n-1 for the
   oldest (the paper writes memory in reverse order); rows are oldest first as in
   train/babi.py (row r of n real rows has i = n-1-r). Indices are clipped to
@@ -41,21 +59,32 @@ Design decisions:
   word). "layerwise": one A and one C (and T_A, T_C) for every hop, separate B and W,
   and the linear map H between hops (u^{k+1} = H u^k + o^k, also before W).
 * Linear start (LS): `model.linear_start = True` drops the softmax of every hop
-  (p = raw scores, 0 on padding). `train_memn2n` starts so with lr `ls_lr` and puts the
-  softmax back when the validation loss stops decreasing (paper Section 4.2): when it
-  has not reached a new low for `ls_patience` (3) epochs in a row, at the latest after
-  `ls_max_epochs` (20, the authors' fixed LS length). One noisy epoch is no stop: with
-  patience 1, LS ended after 3 epochs on task 2 (3 hops) and the test error was 21%
-  against 11.7% with patience 3. Then `epochs` epochs with the softmax follow. As in the
-  authors' config (config_babi.m sets init_lrate = 0.01/2 when linear_start), an LS run
-  keeps `ls_lr` as the starting rate of that second phase too; `lr` is for runs without LS.
-* Measured (1k set, PE LS RN adjacent, seed 1, one CPU thread, 900 train / 100 val):
-  task 1 test error 0.0 / 0.2 / 0.3% with 1 / 2 / 3 hops (6 / 7 / 9 s of training), task 2
-  65.3 / 13.2 / 11.7% (13 / 19 / 23 s); the paper's PE LS RN 3-hop errors (best of 10 runs)
-  are 0.0% and 11.4%.
+  (p = raw scores, 0 on padding). `train_memn2n` starts so with lr `ls_lr` for
+  `ls_max_epochs` (20) epochs, as the authors' code (train_linear_start.m: ls_nepochs = 20,
+  no decay), then puts the softmax back. The paper's rule (Section 4.2: until the
+  validation loss stops decreasing) is there as `ls_patience` > 0: end LS when the
+  validation loss has made no new low for that many epochs. It ended LS after 6-9 epochs and
+  lost on all four tasks tried (seed 1, 3 hops, authors' PE, no empty memories; test error
+  patience 3 / fixed 20: task 2 14.6 / 11.4%, task 4 5.1 / 2.6%, task 6 20.4 / 20.1%, task
+  16 0.9 / 0.3%), so the default is 0 (fixed length). Then `epochs` epochs with the softmax follow. As in the authors'
+  config (config_babi.m sets init_lrate = 0.01/2 when linear_start), an LS run keeps `ls_lr`
+  as the starting rate of that second phase too; `lr` is for runs without LS.
 * Training as in the paper: SGD without momentum or weight decay, batch 32 with the loss
-  SUMMED over the batch ("cost is not averaged over a batch"), global gradient norm
-  clipped at 40, learning rate halved every 25 epochs, every weight drawn from N(0, 0.1).
+  SUMMED over the batch ("cost is not averaged over a batch"), gradient norm clipped at 40,
+  learning rate halved every 25 epochs, every weight drawn from N(0, 0.1), 100 epochs after
+  LS. Left as they were, knowingly: the norm is clipped over all parameters together (the
+  authors clip each weight matrix alone); an
+  epoch is a shuffled pass over the training questions (the authors draw floor(N/32)
+  batches with replacement); the held-out 10% is drawn at random (the authors take the last
+  10% of the file for one task, a random 10% for joint training); the answer softmax is over
+  the answer classes (the authors' over the whole vocabulary).
+* Batches are cut to their own longest story and sentence (`_take`): padding rows and
+  words change nothing (masked), so this is only speed, worth most in joint training where
+  task 3's 50-sentence stories would pad every batch.
+* Tokens: train/babi.py lower-cases and drops "." and "?", as parseBabiTask.m; the question
+  is no memory (include_question = false there too); time index 0 is the most recent
+  sentence, as the authors' time words (n:-1:1).
+* Results: docs/babi-results.md (scripts/babi_table.py), joint training train/memn2n_joint.py.
 """
 
 from __future__ import annotations
@@ -77,6 +106,10 @@ from .babi import MEMORY_SIZE, Example, answer_vocab, build_vocab, encode_exampl
 
 TYINGS = ("adjacent", "layerwise")
 ENCODINGS = ("pe", "bow")
+PE_STYLES = ("authors", "paper")
+# Values of options added after the first runs were saved, for configs that lack them (from_dict):
+# what those runs were trained with.
+LEGACY = {"pe_style": "paper", "empty_memories": False, "ls_patience": 3}
 _NEG = -1e9  # the score of a padding slot before the softmax: exp underflows to exactly 0
 
 
@@ -89,12 +122,16 @@ class MemN2NConfig:
     memory_size: sentences kept in memory (the last 50) and rows of the time tables.
     tying: "adjacent" or "layerwise" (the latter adds H).
     encoding: "pe" (position encoding) or "bow" (bag of words).
+    pe_style: "authors" (the authors' code, mean weight 1) or "paper" (the printed formula, half as
+      large); module docstring.
+    empty_memories: the softmax also counts the memory_size - n empty memories, each with
+      score 0, as the authors' code (module docstring).
     temporal: add the time embeddings T_A, T_C (TE).
     random_noise: RN rate, the fraction of empty memories inserted at training time
       (0.1 in the paper; 0 = off); needs temporal.
-    linear_start: start without the memory softmax (LS), lr ls_lr, until the validation loss
-      makes no new low for ls_patience epochs or ls_max_epochs pass; then `epochs` epochs
-      with the softmax (the LS epochs come on top of `epochs`).
+    linear_start: start without the memory softmax (LS), lr ls_lr, for ls_max_epochs epochs
+      (or until the validation loss makes no new low for ls_patience epochs, when
+      ls_patience > 0); then `epochs` epochs with the softmax (the LS epochs come on top).
     lr, lr_decay_every: SGD rate, halved every lr_decay_every epochs.
     clip: gradient L2 norm limit (0 = off).
     init_std: every weight starts N(0, init_std).
@@ -106,6 +143,8 @@ class MemN2NConfig:
     memory_size: int = MEMORY_SIZE
     tying: str = "adjacent"
     encoding: str = "pe"
+    pe_style: str = "authors"
+    empty_memories: bool = True
     temporal: bool = True
     random_noise: float = 0.1
     linear_start: bool = True
@@ -115,7 +154,7 @@ class MemN2NConfig:
     lr_decay_every: int = 25
     ls_lr: float = 0.005
     ls_max_epochs: int = 20
-    ls_patience: int = 3
+    ls_patience: int = 0
     clip: float = 40.0
     init_std: float = 0.1
     val_fraction: float = 0.1
@@ -123,10 +162,15 @@ class MemN2NConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.hops, int) or not 1 <= self.hops <= 3:
             raise ValueError(f"MemN2NConfig.hops must be 1, 2 or 3 (the paper's range), got {self.hops!r}")
-        for name in ("dim", "memory_size", "epochs", "batch_size", "lr_decay_every", "ls_max_epochs", "ls_patience"):
+        for name in ("dim", "memory_size", "epochs", "batch_size", "lr_decay_every", "ls_max_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"MemN2NConfig.{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.ls_patience, int) or self.ls_patience < 0:
+            raise ValueError(f"MemN2NConfig.ls_patience must be an integer >= 0 (0 = a fixed ls_max_epochs), "
+                             f"got {self.ls_patience!r}")
+        if self.pe_style not in PE_STYLES:
+            raise ValueError(f"MemN2NConfig.pe_style must be one of {', '.join(PE_STYLES)}, got {self.pe_style!r}")
         if self.tying not in TYINGS:
             raise ValueError(f"MemN2NConfig.tying must be one of {', '.join(TYINGS)}, got {self.tying!r}")
         if self.encoding not in ENCODINGS:
@@ -148,24 +192,37 @@ class MemN2NConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MemN2NConfig:
+        """A config saved by to_dict; options the saved one lacks take their LEGACY values (what it
+        was trained with), not today's defaults, so an old run loads the network it trained."""
+        return cls(**{**LEGACY, **d})
+
 
 # --- encodings ---------------------------------------------------------------------------
 
 
-def word_weights(ids: torch.Tensor, dim: int, position: bool = True) -> torch.Tensor:
+def word_weights(ids: torch.Tensor, dim: int, position: bool = True, style: str = "authors") -> torch.Tensor:
     """ids [..., J] int64 (0 = padding) -> weights l [..., J, dim] of each word in its sentence.
 
-    position: l_kj = (1 - j/J) - (k/d)(1 - 2j/J) with j, k 1-based and J the sentence's own
-    number of words; else 1 (bag of words). Padding words get 0 either way. Tensor ops only
-    (J a masked sum, j a masked cumsum), so it exports for any J.
+    position, style "authors": l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J); style "paper":
+    l_kj = (1 - j/J) - (k/d)(1 - 2j/J); j, k 1-based and J the sentence's own number of words.
+    Not position: 1 (bag of words). Padding words get 0 either way. Tensor ops only (J a
+    masked sum, j a masked cumsum), so it exports for any J.
     """
     mask = (ids != 0).to(torch.float32)
     if not position:
         return mask.unsqueeze(-1).expand(*mask.shape, dim)
     length = mask.sum(-1, keepdim=True).clamp(min=1.0)  # J, at least 1 so an empty row is no 0/0
-    frac = (mask.cumsum(-1) / length).unsqueeze(-1)  # j/J
-    k = torch.arange(1, dim + 1, dtype=torch.float32, device=ids.device) / dim  # k/d
-    return ((1.0 - frac) - k * (1.0 - 2.0 * frac)) * mask.unsqueeze(-1)
+    j = mask.cumsum(-1).unsqueeze(-1)  # [..., J, 1]
+    J = length.unsqueeze(-1)
+    k = torch.arange(1, dim + 1, dtype=torch.float32, device=ids.device)  # [d]
+    if style == "paper":
+        frac = j / J
+        weights = (1.0 - frac) - (k / dim) * (1.0 - 2.0 * frac)
+    else:
+        weights = 1.0 + 4.0 * (k - (dim + 1) / 2.0) * (j - (J + 1.0) / 2.0) / (dim * J)
+    return weights * mask.unsqueeze(-1)
 
 
 def slot_index(story: torch.Tensor) -> torch.Tensor:
@@ -233,7 +290,8 @@ class MemN2N(nn.Module):
     forward(story [B, M, J] int64, question [B, J'] int64, n_sentences [B] int64, time=None)
     -> (answer log-probs [B, A], attention [B, K, M]). `time` [B, M] overrides the TE
     indices (training's RN); None uses `time_index`. Rows at or after n_sentences are
-    padding, M may be anything up to memory_size (more works: indices are clipped).
+    padding, M may be anything up to memory_size (more works: indices are clipped). With
+    cfg.empty_memories the attention of a hop sums to 1 minus the empty memories' share.
     """
 
     def __init__(self, cfg: MemN2NConfig, vocab: Vocab, answers: Sequence[str]):
@@ -296,14 +354,19 @@ class MemN2N(nn.Module):
                 time: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         position = cfg.encoding == "pe"
+        style = cfg.pe_style
         slots = slot_index(story)
         real = slots < n_sentences.unsqueeze(1)  # [B, M]
         realf = real.to(torch.float32)
         if time is None:
             time = time_index(n_sentences, slots)
         time = time.clamp(max=cfg.memory_size - 1)
-        l_story = word_weights(story, cfg.dim, position)  # [B, M, J, d]
-        u = (F.embedding(question, self.B) * word_weights(question, cfg.dim, position)).sum(1)  # [B, d]
+        l_story = word_weights(story, cfg.dim, position, style)  # [B, M, J, d]
+        u = (F.embedding(question, self.B) * word_weights(question, cfg.dim, position, style)).sum(1)  # [B, d]
+        empty = None
+        if cfg.empty_memories:  # one logit for the memory_size - n empty slots of score 0: log(count)
+            count = (cfg.memory_size - n_sentences).clamp(min=0).to(torch.float32).unsqueeze(1)  # [B, 1]
+            empty = torch.log(count.clamp(min=1.0)).masked_fill(count < 0.5, _NEG)
         memories: dict[int, torch.Tensor] = {}  # table -> [B, M, d]; adjacent uses each table twice
 
         def memory(t: int) -> torch.Tensor:
@@ -320,8 +383,11 @@ class MemN2N(nn.Module):
             scores = (m * u.unsqueeze(1)).sum(-1)  # [B, M]
             if self.linear_start:
                 p = scores * realf
-            else:
+            elif empty is None:
                 p = torch.softmax(scores.masked_fill(~real, _NEG), dim=-1) * realf
+            else:
+                p = torch.softmax(torch.cat([scores.masked_fill(~real, _NEG), empty], 1), dim=-1)
+                p = p[:, :-1] * realf
             o = (p.unsqueeze(-1) * c).sum(1)
             u = (self.H(u) if self.H is not None else u) + o
             attention.append(p)
@@ -367,6 +433,22 @@ def _batches(n: int, size: int, order: np.ndarray | None = None):
         yield torch.from_numpy(idx[start : start + size])
 
 
+def _take(data: dict[str, torch.Tensor], idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(story, question, n_sentences) of the rows idx, cut to their longest story and words.
+
+    Padding rows and words are masked, so the cut changes no output, only the work."""
+    n = data["n_sentences"][idx]
+    story = data["story"][idx][:, : max(int(n.max()), 1)]
+    question = data["question"][idx]
+    return story[:, :, : _used(story)], question[:, : _used(question)], n
+
+
+def _used(ids: torch.Tensor) -> int:
+    """1 + the last word position holding a non-padding id anywhere in ids [..., J] (at least 1)."""
+    cols = torch.nonzero((ids != 0).reshape(-1, ids.shape[-1]).any(0))
+    return int(cols.max()) + 1 if len(cols) else 1
+
+
 @torch.no_grad()
 def _loss_error(model: MemN2N, data: dict[str, torch.Tensor], batch: int = 500) -> tuple[float, float]:
     """(mean NLL over examples with a known answer, error rate over all examples)."""
@@ -375,7 +457,7 @@ def _loss_error(model: MemN2N, data: dict[str, torch.Tensor], batch: int = 500) 
     nll, wrong, known = 0.0, 0, 0
     N = data["answer"].shape[0]
     for idx in _batches(N, batch):
-        logp, _ = model(data["story"][idx], data["question"][idx], data["n_sentences"][idx])
+        logp, _ = model(*_take(data, idx))
         ans = data["answer"][idx]
         ok = ans >= 0
         wrong += int((logp.argmax(-1) != ans).sum())
@@ -426,8 +508,7 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
     train = encode_examples(examples_train, vocab, answers, cfg.memory_size)
     val = encode_examples(examples_val, vocab, answers, cfg.memory_size)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.0, weight_decay=0.0)
-    N, slots = train["answer"].shape[0], train["story"].shape[1]
-    n_np = train["n_sentences"].numpy()
+    N = train["answer"].shape[0]
     history: list[dict[str, Any]] = []
     model.linear_start = cfg.linear_start
     phase_start, best_val, stale = 0, math.inf, 0
@@ -442,11 +523,12 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
             group["lr"] = lr
         total, wrong = 0.0, 0
         for idx in _batches(N, cfg.batch_size, rng.permutation(N)):
+            story, question, n = _take(train, idx)
             time = None
             if cfg.random_noise > 0:
-                time = torch.from_numpy(random_time_index(n_np[idx.numpy()], slots, cfg.random_noise, rng,
+                time = torch.from_numpy(random_time_index(n.numpy(), story.shape[1], cfg.random_noise, rng,
                                                           cfg.memory_size))
-            logp, _ = model(train["story"][idx], train["question"][idx], train["n_sentences"][idx], time)
+            logp, _ = model(story, question, n, time)
             loss = F.nll_loss(logp, train["answer"][idx], reduction="sum")  # summed, as the paper
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -462,7 +544,7 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
         if model.linear_start:
             stale = 0 if val_loss < best_val else stale + 1
             best_val = min(best_val, val_loss)
-            if stale >= cfg.ls_patience or epoch + 1 >= cfg.ls_max_epochs:
+            if (cfg.ls_patience and stale >= cfg.ls_patience) or epoch + 1 >= cfg.ls_max_epochs:
                 model.linear_start = False  # re-insert the softmax, restart the schedule
                 phase_start = epoch + 1
     model.linear_start = False
@@ -470,14 +552,38 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
     return model, history
 
 
+@dataclass
+class RunScore:
+    """One trained network's errors: test, and the last epoch's training and validation ones."""
+
+    test_error: float
+    train_error: float  # during the last epoch (RN on), what the paper picks its best run by
+    val_error: float
+    seconds: float  # training only
+    epochs: int
+    ls_epochs: int
+
+
+def train_and_score(train_ex: Sequence[Example], test_ex: Sequence[Example], cfg: MemN2NConfig,
+                    seed: int = 1) -> tuple[MemN2N, RunScore]:
+    """train_memn2n (cfg.val_fraction of train_ex held out) and the test error on test_ex."""
+    start = _time.perf_counter()
+    model, history = train_memn2n(train_ex, None, cfg, seed)
+    seconds = _time.perf_counter() - start
+    last = history[-1]
+    return model, RunScore(evaluate(model, test_ex), last["train_error"], last["val_error"], round(seconds, 2),
+                           len(history), sum(h["phase"] == "linear" for h in history))
+
+
 def run_table(root: str | Path, tasks: Sequence[int], hops: int | Sequence[int], cfg: MemN2NConfig | None = None,
               seed: int = 1, size: str = "1k",
               progress: Callable[[str], None] | None = None) -> dict[int, dict[int, float]]:
     """Test error per task and number of hops: {task: {hops: error}}, one network each.
 
-    Each task trains alone on its training file (cfg.val_fraction held out for validation
-    and LS) and is scored on its test file, as the paper's per-task ("1k", "10k") tables.
-    progress, when given, gets one line per run with the error and the training seconds.
+    Each task trains alone on its training file (cfg.val_fraction held out for validation)
+    and is scored on its test file, as the paper's per-task tables; several seeds and the
+    joint column are scripts/babi_table.py's. progress, when given, gets one line per run
+    with the error and the training seconds.
     """
     cfg = cfg or MemN2NConfig()
     hop_list = [hops] if isinstance(hops, int) else list(hops)
@@ -486,15 +592,13 @@ def run_table(root: str | Path, tasks: Sequence[int], hops: int | Sequence[int],
         train_ex = load_task(root, task, "train", size)
         test_ex = load_task(root, task, "test", size)
         for k in hop_list:
-            start = _time.perf_counter()
-            model, _ = train_memn2n(train_ex, None, replace(cfg, hops=k), seed)
-            seconds = _time.perf_counter() - start
-            error = evaluate(model, test_ex)
-            table.setdefault(task, {})[k] = error
+            _, score = train_and_score(train_ex, test_ex, replace(cfg, hops=k), seed)
+            table.setdefault(task, {})[k] = score.test_error
             if progress is not None:
-                progress(f"task {task} hops {k}: test error {error:.3f} ({seconds:.1f} s training)")
+                progress(f"task {task} hops {k}: test error {score.test_error:.3f} ({score.seconds:.1f} s training)")
     return table
 
 
 __all__ = ["MemN2NConfig", "MemN2N", "word_weights", "time_index", "random_time_index", "slot_index",
-           "answer_word_ids", "encode_examples", "evaluate", "train_memn2n", "run_table"]
+           "answer_word_ids", "encode_examples", "evaluate", "train_memn2n", "RunScore", "train_and_score",
+           "run_table", "PE_STYLES", "LEGACY"]

@@ -159,7 +159,7 @@ def load_memn2n_run(run_dir: str | Path, checkpoint: str | Path = "best") -> tup
         run_cfg = json.loads(path.read_text(encoding="utf-8"))
         if run_cfg.get("task") != TASK:
             raise RunError(f"{run} is a {run_cfg.get('task', 'translate')!r} run, not a memory network (answer) run")
-        cfg = MemN2NConfig(**run_cfg["train"]["model"])
+        cfg = MemN2NConfig.from_dict(run_cfg["train"]["model"])
         vocab, answers = Vocab(list(run_cfg["tokens"])), [str(a) for a in run_cfg["answers"]]
     except FileNotFoundError:
         raise RunError(f"{run} has no {CONFIG_FILE}: it is not a training run directory") from None

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_s2s.train.babi import DEFAULT_ROOT, TASKS, answer_vocab, build_vocab, load_task, parse_babi
+from edge_s2s.train.babi import DEFAULT_ROOT, TASKS, BabiError, answer_vocab, build_vocab, load_task, parse_babi
 from edge_s2s.train.memn2n import (
+    LEGACY,
     MemN2N,
     MemN2NConfig,
     answer_word_ids,
@@ -19,9 +20,11 @@ from edge_s2s.train.memn2n import (
     run_table,
     slot_index,
     time_index,
+    _take,
     train_memn2n,
     word_weights,
 )
+from edge_s2s.train.memn2n_joint import JOINT_CONFIG, train_joint
 
 HAVE_DATA = (DEFAULT_ROOT / "en").is_dir()
 needs_data = pytest.mark.skipif(not HAVE_DATA,
@@ -77,7 +80,8 @@ def _batch(toy, n=6):
 
 
 def test_position_encoding_hand_worked_j3_d2_and_padding_masked():
-    # l_kj = (1 - j/J) - (k/d)(1 - 2j/J), d = 2, J = 3 (the 4th word is padding):
+    # the paper's printed formula, style "paper": l_kj = (1 - j/J) - (k/d)(1 - 2j/J), d = 2, J = 3
+    # (the 4th word is padding):
     #   j=1: 1-1/3 = 2/3, 1-2/3 = 1/3:   k=1: 2/3 - (1/2)(1/3) = 1/2   k=2: 2/3 - 1/3 = 1/3
     #   j=2: 1-2/3 = 1/3, 1-4/3 = -1/3:  k=1: 1/3 + 1/6 = 1/2          k=2: 1/3 + 1/3 = 2/3
     #   j=3: 1-3/3 = 0,   1-6/3 = -1:    k=1: 0 + 1/2 = 1/2            k=2: 0 + 1 = 1
@@ -86,9 +90,20 @@ def test_position_encoding_hand_worked_j3_d2_and_padding_masked():
     ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
     expected = torch.tensor([[[1 / 2, 1 / 3], [1 / 2, 2 / 3], [1 / 2, 1.0], [0.0, 0.0]],
                              [[1 / 2, 1 / 2], [1 / 2, 1.0], [0.0, 0.0], [0.0, 0.0]]])
-    assert torch.allclose(word_weights(ids, 2), expected, atol=1e-6)
+    assert torch.allclose(word_weights(ids, 2, style="paper"), expected, atol=1e-6)
+    # the authors' code (build_model.m), the default: l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J)
+    #   J = 3: 1 + (k - 3/2)(j - 2) * 4/6:  j=1: 4/3, 2/3   j=2: 1, 1   j=3: 2/3, 4/3
+    #   J = 2: 1 + (k - 3/2)(j - 3/2):      j=1: 5/4, 3/4   j=2: 3/4, 5/4
+    authors = torch.tensor([[[4 / 3, 2 / 3], [1.0, 1.0], [2 / 3, 4 / 3], [0.0, 0.0]],
+                            [[5 / 4, 3 / 4], [3 / 4, 5 / 4], [0.0, 0.0], [0.0, 0.0]]])
+    assert torch.allclose(word_weights(ids, 2), authors, atol=1e-6)
+    # same shape, half the size: the printed formula is 1/2 + 2(k/d - 1/2)(j/J - 1/2), the code's
+    # 1 + 4(k/d - (d+1)/2d)(j/J - (J+1)/2J): mean over k 1 like bag of words, the paper's 1/2
+    wide = torch.arange(4, 12).unsqueeze(0)
+    assert torch.allclose(word_weights(wide, 20).mean(-1), torch.ones(1, 8), atol=1e-6)
+    assert abs(float(word_weights(wide, 20, style="paper").mean()) - 0.5) < 0.01
     # the padded width does not matter, nor does it for bag of words (1 on words, 0 on padding)
-    assert torch.allclose(word_weights(ids[:, :3], 2), expected[:, :3], atol=1e-6)
+    assert torch.allclose(word_weights(ids[:, :3], 2), authors[:, :3], atol=1e-6)
     bow = word_weights(ids, 2, position=False)
     assert torch.equal(bow[..., 0], (ids != 0).float()) and torch.equal(bow[..., 1], (ids != 0).float())
     assert torch.equal(word_weights(torch.zeros(1, 3, dtype=torch.long), 4), torch.zeros(1, 3, 4))  # no 0/0
@@ -179,7 +194,7 @@ def test_list_answers_get_rows_of_their_own():
 
 @pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
 def test_attention_sums_to_one_over_real_sentences_and_padding_is_ignored(toy, tying):
-    model = _model(toy, tying=tying)
+    model = _model(toy, tying=tying, empty_memories=False)
     story, question, n = _batch(toy)
     assert len(set(n.tolist())) > 1  # different story lengths in one batch
     logp, att = model(story, question, n)
@@ -195,6 +210,45 @@ def test_attention_sums_to_one_over_real_sentences_and_padding_is_ignored(toy, t
     assert torch.allclose(logp2, logp, atol=1e-6) and torch.allclose(att2, att, atol=1e-6)
 
 
+def test_empty_memories_join_the_softmax_with_score_zero(toy):
+    """As the authors' nil-padded memory: memory_size - n empty slots of score 0 share the softmax."""
+    model = _model(toy, hops=1, memory_size=6)  # empty_memories is the default
+    story, question, n = _batch(toy, n=40)
+    story, n = story[:, :6], n.clamp(max=6)
+    assert (n == 6).any() and (n < 6).any()  # full memories and ones with empty slots
+    real = slot_index(story) < n.unsqueeze(1)
+    _, att = model(story, question, n)
+    model.linear_start = True  # hop 1 then returns the raw scores u . m_i
+    scores = model(story, question, n)[1][:, 0]
+    model.linear_start = False
+    e = torch.exp(scores) * real
+    expected = e / (e.sum(-1, keepdim=True) + (6 - n).unsqueeze(1))  # each empty slot adds exp(0) = 1
+    assert torch.allclose(att[:, 0], expected, atol=1e-5)
+    sums = att[:, 0].sum(-1)
+    assert torch.allclose(sums[n == 6], torch.ones(int((n == 6).sum())), atol=1e-5)  # a full memory: no sink
+    assert torch.all(sums[n < 6] < 0.999)
+    assert torch.all(att[:, 0].masked_select(~real) == 0)
+    off = _model(toy, hops=1, memory_size=6, empty_memories=False)
+    off.load_state_dict(model.state_dict())  # same parameters, names and shapes either way
+    assert torch.allclose(off(story, question, n)[1].sum(-1), torch.ones(len(n), 1), atol=1e-5)
+
+
+def test_batches_are_cut_to_their_longest_story_without_changing_outputs(toy):
+    train, _ = toy
+    model = _model(toy)
+    data = encode_examples(train, model.vocab, model.answers)
+    idx = torch.arange(3)
+    story, question, n = _take(data, idx)
+    assert story.shape[1] == int(n.max()) < data["story"].shape[1]
+    assert story.shape[2] <= data["story"].shape[2] and question.shape[1] <= data["question"].shape[1]
+    with torch.no_grad():
+        full_logp, full_att = model(data["story"][idx], data["question"][idx], n)
+        logp, att = model(story, question, n)
+    assert torch.allclose(logp, full_logp, atol=1e-6)
+    assert torch.allclose(att, full_att[:, :, : story.shape[1]], atol=1e-6)
+    assert torch.all(full_att[:, :, story.shape[1]:] == 0)
+
+
 def test_linear_start_removes_the_softmax_and_can_be_switched_off(toy):
     model = _model(toy, hops=2)
     story, question, n = _batch(toy)
@@ -204,8 +258,10 @@ def test_linear_start_removes_the_softmax_and_can_be_switched_off(toy):
     lin_logp, lin = model(story, question, n)
     assert not torch.allclose(lin.sum(-1), torch.ones_like(lin.sum(-1)), atol=1e-2)  # raw scores
     assert torch.all(lin[:, 0].masked_select(~real) == 0)  # padding still 0
-    # hop 1 sees the same u either way: its softmax scores are softmax(linear scores)
-    again = torch.softmax(lin[:, 0].masked_fill(~real, -1e9), -1) * real
+    # hop 1 sees the same u either way: its softmax scores are softmax(linear scores), the
+    # memory_size - n empty memories each adding exp(0) to the denominator
+    e = torch.exp(lin[:, 0]) * real
+    again = e / (e.sum(-1, keepdim=True) + (model.cfg.memory_size - n).unsqueeze(1))
     assert torch.allclose(again, soft[:, 0], atol=1e-6)
     assert torch.allclose(lin_logp.exp().sum(-1), torch.ones(len(n)), atol=1e-5)  # the answer softmax stays
     model.linear_start = False
@@ -220,7 +276,21 @@ def test_config_rejects_bad_values():
         MemN2NConfig(tying="rnn")
     with pytest.raises(ValueError, match="temporal"):
         MemN2NConfig(temporal=False)  # RN (default 0.1) needs TE
+    with pytest.raises(ValueError, match="pe_style"):
+        MemN2NConfig(pe_style="sinusoid")
+    with pytest.raises(ValueError, match="ls_patience"):
+        MemN2NConfig(ls_patience=-1)
     MemN2NConfig(temporal=False, random_noise=0.0, encoding="bow")
+
+
+def test_config_from_dict_keeps_what_old_runs_trained_with():
+    # a config saved before pe_style / empty_memories / the fixed LS length existed loads as it trained
+    old = {k: v for k, v in MemN2NConfig(hops=2).to_dict().items() if k not in LEGACY}
+    cfg = MemN2NConfig.from_dict(old)
+    assert (cfg.pe_style, cfg.empty_memories, cfg.ls_patience, cfg.hops) == ("paper", False, 3, 2)
+    new = MemN2NConfig(hops=1)
+    assert MemN2NConfig.from_dict(new.to_dict()) == new
+    assert (new.pe_style, new.empty_memories, new.ls_patience) == ("authors", True, 0)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -233,13 +303,23 @@ def test_training_reaches_low_error_on_a_toy_task(toy):
     model, history = train_memn2n(train, None, cfg, seed=3)
     assert history[0]["phase"] == "linear" and history[-1]["phase"] == "softmax" and not model.linear_start
     n_linear = sum(h["phase"] == "linear" for h in history)
-    assert 1 <= n_linear <= 10 and len(history) == n_linear + 60
+    assert n_linear == 10 and len(history) == n_linear + 60  # a fixed LS length, as the authors' code
     assert history[n_linear]["lr"] == 0.01  # LS training keeps ls_lr as the softmax phase's first rate
     assert history[-1]["lr"] == pytest.approx(0.01 / 2)  # halved once, 40 epochs after the softmax came back
     assert history[-1]["train_error"] < 0.05
     assert evaluate(model, test) < 0.1
     unseen = parse_babi(["1 Mary went to the attic.", "2 Where is Mary?\tattic\t1"], task=1)
     assert evaluate(model, unseen) == 1.0  # an answer training never saw is always wrong
+
+
+def test_linear_start_can_end_on_the_validation_loss(toy):
+    train, _ = toy
+    # the paper's rule: patience 1 ends LS at the first epoch without a new validation low
+    cfg = MemN2NConfig(hops=1, epochs=1, ls_max_epochs=30, ls_patience=1, ls_lr=0.05)
+    _, history = train_memn2n(train, None, cfg, seed=3)
+    linear = [h for h in history if h["phase"] == "linear"]
+    assert len(linear) < 30 and len(history) == len(linear) + 1
+    assert linear[-1]["val_loss"] >= min(h["val_loss"] for h in linear[:-1])
 
 
 def test_training_is_deterministic_for_a_seed(toy):
@@ -261,15 +341,46 @@ def test_run_table_on_a_made_up_root(tmp_path, toy):
     assert all(0.0 <= e <= 1.0 for e in table[1].values())
 
 
+def test_joint_training_shares_one_network_across_tasks_and_scores_each(tmp_path):
+    folder = tmp_path / "en"
+    folder.mkdir()
+    moved = {"garden": "cellar", "office": "attic"}  # task 2: the same stories with two other places
+
+    def other(text: str) -> str:
+        for a, b in moved.items():
+            text = text.replace(a, b)
+        return text
+
+    (folder / f"{TASKS[1]}_train.txt").write_text(toy_babi(150, seed=4))
+    (folder / f"{TASKS[1]}_test.txt").write_text(toy_babi(60, seed=5))
+    (folder / f"{TASKS[2]}_train.txt").write_text(other(toy_babi(150, seed=6)))
+    (folder / f"{TASKS[2]}_test.txt").write_text(other(toy_babi(60, seed=7)))
+    assert (JOINT_CONFIG.dim, JOINT_CONFIG.epochs, JOINT_CONFIG.lr_decay_every, JOINT_CONFIG.ls_max_epochs) == \
+        (50, 60, 15, 30)  # the authors' config_babi_joint.m
+    lines = []
+    cfg = MemN2NConfig(hops=1, epochs=40, ls_max_epochs=10, ls_lr=0.01)
+    model, score = train_joint(tmp_path, [1, 2], cfg, seed=2, progress=lines.append)
+    assert set(score.errors) == {1, 2} and len(lines) == 1 and "joint 2 tasks" in lines[0]
+    assert {"garden", "cellar", "attic", "office"} <= set(model.answers)  # one answer softmax over both tasks
+    assert {"cellar", "garden"} <= set(model.vocab.tokens)
+    assert score.mean_error == pytest.approx(sum(score.errors.values()) / 2)
+    assert all(e < 0.5 for e in score.errors.values()), score.errors  # chance is about 0.85
+    assert score.run.epochs == 50 and score.run.ls_epochs == 10
+    with pytest.raises(BabiError, match="missing"):
+        train_joint(tmp_path, [1, 3], cfg)  # task 3's files are absent: found before any training
+
+
 # --- export ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
-def test_onnx_export_with_dynamic_batch_and_memory(tmp_path, toy, tying):
+@pytest.mark.parametrize("tying,memory", [("adjacent", 50), ("layerwise", 50), ("adjacent", 5)])
+def test_onnx_export_with_dynamic_batch_and_memory(tmp_path, toy, tying, memory):
     ort = pytest.importorskip("onnxruntime")
-    model = _model(toy, tying=tying)
+    model = _model(toy, tying=tying, memory_size=memory)
     train, _ = toy
-    data = encode_examples(train[:40], model.vocab, model.answers)
+    data = encode_examples(train[:40], model.vocab, model.answers, memory)
+    if memory == 5:
+        assert (data["n_sentences"][5:16] == 5).any()  # some stories fill the memory: no empty slot
     args = (data["story"][:3, :4], data["question"][:3], data["n_sentences"][:3].clamp(max=4))
     path = tmp_path / "memn2n.onnx"
     torch.onnx.export(model, args, str(path), dynamo=False, opset_version=17,
@@ -298,3 +409,46 @@ def test_babi_task1_one_hop_learns():
     error = evaluate(model, test)
     print(f"bAbI task 1, 1 hop, 20 epochs: test error {error:.3f}")
     assert error < 0.5
+
+
+@needs_data
+def test_babi_task15_deduction_learns_with_the_authors_position_encoding():
+    """Task 15 needs two hops chained through a word's position-weighted embedding; with the
+    printed PE formula (half the authors') the same run stays near 50% (measured: 53.7%)."""
+    train = load_task(DEFAULT_ROOT, 15, "train")
+    test = load_task(DEFAULT_ROOT, 15, "test")
+    model, history = train_memn2n(train, None, MemN2NConfig(hops=3, epochs=20), seed=1)
+    assert sum(h["phase"] == "linear" for h in history) == 20
+    error = evaluate(model, test)
+    print(f"bAbI task 15, 3 hops, 20 + 20 epochs: test error {error:.3f}")
+    assert error < 0.05
+
+
+def test_babi_table_picks_the_lowest_training_error_and_reports_the_seed_spread():
+    """scripts/babi_table.py's page from a made-up results record (no training)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "babi_table.py"
+    spec = importlib.util.spec_from_file_location("babi_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+
+    def run(task, seed, test, train, val=0.0):
+        return {"task": task, "hops": 3, "seed": seed, "test_error": test, "train_error": train, "val_error": val,
+                "seconds": 1.0, "epochs": 120, "ls_epochs": 20}
+
+    runs = [run(1, 1, 0.30, 0.10), run(1, 2, 0.50, 0.00, 0.2), run(1, 3, 0.40, 0.00, 0.1),  # seed 3: tie, lower val
+            run(2, 1, 0.10, 0.0), run(2, 2, 0.20, 0.0), run(2, 3, 0.30, 0.0)]
+    settings = {"size": "1k", "task_config": MemN2NConfig().to_dict(), "joint_config": JOINT_CONFIG.to_dict()}
+    results = {"settings": settings, "runs": runs, "joint": [
+        {"seed": 1, "hops": 3, "test_error": 0.1, "train_error": 0.0, "val_error": 0.0, "seconds": 60.0,
+         "epochs": 90, "ls_epochs": 30, "errors": {"1": 0.05, "2": 0.15}}]}
+    assert table.best_run(runs[:3])["seed"] == 3
+    page = table.report(results)
+    assert "| 1 | 40.0 | 40.0 ± 10.0 | 0.0 | 5.0 | 0.0 |" in page  # best by training error, not by test error
+    assert "| 2 | 10.0 | 20.0 ± 10.0 |" in page  # all tied at 0 training error: seed 1 by validation, then seed
+    assert "| **mean** | 25.0 | 30.0 ± 8.7 |" in page  # per-seed 2-task means 20, 35, 35: sd 8.66
+    assert "best of 3" in page and "| failed (> 5%) | 2 | 2.0 |" in page
+    assert table.parse_seeds("3:5,1:2", [3, 2, 1]) == {3: 5, 2: 1, 1: 2}
+    assert table.parse_seeds("4", [1, 2]) == {1: 4, 2: 4}
