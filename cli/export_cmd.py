@@ -38,6 +38,13 @@ def export(
         report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
                                        parity=parity)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"
+    elif _run_task(run) == "transcribe":
+        from ..export.speech_export import export_speech_bundle
+
+        if int8:
+            raise InputError("--int8 is not offered for speech models yet: export without --int8")
+        report = export_speech_bundle(run, out, checkpoint=checkpoint, parity=parity)
+        nxt = f"edge-s2s transcribe --bundle {out} call.wav"
     elif _run_task(run) == "generate":
         from ..export.generator_export import export_generator_bundle
 

@@ -128,6 +128,50 @@ def caption(
     typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
 
 
+@app.command("speech")
+def speech(
+    data_dir: Annotated[Path, typer.Option(help="Digit-string sets ({train,val,test}/manifest.jsonl); built from "
+                                                "--fsdd when missing.")] = Path("data/fsdd-digits"),
+    fsdd: Annotated[Path | None, typer.Option(help="Free Spoken Digit Dataset folder (default ../shared/data/fsdd).")
+                    ] = None,
+    n_train: Annotated[int, typer.Option(help="Training digit strings to build.")] = 2000,
+    n_val: Annotated[int, typer.Option(help="Validation digit strings to build.")] = 200,
+    n_test: Annotated[int, typer.Option(help="Held-out-speaker test strings to build.")] = 300,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/speech"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")
+                      ] = False,
+    attention: Annotated[str, typer.Option(help="additive, or location (location-aware).")] = "additive",
+    listener_hidden: Annotated[int, typer.Option(help="Listener BLSTM width per direction.")] = 128,
+    dec_hidden: Annotated[int, typer.Option(help="Speller LSTM width.")] = 128,
+    spec_augment: Annotated[bool, typer.Option("--spec-augment", help="SpecAugment masking while training.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the training strings.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Utterances per step.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    val_max: Annotated[int, typer.Option(help="Validation strings decoded for CER each epoch (0 = loss only).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed (init, batches).")] = 1,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Train a Listen-Attend-Spell digit-string recogniser on FSDD recordings (one speaker held out)."""
+    from ..train.speech_config import SpeechModelConfig
+    from ..train.speech_loop import SpeechTrainConfig, default_features, train_speech
+    from ..train.speech_data import FSDD_ROOT
+
+    try:
+        fc = default_features()
+        cfg = SpeechTrainConfig(
+            data_dir=str(data_dir), fsdd=str(fsdd or FSDD_ROOT), n_train=n_train, n_val=n_val, n_test=n_test,
+            out_dir=str(out), model=SpeechModelConfig(n_mels=fc.n_mels, listener_hidden=listener_hidden,
+                                                      dec_hidden=dec_hidden, attention=attention),
+            features=fc.to_dict(), spec_augment=spec_augment, epochs=epochs, batch_size=batch_size, lr=lr,
+            max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, seed=seed)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    run_dir = train_speech(cfg, resume=resume, progress=not no_progress)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
 def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_progress: bool) -> None:
     from ..train.generator_config import GeneratorConfig, GeneratorTrainConfig
     from ..train.generator_loop import train_generator

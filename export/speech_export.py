@@ -24,7 +24,7 @@ from ..runtime.transcriber import FEATURE_LENGTHS, FEATURES, Transcriber
 from ..train.model import EncoderGraph
 from ..train.speech_model import Speller
 from ..train.step_contract import StepGraph
-from .bundle_writer import ExportError, bundle_manifest, staged_bundle, write_manifest
+from .bundle_writer import ExportError, bundle_manifest, resolve_checkpoint, staged_bundle, write_manifest
 from .onnx_graphs import _quiet_export, check_model, expected_shapes, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
@@ -146,3 +146,66 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
             all_metrics["parity"] = speech_parity(model, tmp, *parity_features, max_length=max_length)
             write_manifest(tmp, manifest, all_metrics)
     return manifest
+
+
+def load_speech_run(run_dir: str | Path, checkpoint: str | Path = "best"):
+    """(model in eval mode, vocab, SpeechTrainConfig, checkpoint path) of a speech run."""
+    from ..train.checkpoint import load_checkpoint
+    from ..train.loop import TOKENS_FILE
+    from ..train.speech_loop import TASK, SpeechTrainConfig
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
+    ck_path = resolve_checkpoint(run, checkpoint)
+    ck = load_checkpoint(ck_path)
+    if ck.get("task") != TASK:
+        raise ExportError(f"{ck_path} is not a speech (transcribe) checkpoint")
+    cfg = SpeechTrainConfig.from_dict(ck["train_config"])
+    vocab = Vocab.load(run / TOKENS_FILE)
+    if len(vocab) != ck["vocab_size"]:
+        raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "
+                          f"{ck['vocab_size']}: the run directory is inconsistent")
+    model = Speller(cfg.model, len(vocab))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, vocab, cfg, ck_path
+
+
+def _parity_frames(cfg, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A padded batch of the run's first `n` validation utterances (different lengths: padding is exercised)."""
+    from ..train.speech_features import batch_features
+    from ..train.speech_loop import cached_features, ensure_digit_sets
+
+    manifest = Path(cfg.data_dir) / "val" / "manifest.jsonl"
+    if not manifest.is_file():
+        manifest = ensure_digit_sets(cfg)["val"]
+    feats, _ = cached_features(manifest, cfg.feature_config)
+    if not feats:
+        raise ExportError(f"{manifest} holds no utterances: export needs a few validation recordings for parity")
+    return batch_features(feats[:n])
+
+
+def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
+                         parity: bool = True, max_length: int | None = None, metrics: dict | None = None):
+    """Export a speech run (train/speech_loop.py) as a transcribe bundle; returns an ExportReport.
+
+    Parity is proved on the run's validation recordings (they must still be in its data_dir).
+    """
+    import json
+
+    from ..train.loop import read_metrics
+    from .bundle_writer import ExportReport
+
+    model, vocab, cfg, ck_path = load_speech_run(run_dir, checkpoint)
+    max_length = int(max_length or cfg.max_length)
+    frames = _parity_frames(cfg) if parity else None
+    all_metrics = {"training": {"checkpoint": ck_path.name, "history": read_metrics(run_dir)}, **(metrics or {})}
+    manifest = write_speech_bundle(model, vocab, cfg.feature_config, out_dir, max_length, ck_path,
+                                   model_info={"data": "fsdd digit strings", "test_speakers": ["theo"]},
+                                   metrics=all_metrics, parity_features=frames)
+    saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
+    report = dict(saved.get("metrics", {}).get("parity", {}))
+    if report:
+        report.update(enforced=True, tolerance=TOL)
+    return ExportReport(Path(out_dir), ck_path, manifest, parity=report, files=dict(saved.get("files", {})))
