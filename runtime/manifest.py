@@ -79,6 +79,25 @@ def read_manifest_dict(directory: str | Path) -> dict[str, Any]:
     return d
 
 
+def check_format(d: dict[str, Any]) -> None:
+    """The format name and version every bundle manifest (any task) must carry."""
+    if d.get("format") != FORMAT:
+        raise BundleError(f"manifest.json is not an {FORMAT} manifest (format={d.get('format')!r}): point at a "
+                          "bundle written by `edge-s2s export`")
+    version = d.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle format version {version} is not supported by this runtime (it reads version {FORMAT_VERSION}): "
+            "re-export the bundle with this edge-s2s version, or install the edge-s2s version that wrote it"
+        )
+
+
+def graph_spec(g: dict[str, Any]) -> GraphSpec:
+    """A GraphSpec from its manifest dict."""
+    return GraphSpec(file=g["file"], inputs=[TensorSpec(**t) for t in g["inputs"]],
+                     outputs=[TensorSpec(**t) for t in g["outputs"]])
+
+
 def state_input(name: str) -> str:
     """Graph input (and encoder output, when encoder-initialised) of state `name`."""
     return f"{STATE_PREFIX}{name}"
@@ -163,14 +182,7 @@ class Manifest:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
         try:
-            if d.get("format") != FORMAT:
-                raise BundleError(f"manifest.json is not an {FORMAT} manifest (format={d.get('format')!r}): point at a bundle written by `edge-s2s export`")
-            version = d.get("format_version")
-            if version != FORMAT_VERSION:
-                raise BundleError(
-                    f"bundle format version {version} is not supported by this runtime (it reads version {FORMAT_VERSION}): "
-                    "re-export the bundle with this edge-s2s version, or install the edge-s2s version that wrote it"
-                )
+            check_format(d)
             if d.get("task") == ANSWER_TASK:  # runtime/memory_manifest.py: one graph, no decoder step
                 raise BundleError("this bundle is a memory network (task 'answer'): it answers questions about a "
                                   "story, run it with `edge-s2s answer --bundle DIR --story story.txt "
@@ -178,12 +190,7 @@ class Manifest:
             d = dict(d)
             d["tokens"] = TokensSpec(**d["tokens"])
             for key in ("encoder", "decoder_step"):
-                g = d[key]
-                d[key] = GraphSpec(
-                    file=g["file"],
-                    inputs=[TensorSpec(**t) for t in g["inputs"]],
-                    outputs=[TensorSpec(**t) for t in g["outputs"]],
-                )
+                d[key] = graph_spec(d[key])
             d["state"] = [StateSpec(**s) for s in d["state"]]
             return cls(**d)
         except BundleError:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError
-from .manifest import (ANSWER_TASK, FORMAT, FORMAT_VERSION, MANIFEST_FILE, GraphSpec, TensorSpec, TokensSpec,
-                       read_manifest_dict)
+from .manifest import (ANSWER_TASK, FORMAT, FORMAT_VERSION, MANIFEST_FILE, GraphSpec, TokensSpec, check_format,
+                       graph_spec, read_manifest_dict)
 
 GRAPH_FILE = "memn2n.onnx"
 ANSWERS_FILE = "answers.txt"
@@ -78,12 +78,7 @@ class MemoryManifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MemoryManifest:
-        if d.get("format") != FORMAT:
-            raise BundleError(f"manifest.json is not an {FORMAT} manifest (format={d.get('format')!r}): point at a "
-                              "bundle written by `edge-s2s export`")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"bundle format version {d.get('format_version')} is not supported by this runtime (it "
-                              f"reads version {FORMAT_VERSION}): {FIX} of this edge-s2s version")
+        check_format(d)
         task = d.get("task", "translate")
         if task != ANSWER_TASK:
             raise BundleError(f"this is a {task!r} bundle, not a memory network (task 'answer'): use "
@@ -92,9 +87,7 @@ class MemoryManifest:
             d = dict(d)
             d["tokens"] = TokensSpec(**d["tokens"])
             d["answers"] = AnswersSpec(**d["answers"])
-            g = d["graph"]
-            d["graph"] = GraphSpec(file=g["file"], inputs=[TensorSpec(**t) for t in g["inputs"]],
-                                   outputs=[TensorSpec(**t) for t in g["outputs"]])
+            d["graph"] = graph_spec(d["graph"])
             m = cls(**d)
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"manifest.json is malformed ({type(e).__name__}: {e}): {FIX}") from None
