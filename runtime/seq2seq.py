@@ -48,7 +48,9 @@ class Seq2Seq:
         """Read the manifest's preprocessing; subclasses for other inputs override this."""
         if pre.get("type", "text") != "text":
             kind = pre.get("type")
-            hint = " (an image captioner: use Captioner / `edge-s2s caption`)" if kind == "image" else ""
+            hints = {"image": " (an image captioner: use Captioner / `edge-s2s caption`)",
+                     "log_mel": " (a speech recogniser: use Transcriber / `edge-s2s transcribe`)"}
+            hint = hints.get(kind, "")
             raise EdgeS2SError(f"this bundle's input is {kind!r}, not text{hint}")
         self._lowercase = bool(pre.get("lowercase", True))
         self._max_source = int(pre.get("max_source_length", 10**9))

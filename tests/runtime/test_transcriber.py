@@ -206,3 +206,14 @@ def test_callback_sees_input_indices_past_a_skipped_input(asr, tmp_path):
     for i in (0, 2):
         ids = [t for t in seen[i] if t != VOCAB.eos_id]
         assert ids == r[i].hypotheses[0].ids
+
+
+def test_a_speech_bundle_given_to_the_text_runtime_points_to_transcribe(speech_bundle, capsys):
+    from edge_s2s.cli.app import run
+    from edge_s2s.runtime.errors import EdgeS2SError
+    from edge_s2s.runtime.seq2seq import Seq2Seq
+
+    with pytest.raises(EdgeS2SError, match="edge-s2s transcribe"):
+        Seq2Seq.load(speech_bundle)
+    assert run(["translate", "--bundle", str(speech_bundle), "eins zwei"]) == 1
+    assert "edge-s2s transcribe" in capsys.readouterr().err
