@@ -18,7 +18,7 @@ from edge_s2s.train.loop import train_translator
 from edge_s2s.train.ntm_translator import NTMTranslator
 
 
-def test_ntm_graphs_dynamic_axes(tmp_path):
+def test_ntm_graphs_dynamic_axes(tmp_path, step_matches_torch):
     """Encoder and step run in ORT at B, S, N, K other than the export example's and match torch."""
     torch.manual_seed(2)
     model = NTMTranslator(ModelConfig(16, 16, 24, decoder="ntm", ntm_width=12, ntm_read_heads=2), 25).eval()
@@ -36,18 +36,8 @@ def test_ntm_graphs_dynamic_axes(tmp_path):
         for n in names:
             assert o_enc[n].shape == tuple(t_enc[n].shape), n
             assert np.allclose(o_enc[n], t_enc[n].numpy(), atol=1e-5), n
-        states = model.initial_states(t_enc)
-        row = torch.arange(N) % B
-        args = (torch.arange(N) % 20 + 4, row, row.clone(), torch.tensor([K]),
-                *(t_enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
-        o = step_s.run(model.step_output_names(), dict(zip(model.step_input_names(), og.to_numpy(args))))
-        with torch.no_grad():
-            t = model.step(*args)
-        for name, value in zip(model.step_output_names(), o):
-            assert value.shape == tuple(t[name].shape), name
-            if name != "topk_ids":
-                assert np.allclose(value, t[name].numpy(), atol=1e-5), name
-        assert o[model.step_output_names().index("state.ntm_memory.next")].shape == (N, S, 12)
+        o = step_matches_torch(model, step_s, t_enc, B, N, K)
+        assert o["state.ntm_memory.next"].shape == (N, S, 12)
 
 
 @pytest.fixture(scope="module")

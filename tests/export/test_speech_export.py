@@ -30,7 +30,7 @@ def _model(attention: str, seed: int = 0) -> Speller:
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
-def test_graphs_match_torch_at_other_sizes(attention, tmp_path):
+def test_graphs_match_torch_at_other_sizes(attention, tmp_path, step_matches_torch):
     """Encoder and step run in ORT at B, T, N, K other than the export example's and match torch."""
     model = _model(attention)
     enc_p, step_p = export_speech_graphs(model, tmp_path)
@@ -45,17 +45,7 @@ def test_graphs_match_torch_at_other_sizes(attention, tmp_path):
         for n in names:
             assert o_enc[n].shape == tuple(t_enc[n].shape), n
             assert np.allclose(o_enc[n], t_enc[n].numpy(), atol=1e-5), n
-        states = model.initial_states(t_enc)
-        row = torch.arange(N) % B
-        args = (torch.arange(N) % 10 + 4, row, row.clone(), torch.tensor([K]),
-                *(t_enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
-        o = step_s.run(model.step_output_names(), dict(zip(model.step_input_names(), og.to_numpy(args))))
-        with torch.no_grad():
-            t = model.step(*args)
-        for name, value in zip(model.step_output_names(), o):
-            assert value.shape == tuple(t[name].shape), name
-            if name != "topk_ids":
-                assert np.allclose(value, t[name].numpy(), atol=1e-5), name
+        step_matches_torch(model, step_s, t_enc, B, N, K, vocab_tokens=10)
 
 
 @pytest.fixture(scope="module", params=ATTENTIONS)
