@@ -196,7 +196,7 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         pix = torch.from_numpy(preprocess_batch([train_items[int(i)].image for i in idx], spec)).to(device)
         return model.regions(pix)
 
-    def train_step(indices: list[int]):
+    def train_step(indices: list[int], step: int):
         idx, tin, tout = collate([train_ex[j] for j in indices], vocab)
         return model.loss(batch_regions(idx), tin.to(device), tout.to(device))
 

@@ -2,7 +2,8 @@
 
 A task supplies two functions and this loop does the rest, identically for all tasks:
 
-* `train_step(indices)` -> (loss to backpropagate, target tokens, token NLL as a float)
+* `train_step(indices, step)` -> (loss to backpropagate, target tokens, token NLL as a float);
+  `step` is the optimizer steps done so far (schedules such as scheduled sampling read it)
 * `evaluate()` -> (metrics dict, score where higher is better, extra text for the log line)
 
 Batches are a pure function of (seed, epoch) (`data.epoch_batches`), so a checkpoint only
@@ -86,7 +87,7 @@ def run_epochs(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimize
                 save(last)
                 return run
             opt.zero_grad(set_to_none=True)
-            loss, n, nll = train_step(batches[pos.batch])
+            loss, n, nll = train_step(batches[pos.batch], pos.step)
             loss.backward()
             if cfg.clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip)

@@ -167,7 +167,7 @@ def train_generator(cfg: GeneratorTrainConfig, resume: bool = False, progress: b
     model = make_generator(cfg.model, len(data.vocab)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
-    def train_step(indices: list[int]):
+    def train_step(indices: list[int], step: int):
         tg, cond = collate([train[i] for i in indices])
         tg = tg.to(device)
         nll, n = sequence_nll(model(tg, cond.to(device)), tg)

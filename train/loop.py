@@ -129,7 +129,7 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     val_batches = fixed_batches(data.val, vocab, cfg.batch_size)
 
-    def train_step(indices: list[int]):
+    def train_step(indices: list[int], step: int):
         b = collate([data.train[i] for i in indices], vocab, indices)
         loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device))
         return loss, n, loss.item()

@@ -275,7 +275,7 @@ def train_speech(cfg: SpeechTrainConfig, resume: bool = False, progress: bool = 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     augment = SpecAugment() if cfg.spec_augment else None
 
-    def train_step(indices: list[int]):
+    def train_step(indices: list[int], step: int):
         feats = [train_feats[j] for j in indices]
         if augment is not None:  # seeded by the batch, so a resumed run masks exactly as the first would have
             rng = np.random.default_rng([cfg.seed, *indices[:4], len(indices)])
