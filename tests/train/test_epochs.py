@@ -1,0 +1,75 @@
+"""The shared epoch loop's pieces that need no second process: steps.jsonl (what it holds, how
+--resume trims it), the batch sharding of DDP, the torchrun environment, `python -m edge_s2s.train`."""
+
+import json
+
+from toy import tiny_config
+
+from edge_s2s.train.__main__ import main
+from edge_s2s.train.distributed import World, shard, world_from_env
+from edge_s2s.train.loop import read_metrics, train_translator
+from edge_s2s.train.step_log import STEPS_FILE, read_steps
+
+
+def test_step_lines_add_up_to_the_epoch_metrics(toy_tsv, tmp_path):
+    run = train_translator(tiny_config(toy_tsv, tmp_path / "run", epochs=2), progress=False)
+    steps, epochs = read_steps(run), read_metrics(run)
+    assert [d["step"] for d in steps] == list(range(1, epochs[-1]["step"] + 1))
+    assert set(steps[0]) == {"step", "epoch", "loss", "tokens", "tokens_per_s", "lr", "time"}
+    for m in epochs:
+        mine = [d for d in steps if d["epoch"] == m["epoch"]]
+        assert mine[-1]["step"] == m["step"]
+        mean = sum(d["loss"] * d["tokens"] for d in mine) / sum(d["tokens"] for d in mine)
+        assert abs(mean - m["train_loss"]) < 1e-9
+    assert all(d["lr"] == 0.01 and d["tokens"] > 0 and d["tokens_per_s"] > 0 for d in steps)
+
+
+def test_log_every_groups_steps(toy_tsv, tmp_path):
+    cfg = tiny_config(toy_tsv, tmp_path / "run", epochs=1)
+    cfg.log_every = 4
+    run = train_translator(cfg, progress=False)
+    steps = read_steps(run)
+    assert [d["step"] for d in steps] == list(range(4, read_metrics(run)[-1]["step"] + 1, 4))
+
+
+def test_resume_drops_step_lines_the_checkpoint_never_saw(toy_tsv, tmp_path):
+    out = tmp_path / "run"
+    train_translator(tiny_config(toy_tsv, out, epochs=3, max_steps=10), progress=False)
+    with open(out / STEPS_FILE, "a", encoding="utf-8") as f:  # steps done after the checkpoint, and a torn line
+        f.write(json.dumps({"step": 11, "epoch": 1, "loss": 9.0, "tokens": 1, "tokens_per_s": 1, "lr": 0.01,
+                            "time": 99.0}) + '\n{"step": 12, "ep')
+    train_translator(tiny_config(toy_tsv, out, epochs=3, max_steps=20), resume=True, progress=False)
+    steps = read_steps(out)
+    assert [d["step"] for d in steps] == list(range(1, 21))
+    assert all(d["loss"] != 9.0 for d in steps)
+    times = [d["time"] for d in steps]
+    assert times == sorted(times) and times[-1] < 99.0
+
+
+def test_shards_cover_each_global_batch_once():
+    batch = list(range(10, 17))
+    for size in (1, 2, 3):
+        parts = [shard(batch, World(r, size))[0] for r in range(size)]
+        assert sorted(i for p in parts for i in p) == batch
+    assert shard([5], World(1, 2)) == ([5], False)  # nothing left for rank 1: it runs with weight 0
+    assert shard([5], World(0, 2)) == ([5], True)
+
+
+def test_world_comes_from_torchrun_environment(monkeypatch):
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    assert world_from_env() is None
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    assert world_from_env() is None  # torchrun with one process is the plain loop
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    w = world_from_env()
+    assert (w.rank, w.size, w.local_rank, w.main) == (3, 4, 1, False)
+
+
+def test_module_entry_is_the_train_command(tmp_path, capsys):
+    assert main(["translate", "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "missing.tsv" in err[0]
