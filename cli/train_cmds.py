@@ -12,6 +12,27 @@ from ..runtime.errors import InputError
 app = typer.Typer(help="Train a model into a run directory (checkpoints, vocabulary, metrics).", no_args_is_help=True)
 
 
+def _feed_config(feed: str, schedule: str, k: float | None, p: float, min_p: float, pick: str):
+    """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/exposure.py)."""
+    from ..train.exposure import FeedConfig
+
+    return FeedConfig(mode=feed, schedule=schedule, k=k, p=p, min_p=min_p, pick=pick)
+
+
+FeedOpt = Annotated[str, typer.Option(help="What the decoder reads while training: reference (teacher forcing), "
+                                           "scheduled (scheduled sampling, --ss-*), or distribution (the expected "
+                                           "embedding under the previous softmax; changes the exported model).")]
+ScheduleOpt = Annotated[str, typer.Option(help="With --feed scheduled: p(reference) over steps: inverse_sigmoid "
+                                               "k/(k+exp(step/k)), linear 1-step/k, exponential k**step, or "
+                                               "constant --ss-p.")]
+KOpt = Annotated[float | None, typer.Option(help="The schedule's k (default: 300 inverse_sigmoid, 5000 linear, "
+                                                 "0.9995 exponential).")]
+POpt = Annotated[float, typer.Option(help="With --ss-schedule constant: p (1 = always the reference, 0 = always "
+                                          "the model).")]
+MinPOpt = Annotated[float, typer.Option(help="Floor of the decaying schedules.")]
+PickOpt = Annotated[str, typer.Option(help="The model's own input: sample (from its softmax) or argmax.")]
+
+
 @app.command("translate")
 def translate(
     data: Annotated[Path | None, typer.Option(help="Tab-separated parallel text: source<TAB>target per line.")] = None,
@@ -39,6 +60,12 @@ def translate(
     max_length: Annotated[int, typer.Option(help="Longest sentence in words kept for training.")] = 50,
     vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
     vocab_max_size: Annotated[int, typer.Option(help="Largest shared vocabulary.")] = 30000,
+    feed: FeedOpt = "reference",
+    ss_schedule: ScheduleOpt = "inverse_sigmoid",
+    ss_k: KOpt = None,
+    ss_p: POpt = 1.0,
+    ss_min_p: MinPOpt = 0.0,
+    ss_pick: PickOpt = "sample",
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
@@ -57,7 +84,9 @@ def translate(
             out_dir=str(out),
             model=ModelConfig(emb_dim=emb_dim, enc_hidden=enc_hidden, dec_hidden=dec_hidden, attention=attention,
                               att_dim=att_dim, dropout=dropout, decoder=decoder, ntm_width=ntm_width,
-                              ntm_read_heads=ntm_read_heads, ntm_write_heads=ntm_write_heads),
+                              ntm_read_heads=ntm_read_heads, ntm_write_heads=ntm_write_heads,
+                              input_feed="distribution" if feed == "distribution" else "token"),
+            feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,
             vocab_min_count=vocab_min_count, vocab_max_size=vocab_max_size, checkpoint_every=checkpoint_every,
@@ -98,6 +127,12 @@ def caption(
     max_length: Annotated[int, typer.Option(help="Longest caption in words (longer ones are cut).")] = 24,
     vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
     val_max: Annotated[int, typer.Option(help="Validation images captioned for BLEU/CIDEr-D each epoch.")] = 500,
+    feed: FeedOpt = "reference",
+    ss_schedule: ScheduleOpt = "inverse_sigmoid",
+    ss_k: KOpt = None,
+    ss_p: POpt = 1.0,
+    ss_min_p: MinPOpt = 0.0,
+    ss_pick: PickOpt = "sample",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
@@ -118,7 +153,9 @@ def caption(
             val_captions=str(val_captions) if val_captions else None, val_fraction=val_fraction,
             model=CaptionModelConfig(emb_dim=emb_dim, dec_hidden=dec_hidden, region_dim=region_dim, att_dim=att_dim,
                                      attention=attention, dropout=dropout, doubly_stochastic=doubly_stochastic,
-                                     tau=tau, finetune_cnn=finetune_cnn),
+                                     tau=tau, finetune_cnn=finetune_cnn,
+                                     input_feed="distribution" if feed == "distribution" else "token"),
+            feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_caption_length=max_length,
             vocab_min_count=vocab_min_count, checkpoint_every=checkpoint_every, max_steps=max_steps, val_max=val_max,
         )

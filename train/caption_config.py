@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import config_from_dict
+from .config import check_feed, config_from_dict
+from .exposure import INPUT_FEEDS, FeedConfig, feed_from
 
 CAPTION_ATTENTIONS = ("soft", "none")
 TAU_MODES = ("learned", "fixed")
@@ -29,6 +30,8 @@ class CaptionModelConfig:
     finetune_cnn: train the CNN too (off by default: frozen ImageNet features, cached).
     block_unk: rare training words are <unk>; the decoder learns to say it, but a caption
                "a <unk>." helps nobody, so decoding renormalises over the other words.
+    input_feed: "token" (the previous word's embedding) or "distribution" (the notes' "better
+                idea?": the expected embedding under the previous softmax, `state.prev_dist`).
     """
 
     emb_dim: int = 256
@@ -43,8 +46,12 @@ class CaptionModelConfig:
     finetune_cnn: bool = False
     cnn: str = "efficientnet-lite0"
     block_unk: bool = True  # decoding (and the exported step) never emits <unk>
+    input_feed: str = "token"
 
     def __post_init__(self) -> None:
+        if self.input_feed not in INPUT_FEEDS:
+            raise ValueError(f"CaptionModelConfig.input_feed must be one of {', '.join(INPUT_FEEDS)}, "
+                             f"got {self.input_feed!r}")
         for name in ("emb_dim", "dec_hidden", "region_dim", "att_dim"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -70,6 +77,7 @@ class CaptionTrainConfig:
 
     captions: a Karpathy-split JSON (splits inside) or a COCO caption JSON (then
     `val_captions` is the validation file, or `val_fraction` of the images is held out).
+    feed: what the decoder reads while training (train/exposure.py).
     """
 
     captions: str = ""
@@ -92,10 +100,13 @@ class CaptionTrainConfig:
     lowercase: bool = True
     image_size: int = 224
     resize: str = "crop"
+    feed: FeedConfig = field(default_factory=FeedConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = CaptionModelConfig(**self.model)
+        self.feed = feed_from(self.feed)
+        check_feed(self.feed, self.model.input_feed)
         for name in ("epochs", "batch_size", "max_caption_length", "vocab_min_count", "image_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:

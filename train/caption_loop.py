@@ -1,5 +1,5 @@
-"""Captioner training: teacher forcing on (image, caption) pairs, validation metrics,
-atomic checkpoints and bit-for-bit `--resume`, like the translator's loop.
+"""Captioner training: teacher forcing (or scheduled sampling, train/exposure.py) on (image,
+caption) pairs, validation metrics, atomic checkpoints and bit-for-bit `--resume`, like the translator's loop.
 
 Run directory (cfg.out_dir)::
 
@@ -9,6 +9,7 @@ Run directory (cfg.out_dir)::
     last.pt         latest checkpoint; best.pt the one with the best validation CIDEr-D
                     (validation loss when metrics are off)
     metrics.jsonl   one JSON line per epoch
+    steps.jsonl     one JSON line per optimizer step (train/step_log.py)
 
 The test split of the caption file is never read here.
 """
@@ -30,7 +31,8 @@ from .caption_model import CaptionModel
 from .checkpoint import LAST
 from .data import DataError
 from .epochs import run_epochs
-from .loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, resumed_config, seed_everything
+from .loop import (CONFIG_FILE, TOKENS_FILE, RunError, _write_json, feed_metrics, load_run_config, resumed_config,
+                   seed_everything)
 
 VAL_FILE = "val.json"
 
@@ -196,15 +198,19 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         pix = torch.from_numpy(preprocess_batch([train_items[int(i)].image for i in idx], spec)).to(device)
         return model.regions(pix)
 
+    last_step = [0]
+
     def train_step(indices: list[int], step: int):
         idx, tin, tout = collate([train_ex[j] for j in indices], vocab)
-        return model.loss(batch_regions(idx), tin.to(device), tout.to(device))
+        last_step[0] = step
+        return model.loss(batch_regions(idx), tin.to(device), tout.to(device), cfg.feed, step)
 
     def evaluate():
         vr = val_regions.to(device)
         val_loss = validation_loss(model, vr, val_ex, vocab, cfg.batch_size)
         scores = validation_scores(model, vr, val_items, vocab, cfg) if cfg.val_max else {}
-        metrics = {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}}
+        metrics = {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()},
+                   **feed_metrics(cfg.feed, last_step[0])}
         if cfg.model.tau == "learned" and cfg.model.attention == "soft":
             metrics["tau"] = float(model.tau.detach())
         shown = f", val loss {val_loss:.4f}" + "".join(f", {k} {v:.3f}" for k, v in scores.items()

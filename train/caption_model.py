@@ -17,7 +17,11 @@ With attention="none" (the notes' first caption slide) the mean region vector is
 only memory and is fed, ungated, at every step.
 
 Training on cached features: `forward_regions(regions, tgt_in)` starts after the CNN,
-so a frozen CNN runs once per image (train/caption_features.py), not once per epoch.
+so a frozen CNN runs once per image (train/caption_features.py), not once per epoch. It
+unrolls through `exposure.unroll` (teacher forcing or scheduled sampling). With
+input_feed="distribution" E y_prev is the expected embedding sum_v p_prev(v) E[v], the
+previous softmax carried as `state.prev_dist` (one-hot <s> from the encoder), as in the
+translator (train/model.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..runtime.manifest import StateSpec
 from ..runtime.text import Vocab
 from .attention import make_match
 from .caption_config import CaptionModelConfig
+from .exposure import FeedConfig, expected_embedding, keep_token_input, start_distribution, unroll
 from .image_encoder import FEATURE_DIM, RegionEncoder, freeze
 from .step_contract import DecoderContract
 
@@ -84,7 +89,14 @@ class CaptionModel(DecoderContract, nn.Module):
 
     def state_specs(self) -> list[StateSpec]:
         H = self.cfg.dec_hidden
-        return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", "encoder")]
+        specs = [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", "encoder")]
+        if self.fed_distribution:
+            specs.append(StateSpec("prev_dist", ["N", self.vocab_size]))
+        return specs
+
+    @property
+    def fed_distribution(self) -> bool:
+        return self.cfg.input_feed == "distribution"
 
     # --- encoder ---------------------------------------------------------------------------
 
@@ -104,6 +116,8 @@ class CaptionModel(DecoderContract, nn.Module):
             out["memory"] = mean.unsqueeze(1)  # [B, 1, R]
         out[mf.state_input("h")] = torch.tanh(self.init_h(mean))
         out[mf.state_input("c")] = torch.tanh(self.init_c(mean))
+        if self.fed_distribution:
+            out[mf.state_input("prev_dist")] = start_distribution(mean[:, :1], self.vocab_size, Vocab.bos_id)
         return out
 
     def encode(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -125,7 +139,10 @@ class CaptionModel(DecoderContract, nn.Module):
         else:
             alpha = None
             z = mem[:, 0]
-        e = self.drop(self.emb(token))
+        if self.fed_distribution:
+            e = self.drop(expected_embedding(states["prev_dist"].index_select(0, row), self.emb.weight))
+        else:
+            e = self.drop(self.emb(token))
         z = self.drop(z)
         gates = self.W_x(torch.cat([e, z], dim=1)) + self.W_h(h)
         i, f, g, o = gates.chunk(4, dim=1)
@@ -133,7 +150,11 @@ class CaptionModel(DecoderContract, nn.Module):
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         out = self.drop(torch.tanh(e + self.L_h(h_new) + self.L_z(z)))
         logprobs = torch.log_softmax(self.L_o(out), dim=1)
-        return logprobs, alpha, {"h": h_new, "c": c_new}
+        new = {"h": h_new, "c": c_new}
+        if self.fed_distribution:
+            logprobs = keep_token_input(logprobs, token)
+            new["prev_dist"] = logprobs.exp()
+        return logprobs, alpha, new
 
     def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
         """With block_unk, decoding never says <unk>: its probability is given to the other
@@ -148,27 +169,27 @@ class CaptionModel(DecoderContract, nn.Module):
 
     # --- training ----------------------------------------------------------------------------
 
-    def forward_regions(self, regions: torch.Tensor, tgt_in: torch.Tensor):
-        """Teacher forcing from CNN regions: log-probs [B, T, V], attention [B, T, 49] or None."""
+    def forward_regions(self, regions: torch.Tensor, tgt_in: torch.Tensor, feed: FeedConfig | None = None,
+                        step: int = 0):
+        """From CNN regions: log-probs [B, T, V], attention [B, T, 49] or None; teacher forcing,
+        or scheduled sampling at optimizer step `step` when `feed` says so (exposure.unroll)."""
         enc = self.encode_regions(regions)
         memory = {n: enc[n] for n in self.memory_names}
-        states = self.initial_states(enc)
         rows = torch.arange(regions.size(0), device=regions.device)
-        lps, atts = [], []
-        for t in range(tgt_in.size(1)):
-            lp, alpha, states = self.step_core(tgt_in[:, t], rows, rows, memory, states)
-            lps.append(lp)
-            if alpha is not None:
-                atts.append(alpha)
-        return torch.stack(lps, 1), (torch.stack(atts, 1) if atts else None)
 
-    def loss(self, regions: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, int, float]:
+        def step_fn(token, states):
+            return self.step_core(token, rows, rows, memory, states)
+
+        return unroll(step_fn, tgt_in, self.initial_states(enc), feed, step)
+
+    def loss(self, regions: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor, feed: FeedConfig | None = None,
+             step: int = 0) -> tuple[torch.Tensor, int, float]:
         """(training loss, target token count, mean token NLL).
 
         loss = mean token NLL + lambda * mean over images of sum_i (tau - sum_t alpha_t,i)^2,
         the notes' doubly stochastic regulariser; padded steps carry no attention.
         """
-        lp, att = self.forward_regions(regions, tgt_in)
+        lp, att = self.forward_regions(regions, tgt_in, feed, step)
         nll = nn.functional.nll_loss(lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1), ignore_index=0, reduction="sum")
         n = int((tgt_out != 0).sum())
         token_nll = nll / max(n, 1)

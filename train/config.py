@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .exposure import INPUT_FEEDS, FeedConfig, feed_from
+
 ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
 DECODERS = ("lstm", "ntm")
 
@@ -29,6 +31,9 @@ class ModelConfig:
       decoder whose memory starts as the encoder's outputs projected to ntm_width, read
       and written by content addressing (train/ntm_translator.py; `attention` is unused).
     ntm_width, ntm_read_heads, ntm_write_heads: that memory's row width and its heads.
+    input_feed: what each step reads: "token" (the previous word's embedding) or
+      "distribution" (the notes' "better idea?": the expected embedding under the previous
+      softmax, carried as `state.prev_dist`; train/exposure.py).
     """
 
     emb_dim: int = 64
@@ -41,8 +46,11 @@ class ModelConfig:
     ntm_width: int = 64
     ntm_read_heads: int = 1
     ntm_write_heads: int = 1
+    input_feed: str = "token"
 
     def __post_init__(self) -> None:
+        if self.input_feed not in INPUT_FEEDS:
+            raise ValueError(f"ModelConfig.input_feed must be one of {', '.join(INPUT_FEEDS)}, got {self.input_feed!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"ModelConfig.decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         for name in ("emb_dim", "enc_hidden", "dec_hidden", "att_dim", "ntm_width", "ntm_read_heads",
@@ -79,7 +87,11 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """One training run. `data` is a tab-separated parallel text file (source<TAB>target)."""
+    """One training run. `data` is a tab-separated parallel text file (source<TAB>target).
+
+    feed: what the decoder reads while training (teacher forcing, scheduled sampling, or the
+    distribution; train/exposure.py).
+    """
 
     data: str = ""
     out_dir: str = "runs/translate"
@@ -100,10 +112,13 @@ class TrainConfig:
     val_bleu_max: int = 500  # validation sentences decoded for BLEU each epoch (0 = skip BLEU)
     device: str = "cpu"
     lowercase: bool = True
+    feed: FeedConfig = field(default_factory=FeedConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
             self.model = ModelConfig(**self.model)
+        self.feed = feed_from(self.feed)
+        check_feed(self.feed, self.model.input_feed)
         for name in ("epochs", "batch_size", "max_source_length", "max_target_length", "vocab_min_count"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -127,6 +142,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         return config_from_dict(cls, ModelConfig, d)
+
+
+def check_feed(feed: FeedConfig, input_feed: str) -> None:
+    """The training feed and the model's input_feed must agree: a distribution-fed step reads no token."""
+    if feed.mode == "distribution" and input_feed != "distribution":
+        raise ValueError("feed mode 'distribution' trains a model fed distributions: set the model's "
+                         "input_feed='distribution' (the CLI's --feed distribution does)")
+    if input_feed == "distribution" and feed.mode != "distribution":
+        raise ValueError(f"a model with input_feed='distribution' reads no token, so feed mode {feed.mode!r} "
+                         "cannot apply: use feed mode 'distribution'")
 
 
 def config_from_dict(cls, model_cls, d: dict[str, Any]):

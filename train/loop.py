@@ -8,7 +8,9 @@ Run directory (cfg.out_dir)::
     val.tsv         the held-out validation pairs (the exporter takes golden inputs from it)
     last.pt         the latest checkpoint (every `checkpoint_every` steps and each epoch end)
     best.pt         the checkpoint with the lowest validation loss so far
-    metrics.jsonl   one JSON line per epoch: step, train/val loss, val BLEU, seconds
+    metrics.jsonl   one JSON line per epoch: step, train/val loss, val BLEU, seconds (and ss_p,
+                    the reference probability at the epoch's last step, under scheduled sampling)
+    steps.jsonl     one JSON line per optimizer step: step, epoch, loss, tokens, tokens_per_s, lr, time
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .checkpoint import LAST, atomic_write_bytes
 from .config import TrainConfig
 from .data import Dataset, collate, fixed_batches, load_dataset, read_tsv
 from .epochs import METRICS_FILE, run_epochs
+from .exposure import FeedConfig, reference_probability
 from .model import Translator
 from .ntm_translator import build_translator
 from .translate import bleu, decode_ids, source_ids
@@ -129,19 +132,29 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     val_batches = fixed_batches(data.val, vocab, cfg.batch_size)
 
+    last_step = [0]
+
     def train_step(indices: list[int], step: int):
         b = collate([data.train[i] for i in indices], vocab, indices)
-        loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device))
+        last_step[0] = step
+        loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device),
+                             cfg.feed, step)
         return loss, n, loss.item()
 
     def evaluate():
         val_loss = validation_loss(model, val_batches, device)
         val_bleu = validation_bleu(model, data, cfg) if cfg.val_bleu_max else None
         shown = f", val loss {val_loss:.4f}" + (f", val BLEU {val_bleu:.2f}" if val_bleu is not None else "")
-        return {"val_loss": val_loss, "val_bleu": val_bleu}, -val_loss, shown  # best = lowest val loss
+        metrics = {"val_loss": val_loss, "val_bleu": val_bleu, **feed_metrics(cfg.feed, last_step[0])}
+        return metrics, -val_loss, shown  # best = lowest val loss
 
     return run_epochs(run, cfg, model, opt, len(data.train), [len(p.src_tokens) for p in data.train], train_step,
                       evaluate, {"vocab_size": len(vocab)}, resume, progress)
+
+
+def feed_metrics(feed: FeedConfig, step: int) -> dict[str, float]:
+    """{"ss_p": p at `step`} under scheduled sampling (what metrics.jsonl logs per epoch), else {}."""
+    return {"ss_p": reference_probability(feed, step)} if feed.mode == "scheduled" else {}
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:

@@ -18,6 +18,11 @@ Decoder step (notes: "attention-based model"), with z the decoder state before t
     logits  = V tanh(W [z'; context])
 The initial z0 is a learned vector. With attention="none" the decoder starts from the
 encoder's final states and reads that final vector (memory [B, 1, D]) at every step.
+
+With input_feed="distribution" (the notes' "better idea?", train/exposure.py) the embedding
+of the previous token is replaced by sum_v p_prev(v) E[v]: the step carries the previous
+softmax as `state.prev_dist` [N, V] (one-hot <s> from the encoder) and ignores `token`.
+Training unrolls through `exposure.unroll`, which also does scheduled sampling.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from torch import nn
 
 from ..runtime.manifest import StateSpec
 from .attention import make_match, masked_softmax
+from ..runtime.text import Vocab
 from .config import ModelConfig
+from .exposure import FeedConfig, expected_embedding, keep_token_input, start_distribution, unroll
 from .step_contract import DecoderContract, StepGraph, topk  # noqa: F401  (re-exported)
 
 
@@ -76,7 +83,38 @@ class Translator(DecoderContract, nn.Module):
 
     def state_specs(self) -> list[StateSpec]:
         H = self.cfg.dec_hidden
-        return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", 0.0)]
+        return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", 0.0),
+                *self.feed_specs()]
+
+    # --- what the step reads: the previous token, or the previous distribution -------------
+
+    @property
+    def fed_distribution(self) -> bool:
+        return self.cfg.input_feed == "distribution"
+
+    def feed_specs(self) -> list[StateSpec]:
+        """`state.prev_dist` [N, V] when the model is fed distributions (else nothing)."""
+        return [StateSpec("prev_dist", ["N", self.vocab_size])] if self.fed_distribution else []
+
+    def feed_init(self, out: dict[str, torch.Tensor], src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Adds the first prev_dist (one-hot <s>) to the encoder outputs `out`."""
+        if self.fed_distribution:
+            column = src_lengths.unsqueeze(1).to(torch.float32)
+            out["state.prev_dist"] = start_distribution(column, self.vocab_size, Vocab.bos_id)
+        return out
+
+    def input_embedding(self, token: torch.Tensor, states: dict[str, torch.Tensor], row: torch.Tensor) -> torch.Tensor:
+        """E[token], or the expected embedding under the previous softmax (rows gathered by `row`)."""
+        if self.fed_distribution:
+            return expected_embedding(states["prev_dist"].index_select(0, row), self.tgt_emb.weight)
+        return self.tgt_emb(token)
+
+    def feed_outputs(self, logprobs: torch.Tensor, token: torch.Tensor, new: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Distribution-fed: new prev_dist = exp(logprobs), and `token` kept in the graph."""
+        if self.fed_distribution:
+            logprobs = keep_token_input(logprobs, token)
+            new["prev_dist"] = logprobs.exp()
+        return logprobs
 
     # --- encoder ---------------------------------------------------------------------------
 
@@ -125,7 +163,7 @@ class Translator(DecoderContract, nn.Module):
             memory = self.final_states(fwd, bwd, src_lengths)  # [B, 1, D]
             out["memory"] = memory
             out["state.h"] = torch.tanh(self.init_h(memory[:, 0]))
-        return out
+        return self.feed_init(out, src_lengths)
 
     # --- decoder step --------------------------------------------------------------------------
 
@@ -143,35 +181,35 @@ class Translator(DecoderContract, nn.Module):
         else:
             alpha = None
             context = mem[:, 0]
-        x = torch.cat([self.drop(self.tgt_emb(token)), context], dim=1)
+        x = torch.cat([self.drop(self.input_embedding(token, states, row)), context], dim=1)
         gates = self.W_x(x) + self.W_h(h)
         i, f, g, o = gates.chunk(4, dim=1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         out = self.drop(torch.tanh(self.W_out(torch.cat([h_new, context], dim=1))))
         logprobs = torch.log_softmax(self.proj(out), dim=1)
-        return logprobs, alpha, {"h": h_new, "c": c_new}
+        new = {"h": h_new, "c": c_new}
+        return self.feed_outputs(logprobs, token, new), alpha, new
 
     # --- training ----------------------------------------------------------------------------
 
-    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor):
-        """Teacher forcing: log-probs [B, T, V] and attention [B, T, L] (or None)."""
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                feed: FeedConfig | None = None, step: int = 0):
+        """Log-probs [B, T, V] and attention [B, T, L] (or None) of tgt_in: teacher forcing, or
+        scheduled sampling at optimizer step `step` when `feed` says so (exposure.unroll)."""
         enc = self.encode(src, src_lengths)
         memory = {n: enc[n] for n in self.memory_names}
-        states = self.initial_states(enc)
-        B = src.size(0)
-        rows = torch.arange(B, device=src.device)
-        lps, atts = [], []
-        for t in range(tgt_in.size(1)):
-            lp, alpha, states = self.step_core(tgt_in[:, t], rows, rows, memory, states)
-            lps.append(lp)
-            if alpha is not None:
-                atts.append(alpha)
-        return torch.stack(lps, 1), (torch.stack(atts, 1) if atts else None)
+        rows = torch.arange(src.size(0), device=src.device)
 
-    def loss(self, src, src_lengths, tgt_in, tgt_out) -> tuple[torch.Tensor, int]:
+        def step_fn(token, states):
+            return self.step_core(token, rows, rows, memory, states)
+
+        return unroll(step_fn, tgt_in, self.initial_states(enc), feed, step)
+
+    def loss(self, src, src_lengths, tgt_in, tgt_out, feed: FeedConfig | None = None,
+             step: int = 0) -> tuple[torch.Tensor, int]:
         """Mean token NLL over non-pad target positions, and the token count."""
-        lp, _ = self(src, src_lengths, tgt_in)
+        lp, _ = self(src, src_lengths, tgt_in, feed, step)
         nll = nn.functional.nll_loss(lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1), ignore_index=0, reduction="sum")
         n = int((tgt_out != 0).sum())
         return nll / max(n, 1), n

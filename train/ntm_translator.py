@@ -22,6 +22,8 @@ Design decisions:
   decoder's); everything the NTM changes is `state.*`, gathered by `row` in beam search.
 * L is the source length, so the state shapes carry "L" and the manifest reads B and L
   from `memory_mask`.
+* Training, scheduled sampling and input_feed="distribution" are the translator's
+  (`Translator.forward` -> exposure.unroll over this `step_core`; `state.prev_dist`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class NTMTranslator(Translator):
                 StateSpec(WRITE_W, ["N", c.write_heads, "L"]),
                 StateSpec(READ_VEC, ["N", c.read_heads, c.memory_width]),
                 StateSpec(CTRL_H, ["N", c.controller_size]),
-                StateSpec(CTRL_C, ["N", c.controller_size], init=0.0)]
+                StateSpec(CTRL_C, ["N", c.controller_size], init=0.0), *self.feed_specs()]
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """src [B, S], src_lengths [B] -> memory_mask and the NTM's initial states."""
@@ -77,18 +79,20 @@ class NTMTranslator(Translator):
         read_w = uniform.expand(-1, c.read_heads, -1)
         write_w = uniform.expand(-1, c.write_heads, -1)
         h0 = torch.tanh(self.init_h(self.final_states(fwd, bwd, src_lengths)[:, 0]))
-        return {"memory_mask": mask, f"state.{MEMORY}": memory, f"state.{READ_W}": read_w,
-                f"state.{WRITE_W}": write_w, f"state.{READ_VEC}": na.read(memory, read_w), f"state.{CTRL_H}": h0}
+        out = {"memory_mask": mask, f"state.{MEMORY}": memory, f"state.{READ_W}": read_w,
+               f"state.{WRITE_W}": write_w, f"state.{READ_VEC}": na.read(memory, read_w), f"state.{CTRL_H}": h0}
+        return self.feed_init(out, src_lengths)
 
     def step_core(self, token: torch.Tensor, row: torch.Tensor, batch_of_row: torch.Tensor,
                   memory: dict[str, torch.Tensor], states: dict[str, torch.Tensor]):
         """One step; returns (logprobs [N, V], read weighting [N, L], new states by name)."""
-        st = {name: t.index_select(0, row) for name, t in states.items()}
+        x = self.drop(self.input_embedding(token, states, row))
+        st = {name: t.index_select(0, row) for name, t in states.items() if name != "prev_dist"}
         mask = memory["memory_mask"].index_select(0, batch_of_row)
-        out, new = self.cell(self.drop(self.tgt_emb(token)), st, mask=mask)
+        out, new = self.cell(x, st, mask=mask)
         hidden = self.drop(torch.tanh(self.W_out(out)))
         logprobs = torch.log_softmax(self.proj(hidden), dim=1)
-        return logprobs, new[READ_W].mean(1), new
+        return self.feed_outputs(logprobs, token, new), new[READ_W].mean(1), new
 
 
 def build_translator(cfg: ModelConfig, vocab_size: int) -> Translator:

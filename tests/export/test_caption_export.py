@@ -65,3 +65,31 @@ def test_export_refuses_bad_int8_choice(caption_run, tmp_path):
     with pytest.raises(ExportError, match="int8"):
         export_caption_bundle(caption_run, tmp_path / "x", int8="half")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_distribution_fed_captioner_exports_with_parity(tmp_path, shapes_data, caption_cache):
+    """input_feed="distribution": `state.prev_dist` starts one-hot <s> in the pixels-in encoder; the runtime
+    loop runs the bundle unchanged and its greedy and beam captions equal PyTorch's token for token."""
+    from edge_s2s.export.caption_export import export_caption_bundle
+    from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
+    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.exposure import FeedConfig
+
+    model = CaptionModelConfig(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.0,
+                               input_feed="distribution")
+    cfg = CaptionTrainConfig(captions=str(shapes_data["karpathy"]), images=str(shapes_data["images"]),
+                             out_dir=str(tmp_path / "run"), model=model, epochs=3, batch_size=8, lr=5e-3,
+                             vocab_min_count=1, max_caption_length=8, val_max=12, feed=FeedConfig(mode="distribution"))
+    run = train_captioner(cfg, progress=False, cache_dir=caption_cache)
+    export_caption_bundle(run, tmp_path / "bundle")
+    m = Manifest.load(tmp_path / "bundle")
+    assert [(s.name, s.init) for s in m.state] == [("h", "encoder"), ("c", "encoder"), ("prev_dist", "encoder")]
+    assert m.state[-1].shape == ["N", m.tokens.size] and m.model["input_feed"] == "distribution"
+    assert "token" in m.step_input_names()
+    par = m.metrics["parity"]
+    assert par["enforced"] and par["step"]["max_abs_diff"] <= 1e-4
+    assert set(par["search"]["searches"]) == {"greedy", "beam5"}
+    for name, r in par["search"]["searches"].items():
+        assert r["identical"] == r["of"] >= 3, name
+    assert all(r.passed for r in verify_bundle(tmp_path / "bundle"))

@@ -155,3 +155,32 @@ def test_export_errors(runs, tmp_path):
     with pytest.raises(ExportError, match="refusing to overwrite"):
         export_bundle(run, tmp_path / "user", parity=False)
     assert (tmp_path / "user" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoder", ["lstm", "ntm"])
+def test_distribution_fed_translator_exports_with_parity(toy_tsv, tmp_path, decoder):
+    """input_feed="distribution": the previous softmax is `state.prev_dist` (one-hot <s> from the encoder),
+    the unchanged runtime loop runs it, and greedy and beam decodes equal PyTorch's token for token."""
+    from dataclasses import replace
+
+    from edge_s2s.runtime.seq2seq import Seq2Seq
+    from edge_s2s.runtime.verify import verify_bundle
+    from edge_s2s.train.exposure import FeedConfig
+
+    cfg = tiny_config(toy_tsv, tmp_path / "run", epochs=2, decoder=decoder)
+    cfg = replace(cfg, model=replace(cfg.model, input_feed="distribution"), feed=FeedConfig(mode="distribution"))
+    report = export_bundle(train_translator(cfg, progress=False), tmp_path / "bundle")
+    man = _check_bundle(report.bundle)
+    prev = man.state[-1]
+    assert (prev.name, prev.shape, prev.init) == ("prev_dist", ["N", man.tokens.size], "encoder")
+    assert man.model["input_feed"] == "distribution"
+    assert "token" in man.step_input_names() and "state.prev_dist" in man.encoder_output_names()
+    par = man.metrics["parity"]
+    assert par["step"]["max_abs_diff"] <= 1e-4 and par["step"]["per_output"]["step.state.prev_dist.next"] <= 1e-5
+    assert set(par["search"]["searches"]) == {"greedy", "beam5"}
+    for s in par["search"]["searches"].values():
+        assert s["identical"] == s["of"] >= 4
+    assert all(c.passed for c in verify_bundle(report.bundle))
+    out = Seq2Seq.load(report.bundle).generate(["ka lu mi", "po ri"], search=model_search())
+    assert len(out) == 2 and all(isinstance(r.text, str) for r in out)

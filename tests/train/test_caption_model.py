@@ -174,3 +174,95 @@ def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_ca
     before = RegionEncoder().state_dict()
     changed = [k for k, v in before.items() if v.dtype.is_floating_point and not torch.equal(v, ck["model"][f"cnn.{k}"])]
     assert changed  # the CNN's weights moved (frozen runs never change them)
+
+
+# --- what the decoder is fed while training (train/exposure.py) ---------------------------------
+
+
+def test_captioner_p_one_is_teacher_forcing_and_p_zero_feeds_its_own_words():
+    from edge_s2s.train.exposure import FeedConfig
+
+    torch.manual_seed(0)
+    m = CaptionModel(CaptionModelConfig(**{**TINY, "dropout": 0.3}), vocab_size=20).train()
+    regions = torch.rand(3, 49, 1280)
+    tin = torch.tensor([[2, 5, 6, 7, 8], [2, 7, 8, 9, 0], [2, 9, 9, 4, 5]])
+    outs = []
+    for feed in (None, FeedConfig(mode="scheduled", schedule="constant", p=1.0)):
+        torch.manual_seed(3)
+        outs.append(m.forward_regions(regions, tin, feed, step=10))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    m.eval()
+    with torch.no_grad():
+        lp, _ = m.forward_regions(regions, tin, FeedConfig(mode="scheduled", schedule="constant", p=0.0,
+                                                           pick="argmax"))
+        ref, _ = m.forward_regions(regions, tin)
+        greedy_in = torch.cat([tin[:, :1], lp[:, :-1].argmax(2)], 1)
+        greedy_in[1, 4] = 0  # a padded position keeps its pad
+        again, _ = m.forward_regions(regions, greedy_in)
+    assert torch.equal(lp, again) and not torch.equal(lp, ref)
+
+
+def test_distribution_fed_captioner_reads_the_previous_softmax():
+    torch.manual_seed(0)
+    m = CaptionModel(CaptionModelConfig(**TINY, input_feed="distribution"), vocab_size=20).eval()
+    regions = torch.rand(2, 49, 1280)
+    enc = m.encode_regions(regions)
+    assert torch.equal(enc["state.prev_dist"], torch.nn.functional.one_hot(torch.tensor([2, 2]), 20).float())
+    assert [s.name for s in m.state_specs()] == ["h", "c", "prev_dist"]
+    with torch.no_grad():
+        a, _ = m.forward_regions(regions, torch.tensor([[2, 5, 6], [2, 7, 8]]))
+        b, _ = m.forward_regions(regions, torch.tensor([[2, 9, 9], [2, 4, 4]]))
+    assert torch.equal(a, b)  # tokens are never read
+    with pytest.raises(ValueError, match="input_feed"):
+        CaptionModelConfig(**TINY, input_feed="words")
+
+
+def _feed_config(shapes_data, out, feed, **model):
+    m = dict(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.1)
+    m.update(model)
+    return CaptionTrainConfig(captions=str(shapes_data["karpathy"]), images=str(shapes_data["images"]),
+                              out_dir=str(out), model=CaptionModelConfig(**m), epochs=3, batch_size=8, lr=5e-3,
+                              vocab_min_count=1, max_caption_length=8, val_max=0, feed=feed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["scheduled", "distribution"])
+def test_captioner_trains_with_each_feed(tmp_path, shapes_data, caption_cache, mode):
+    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.exposure import FeedConfig
+    from edge_s2s.train.loop import read_metrics
+
+    if mode == "scheduled":
+        cfg = _feed_config(shapes_data, tmp_path / "r", FeedConfig(mode="scheduled", schedule="linear", k=24.0))
+    else:
+        cfg = _feed_config(shapes_data, tmp_path / "r", FeedConfig(mode="distribution"), input_feed="distribution")
+    hist = read_metrics(train_captioner(cfg, progress=False, cache_dir=caption_cache))
+    assert hist[-1]["train_loss"] < 0.8 * hist[0]["train_loss"]
+    if mode == "scheduled":
+        assert [m["ss_p"] for m in hist] == pytest.approx([1 - 5 / 24, 1 - 11 / 24, 1 - 17 / 24])  # 6 steps an epoch
+    else:
+        assert "ss_p" not in hist[0]
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
+    assert saved["feed"]["mode"] == mode
+
+
+@pytest.mark.slow
+def test_resume_is_bit_for_bit_with_scheduled_sampling(tmp_path, shapes_data, caption_cache):
+    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.checkpoint import load_checkpoint
+    from edge_s2s.train.exposure import FeedConfig
+
+    feed = FeedConfig(mode="scheduled", schedule="exponential", k=0.9, pick="sample")
+    straight = _feed_config(shapes_data, tmp_path / "a", feed)
+    straight.epochs = 2
+    train_captioner(straight, progress=False, cache_dir=caption_cache)
+    cut = _feed_config(shapes_data, tmp_path / "b", feed)
+    cut.epochs, cut.max_steps = 2, 8
+    train_captioner(cut, progress=False, cache_dir=caption_cache)
+    cut.max_steps = 0
+    train_captioner(cut, resume=True, progress=False, cache_dir=caption_cache)
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["step"] == b["step"] == 12
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
