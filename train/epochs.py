@@ -70,6 +70,23 @@ class Position:
                                   "start a new run") from None
 
 
+def _restore_epoch_line(run: Path, metrics: dict) -> None:
+    """A kill between the epoch-end save of last.pt and the metrics.jsonl append loses that
+    epoch's line; the epoch-end checkpoint carries it, so --resume writes it back."""
+    if "epoch" not in metrics:
+        return
+    path, done = run / METRICS_FILE, set()
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(json.loads(line).get("epoch"))
+            except (ValueError, AttributeError):
+                pass
+    if metrics["epoch"] not in done:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+
+
 def run_epochs(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, n_examples: int,
                lengths: list[int], train_step: Callable, evaluate: Callable, checkpoint_extra: dict[str, Any],
                resume: bool, progress: bool) -> Path:
@@ -97,6 +114,11 @@ def _run(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, n_e
         opt.load_state_dict(ck["optimizer"])
         pos = Position.from_checkpoint(ck)
         set_rng_state(ck["rng"])
+        if main:
+            _restore_epoch_line(run, ck.get("metrics") or {})
+    if main:  # a kill inside an atomic write leaves its temp file (a whole checkpoint's size)
+        for tmp in run.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     if ddp:
         ddp.wrap(train_step, cfg.seed, pos.step)
         step_fn = ddp.step
@@ -159,7 +181,9 @@ def _run(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, n_e
             if is_best:
                 pos.best = score
             pos.epoch, pos.batch, pos.loss_sum, pos.tokens = pos.epoch + 1, 0, 0.0, 0
-            save(last, *([run / BEST] if is_best else []), metrics=metrics)
+            # best.pt before last.pt: a kill between the two then replays the epoch on --resume and
+            # writes best.pt again, where the other order would record the new best score with no best.pt
+            save(*([run / BEST] if is_best else []), last, metrics=metrics)
             if main:
                 with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
                     f.write(json.dumps(metrics) + "\n")
