@@ -165,6 +165,40 @@ def caption(
     typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
 
 
+@app.command("scst")
+def scst(
+    source: Annotated[Path | None, typer.Option("--from", help="A trained translate or caption run directory "
+                                                               "(its best.pt is fine-tuned).")] = None,
+    out: Annotated[Path | None, typer.Option(help="New run directory for the fine-tuned model.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue --out from its last checkpoint.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the training items.")] = 5,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (small: the model is already trained).")] = 5e-5,
+    samples: Annotated[int, typer.Option(help="Sentences sampled per item, each against its greedy decode.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Items (sentences or images) per step (0 = the source run's).")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (0 = the source run's).")] = 0,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Self-critical sequence training (Rennie et al. 2017): reward whole sampled sentences (CIDEr-D for captions,
+    sentence BLEU for translation) against the model's greedy decode."""
+    from ..train.scst import ScstConfig, train_scst
+
+    if out is None:
+        raise InputError("--out is required: the new run directory for the fine-tuned model")
+    if not resume and source is None:
+        raise InputError("--from is required: the translate or caption run directory to fine-tune")
+    if not resume and not source.is_dir():
+        raise InputError(f"--from {source} is not a directory: pass a run directory written by edge-s2s train")
+    try:
+        cfg = ScstConfig(source=str(source or ""), out_dir=str(out), epochs=epochs, lr=lr, samples=samples,
+                         batch_size=batch_size, seed=seed, max_steps=max_steps, checkpoint_every=checkpoint_every)
+    except ValueError as e:
+        raise InputError(f"--{str(e).replace('_', '-')}") from None
+    run_dir = train_scst(cfg, resume=resume, progress=not no_progress)
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
 @app.command("speech")
 def speech(
     data_dir: Annotated[Path, typer.Option(help="Digit-string sets ({train,val,test}/manifest.jsonl); built from "
