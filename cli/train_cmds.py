@@ -201,8 +201,14 @@ def scst(
 
 @app.command("speech")
 def speech(
-    data_dir: Annotated[Path, typer.Option(help="Digit-string sets ({train,val,test}/manifest.jsonl); built from "
-                                                "--fsdd when missing.")] = Path("data/fsdd-digits"),
+    corpus: Annotated[str, typer.Option(help="fsdd (spoken digit strings) or tuxpaint (Tux Paint's recorded "
+                                             "phrases in --lang).")] = "fsdd",
+    lang: Annotated[str, typer.Option(help="With --corpus tuxpaint: the recordings' language (fr, es, ...).")] = "fr",
+    stamps: Annotated[Path | None, typer.Option(help="With --corpus tuxpaint: Tux Paint's stamps folder "
+                                                     "(default /usr/share/tuxpaint/stamps).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="The sets ({train,val,test}/manifest.jsonl), built when "
+                                                       "missing (default data/fsdd-digits or data/tuxpaint-LANG).")
+                        ] = None,
     fsdd: Annotated[Path | None, typer.Option(help="Free Spoken Digit Dataset folder (default ../shared/data/fsdd).")
                     ] = None,
     n_train: Annotated[int, typer.Option(help="Training digit strings to build.")] = 2000,
@@ -221,22 +227,32 @@ def speech(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     val_max: Annotated[int, typer.Option(help="Validation strings decoded for CER each epoch (0 = loss only).")] = 200,
+    max_length: Annotated[int | None, typer.Option(help="Most characters decoded (default: 24 for fsdd; the "
+                                                        "longest transcript plus 8 for tuxpaint).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (init, batches).")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
-    """Train a Listen-Attend-Spell digit-string recogniser on FSDD recordings (one speaker held out)."""
+    """Train a Listen-Attend-Spell recogniser: FSDD digit strings (one speaker held out) or Tux Paint phrases."""
     from ..train.speech_config import SpeechModelConfig
-    from ..train.speech_loop import SpeechTrainConfig, default_features, train_speech
+    from ..train.speech_loop import CORPORA, SpeechTrainConfig, corpus_features, train_speech
     from ..train.speech_data import FSDD_ROOT
+    from ..train.tuxpaint import STAMPS_DIR
 
+    if corpus not in CORPORA:
+        raise InputError(f"unknown --corpus {corpus!r}: use {' or '.join(CORPORA)}")
+    if data_dir is None:
+        data_dir = Path("data/fsdd-digits") if corpus == "fsdd" else Path(f"data/tuxpaint-{lang}")
+    if max_length is None:
+        max_length = 24 if corpus == "fsdd" else 0
     try:
-        fc = default_features()
+        fc = corpus_features(corpus)
         cfg = SpeechTrainConfig(
             data_dir=str(data_dir), fsdd=str(fsdd or FSDD_ROOT), n_train=n_train, n_val=n_val, n_test=n_test,
+            corpus=corpus, lang=lang, stamps=str(stamps or STAMPS_DIR),
             out_dir=str(out), model=SpeechModelConfig(n_mels=fc.n_mels, listener_hidden=listener_hidden,
                                                       dec_hidden=dec_hidden, attention=attention),
             features=fc.to_dict(), spec_augment=spec_augment, epochs=epochs, batch_size=batch_size, lr=lr,
-            max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, seed=seed)
+            max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, max_length=max_length, seed=seed)
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_speech(cfg, resume=resume, progress=not no_progress)

@@ -39,6 +39,24 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
+def attention_targets(target: Path, paths: list[Path]) -> list[Path]:
+    """--attention's picture for each recording: `target` itself for one, `<target stem>-<recording stem>.png`
+    beside it for several (a recording whose stem repeats gets its position added)."""
+    from ..runtime.image_grid import check_writable
+
+    check_writable(target)
+    if len(paths) == 1:
+        return [target]
+    suffix = target.suffix or ".png"
+    seen: set[str] = set()
+    out = []
+    for i, p in enumerate(paths):
+        stem = p.stem if p.stem not in seen else f"{p.stem}-{i}"
+        seen.add(stem)
+        out.append(target.with_name(f"{target.stem}-{stem}{suffix}"))
+    return out
+
+
 def transcript_json(path: Path, result) -> dict:
     """One file's --json object: text, score, and each character with the time (s) of its attention peak."""
     if not result.ok:
@@ -48,23 +66,30 @@ def transcript_json(path: Path, result) -> dict:
          "tokens": h.tokens, "times": result.token_times()}
     if result.note:
         d["note"] = result.note
+    if result.pieces:
+        d["pieces"] = [list(p) for p in result.pieces]
     return d
 
 
 def transcribe(
     audio: Annotated[list[Path] | None, typer.Argument(help="Recordings (WAV, FLAC, OGG, ...) or directories.")] = None,
-    bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Speech-recognition bundle.")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Speech-recognition bundle (default: the "
+                                                                       "digit-string model shipped with edge-s2s).")
+                      ] = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
     length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
     max_length: Annotated[int | None, typer.Option(help="Most characters (default: the bundle's limit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file, with per-character times.")]
     = False,
+    attention: Annotated[Path | None, typer.Option("--attention", help="Draw the log-mel spectrogram with each "
+                                                    "character's attention under it, as PNG: OUT.png for one "
+                                                    "recording, OUT-<stem>.png for each of several.")] = None,
     batch_size: Annotated[int, typer.Option(help="Recordings transcribed together.")] = 8,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> int:
-    """Transcribe recordings (files or directories) with --bundle."""
+    """Transcribe recordings (files or directories) with the default digit-string model or --bundle."""
     from ..runtime.transcriber import Transcriber
 
     if not audio:
@@ -74,6 +99,7 @@ def transcribe(
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
     search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
     paths = expand_audio_paths(audio)
+    pictures = attention_targets(attention, paths) if attention is not None else None
     model = Transcriber.load(bundle, provider=provider, threads=threads)
     many = len(paths) > 1
     failed = 0
@@ -86,7 +112,11 @@ def transcribe(
             chunk = paths[start : start + batch_size]
             results = model.transcribe([os.fspath(p) for p in chunk], search=search, max_length=max_length,
                                        batch_size=batch_size, errors="keep")
-            for p, r in zip(chunk, results):
+            for k, (p, r) in enumerate(zip(chunk, results)):
+                if pictures is not None and r.ok:
+                    from ..runtime.speech_attention_image import save_transcript_attention
+
+                    save_transcript_attention(pictures[start + k], model, os.fspath(p), r)
                 if not r.ok:
                     failed += 1
                     typer.echo(f"error: {r.error}", err=True)

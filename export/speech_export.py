@@ -20,11 +20,12 @@ from ..runtime import manifest as mf
 from ..runtime.features import FeatureConfig
 from ..runtime.manifest import Manifest
 from ..runtime.text import Vocab
-from ..runtime.transcriber import FEATURE_LENGTHS, FEATURES, Transcriber
+from ..runtime.transcriber import DEFAULT_MAX_SECONDS, FEATURE_LENGTHS, FEATURES, Transcriber
 from ..train.model import EncoderGraph
 from ..train.speech_model import Speller
 from ..train.step_contract import StepGraph
-from .bundle_writer import ExportError, bundle_manifest, resolve_checkpoint, staged_bundle, write_manifest
+from .bundle_writer import (GOLDEN_SEARCHES, ExportError, bundle_manifest, resolve_checkpoint, staged_bundle,
+                            write_manifest)
 from .onnx_graphs import _quiet_export, check_model, expected_shapes, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime
 
@@ -109,16 +110,54 @@ def speech_parity(model: Speller, bundle_dir: str | Path, features: np.ndarray, 
     return report
 
 
+def write_golden_audio(model: Speller, manifest: Manifest, features: FeatureConfig, directory: Path,
+                       recordings: list[tuple[str | Path, str]], max_length: int,
+                       max_seconds: float | None = None) -> list[dict]:
+    """Copy `recordings` ((path, reference transcript) pairs) into `directory` as golden_<i>.wav (16-bit
+    mono at the bundle's rate) and write golden.json: PyTorch's greedy and beam-5 decodes of each copy,
+    from the copy's own samples read back the runtime's way, so `edge-s2s verify` can re-run them anywhere.
+    Recordings that are silence only or over `max_seconds` are skipped; returns the cases."""
+    import json
+
+    import soundfile as sf
+
+    from ..runtime.audio import is_silence, load_audio
+    from ..runtime.features import log_mel
+
+    rate, cases = features.sample_rate, []
+    names: list[tuple[str, str]] = []
+    for src, transcript in recordings:
+        x, _ = load_audio(src, rate)
+        if is_silence(x, rate) or (max_seconds is not None and x.size / rate > max_seconds):
+            continue
+        name = f"golden_{len(names)}.wav"
+        sf.write(str(directory / name), x, rate, subtype="PCM_16")
+        names.append((name, transcript))
+    for name, transcript in names:
+        feats = log_mel(load_audio(directory / name, rate)[0], features)
+        for sjson, search in GOLDEN_SEARCHES:
+            hyps = torch_speech_decode(model, manifest, feats[None], np.array([feats.shape[0]]), search, max_length)[0]
+            cases.append({"audio": name, "transcript": transcript, "search": sjson, "max_length": max_length,
+                          "hypotheses": [{"ids": list(map(int, h.ids)), "log_prob": float(h.log_prob),
+                                          "score": float(h.score)} for h in hyps]})
+    (directory / mf.GOLDEN_FILE).write_text(json.dumps({"from": "pytorch", "cases": cases}, indent=1) + "\n",
+                                            encoding="utf-8")
+    return cases
+
+
 def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, out_dir: str | Path, max_length: int,
                         checkpoint: str | Path, model_info: dict | None = None, metrics: dict | None = None,
                         parity_features: tuple[np.ndarray, np.ndarray] | None = None,
-                        max_seconds: float | None = None) -> Manifest:
+                        max_seconds: float | None = None,
+                        golden_audio: list[tuple[str | Path, str]] | None = None) -> Manifest:
     """Export `model` as a bundle at `out_dir` (atomically: a failed export leaves nothing).
 
     features: the log-mel recipe the model was trained on (the manifest's "preprocessing").
     parity_features: held-out (frames [B, T, F], lengths [B]); when given, parity is proved and recorded.
     max_seconds: the longest recording the runtime accepts (preprocessing "max_seconds"; None = the
     runtime's DEFAULT_MAX_SECONDS).
+    golden_audio: (recording, reference transcript) pairs copied into the bundle with PyTorch's decodes
+    (golden.json, `write_golden_audio`); None writes no golden.json.
     """
     if features.n_mels != model.cfg.n_mels:
         raise ExportError(f"the feature recipe has n_mels={features.n_mels} but the model reads "
@@ -140,6 +179,9 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
                 **(model_info or {})}
         manifest = bundle_manifest(tmp, "transcribe", model, vocab, pre, max_length, info,
                                    Path(checkpoint))
+        if golden_audio:
+            write_golden_audio(model, manifest, features, tmp, golden_audio, max_length,
+                               max_seconds or DEFAULT_MAX_SECONDS)
         all_metrics = dict(metrics or {})
         write_manifest(tmp, manifest, all_metrics)
         if parity_features is not None:
@@ -186,26 +228,55 @@ def _parity_frames(cfg, n: int = 3) -> tuple[np.ndarray, np.ndarray]:
     return batch_features(feats[:n])
 
 
+def _golden_recordings(cfg, n: int) -> list[tuple[str, str]]:
+    """(audio path, transcript) of `n` of the run's validation recordings, of different lengths where it can."""
+    from ..train.speech_data import read_manifest
+
+    manifest = Path(cfg.data_dir) / "val" / "manifest.jsonl"
+    rows = [r for r in read_manifest(manifest) if Path(r["audio"]).is_file()] if manifest.is_file() else []
+    if n and not rows:
+        raise ExportError(f"{manifest} lists no readable recordings: export copies a few validation recordings into "
+                          "golden.json; keep the run's data_dir where training left it")
+    by_len: dict[int, dict] = {}
+    for r in rows:
+        by_len.setdefault(len(r["transcript"]), r)
+    lengths = sorted(by_len)
+    step = max(1, len(lengths) // max(n, 1))
+    picked = [by_len[k] for k in lengths[::step]][:n]
+    picked += [r for r in rows if r not in picked][: n - len(picked)]
+    return [(r["audio"], r["transcript"]) for r in picked]
+
+
 def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
-                         parity: bool = True, max_length: int | None = None, metrics: dict | None = None):
+                         parity: bool = True, max_length: int | None = None, metrics: dict | None = None,
+                         golden: int = 3, max_seconds: float | None = None):
     """Export a speech run (train/speech_loop.py) as a transcribe bundle; returns an ExportReport.
 
-    Parity is proved on the run's validation recordings (they must still be in its data_dir).
+    Parity is proved on the run's validation recordings, and `golden` of them are copied into the
+    bundle with PyTorch's decodes (golden.json, re-run by `edge-s2s verify`): they must still be in
+    its data_dir. max_seconds: the runtime's limit (longer recordings are split at pauses); None
+    leaves the runtime's default.
     """
     import json
 
     from ..train.loop import read_metrics
+    from ..train.speech_loop import data_info
     from .bundle_writer import ExportReport
 
     model, vocab, cfg, ck_path = load_speech_run(run_dir, checkpoint)
     max_length = int(max_length or cfg.max_length)
     frames = _parity_frames(cfg) if parity else None
     all_metrics = {"training": {"checkpoint": ck_path.name, "history": read_metrics(run_dir)}, **(metrics or {})}
+    recordings = _golden_recordings(cfg, golden) if golden > 0 else None
     manifest = write_speech_bundle(model, vocab, cfg.feature_config, out_dir, max_length, ck_path,
-                                   model_info={"data": "fsdd digit strings", "test_speakers": ["theo"]},
-                                   metrics=all_metrics, parity_features=frames)
+                                   model_info=data_info(cfg),
+                                   metrics=all_metrics, parity_features=frames, golden_audio=recordings,
+                                   max_seconds=max_seconds)
     saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
     report = dict(saved.get("metrics", {}).get("parity", {}))
     if report:
         report.update(enforced=True, tolerance=TOL)
-    return ExportReport(Path(out_dir), ck_path, manifest, parity=report, files=dict(saved.get("files", {})))
+    golden_file = Path(out_dir) / mf.GOLDEN_FILE
+    n_cases = len(json.loads(golden_file.read_text(encoding="utf-8"))["cases"]) if golden_file.is_file() else 0
+    return ExportReport(Path(out_dir), ck_path, manifest, parity=report, files=dict(saved.get("files", {})),
+                        golden_cases=n_cases)

@@ -274,3 +274,75 @@ def trim_silence(samples: np.ndarray, rate: int, top_db: float = 30.0, frame_ms:
     start, end = sound_bounds(samples, rate, top_db, frame_ms, margin_ms)
     return np.asarray(samples).reshape(-1)[start:end]
 
+
+
+# --- splitting long recordings -----------------------------------------------------------
+
+SPLIT_GAP_MS = 150.0  # the shortest pause a long recording is cut at: a digit string's pauses are 200 ms or more
+
+
+def pauses(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top_db: float = 35.0,
+           frame_ms: float = 10.0, align: int = 1) -> list[tuple[int, int]]:
+    """(cut, length) in samples of every pause in `samples`, in time order: where it may be cut (the
+    pause's middle) and how long the pause is.
+
+    A pause is at least `min_gap_ms` of `frame_ms` frames that are all quieter than `top_db`
+    below the loudest frame (or below SILENCE_DB, whichever is higher), so a quiet speaker's
+    pauses count like a loud one's. Cuts are rounded to a multiple of `align` samples (the
+    transcriber passes the samples per encoder position, so a piece's times shift exactly)
+    and dropped when rounding would leave the pause; 0 and len(samples) are never cuts.
+    """
+    x = np.asarray(samples).reshape(-1)
+    levels = frame_levels_db(x, rate, frame_ms)
+    if levels.size == 0:
+        return []
+    n = max(1, int(round(rate * frame_ms / 1000.0)))
+    quiet = levels < max(float(levels.max()) - top_db, SILENCE_DB)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    need = max(1, int(np.ceil(min_gap_ms / frame_ms)))
+    align = max(1, int(align))
+    out = []
+    for a, b in zip(edges[::2], edges[1::2]):  # quiet frames [a, b)
+        if b - a < need:
+            continue
+        lo, hi = int(a) * n, min(int(b) * n, x.size)
+        c = int(round((lo + hi) / 2 / align)) * align
+        if lo <= c <= hi and 0 < c < x.size:
+            out.append((c, hi - lo))
+    return out
+
+
+def pause_cuts(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top_db: float = 35.0,
+               frame_ms: float = 10.0, align: int = 1) -> np.ndarray:
+    """Sample positions where `samples` may be cut (the middle of every pause, see `pauses`), ascending."""
+    return np.asarray([c for c, _ in pauses(samples, rate, min_gap_ms, top_db, frame_ms, align)], dtype=np.int64)
+
+
+def split_on_silence(samples: np.ndarray, rate: int, max_seconds: float, min_gap_ms: float = SPLIT_GAP_MS,
+                     top_db: float = 35.0, align: int = 1) -> list[tuple[int, int]]:
+    """[start, end) sample ranges covering `samples` end to end, cut in pauses (`pauses`) until each is at
+    most `max_seconds` long.
+
+    A stretch over the limit is cut at its longest pause (the one nearest its middle among equals),
+    and each side again while still too long: the cuts fall between sentences or numbers before they
+    fall between words, so each piece is a whole utterance where the pauses allow. A stretch with no
+    pause left stays longer than `max_seconds`: the caller decides what to do with it (the
+    transcriber refuses it, naming the limit). A recording within the limit is one piece.
+    """
+    x = np.asarray(samples).reshape(-1)
+    limit = int(max_seconds * rate)
+    if x.size <= limit:
+        return [(0, int(x.size))]
+    found = pauses(x, rate, min_gap_ms, top_db, align=align)
+    # coarse pause length (20 ms steps) so that near-equal pauses are ties broken by balance
+    step = max(1, rate // 50)
+
+    def split(lo: int, hi: int) -> list[tuple[int, int]]:
+        inside = [(c, g) for c, g in found if lo < c < hi]
+        if hi - lo <= limit or not inside:
+            return [(lo, hi)]
+        mid = (lo + hi) / 2
+        cut = max(inside, key=lambda cg: (cg[1] // step, -abs(cg[0] - mid)))[0]
+        return split(lo, cut) + split(cut, hi)
+
+    return split(0, int(x.size))

@@ -13,6 +13,13 @@ from pathlib import Path
 from .manifest import Manifest, read_manifest_dict
 from .seq2seq import Seq2Seq
 
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # package data: the default bundles
+
+
+def default_transcriber_path() -> Path:
+    """Where the default transcriber (spoken digit strings) ships inside the package."""
+    return MODELS_DIR / "transcriber"
+
 
 def bundle_task(path: str | Path) -> str:
     """The task a bundle serves, read before any manifest class: a memory network's ("answer")

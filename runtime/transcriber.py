@@ -12,8 +12,14 @@ joined as the bundle's unit says (manifest model "unit", "char" by default).
 
 A recording with no sound (`audio.is_silence`) is not an error: its Transcript has an empty
 text and `note` set. A recording longer than the model's limit (manifest preprocessing
-"max_seconds", else DEFAULT_MAX_SECONDS) is an InputError naming the limit: attention over
-minutes of frames was never trained and only costs time.
+"max_seconds", else DEFAULT_MAX_SECONDS; attention over minutes of frames was never trained)
+is cut in its pauses into pieces under the limit (`audio.split_on_silence`); the pieces are
+transcribed like separate recordings and joined: one hypothesis whose text joins the pieces'
+with a space, whose ids, tokens and attention rows are concatenated, attention placed over the
+whole recording's encoder positions (so `token_times` counts from the recording's start), and
+`pieces` says where the cuts fell. Where no pause allows a cut, it is an InputError naming the
+limit. The attention of every hypothesis (greedy and beam) is `Hypothesis.attention` [tokens, L];
+`runtime.speech_attention_image` draws it under the log-mel spectrogram (`Transcriber.log_mel`).
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .audio import AudioInput, describe, is_silence, load_audio
+from .audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_audio, split_on_silence
 from .bundle import Bundle
 from .errors import BundleError, EdgeS2SError, InputError
 from .features import FeatureConfig, log_mel
@@ -41,6 +47,9 @@ ERRORS = ("raise", "keep")
 # Without a limit in the manifest: 30 s is three times the longest utterance the digit-string
 # data builders make (10 digits with pauses), and still well under a second to decode.
 DEFAULT_MAX_SECONDS = 30.0
+# Longer recordings are refused before decoding: an hour is 115 MB of float32 at 8 kHz, and
+# hundreds of pieces; a longer file is better cut by the user's own tools.
+LONGEST_SECONDS = 3600.0
 SILENCE_NOTE = "silence only: nothing to transcribe (empty transcript)"
 
 SpeechInput = AudioInput | np.ndarray
@@ -50,13 +59,16 @@ SpeechInput = AudioInput | np.ndarray
 class Transcript(Result):
     """A Result for one recording, plus what speech adds.
 
-    note: set (text empty) when the recording is silence only. duration: seconds of audio.
-    frame_seconds: seconds per encoder position (time reduction * hop), for `token_times`.
+    note: set when the recording is silence only (text empty) or was split at pauses.
+    duration: seconds of audio. frame_seconds: seconds per encoder position (time reduction *
+    hop), for `token_times`. pieces: (start, end) seconds of each piece a recording longer
+    than the model's limit was cut into (empty when it was transcribed whole).
     """
 
     note: str | None = None
     duration: float = 0.0
     frame_seconds: float = 0.0
+    pieces: list[tuple[float, float]] = field(default_factory=list)
 
     def token_times(self, index: int = 0) -> list[float]:
         """Start time (s) of each token of hypothesis `index`: its attention peak over the encoder frames."""
@@ -88,16 +100,25 @@ class Transcriber(Seq2Seq):
     @classmethod
     def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
              loop: str = "compiled") -> Transcriber:
-        """Load a speech-recognition bundle (there is no default model yet: a path is required)."""
+        """Load a speech-recognition bundle; no path = the default digit-string model shipped with edge-s2s."""
         if path is None:
-            raise BundleError("no default transcriber is shipped yet: pass a bundle (--bundle DIR, or "
-                              "Transcriber.load(DIR)) written by the speech exporter")
+            from .loading import default_transcriber_path
+
+            path = default_transcriber_path()
+            if not (path / "manifest.json").is_file():
+                raise BundleError(f"the default transcriber is not installed at {path}: reinstall edge-s2s, or pass "
+                                  "--bundle with a bundle from `edge-s2s export`")
         return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
 
     @property
     def frame_seconds(self) -> float:
         """Seconds of audio per encoder position."""
         return self.time_reduction * self.features.hop_length / self.features.sample_rate
+
+    @property
+    def samples_per_position(self) -> int:
+        """Samples of audio per encoder position: long recordings are cut on multiples of it."""
+        return self.time_reduction * self.features.hop_length
 
     def memory_length(self, frames: int) -> int:
         """Encoder positions for `frames` log-mel frames: ceil(frames / time_reduction)."""
@@ -109,7 +130,7 @@ class Transcriber(Seq2Seq):
         """Mono float32 samples at the bundle's rate for one input; InputError naming it when unusable."""
         rate = self.features.sample_rate
         if not isinstance(source, np.ndarray):
-            return load_audio(source, rate, self.max_seconds)[0]
+            return load_audio(source, rate, LONGEST_SECONDS)[0]
         name = f"array input {index}"
         if source.ndim != 1:
             raise InputError(f"{name} has shape {source.shape}: pass mono samples as a 1-D array (average the "
@@ -119,9 +140,9 @@ class Transcriber(Seq2Seq):
                              "(divide int16 samples by 32768)")
         if source.size == 0:
             raise InputError(f"{name} has no samples: pass at least {self.features.win_ms:g} ms of audio")
-        if source.size / rate > self.max_seconds:
+        if source.size / rate > LONGEST_SECONDS:
             raise InputError(f"{name} is {source.size / rate:.1f} s long at {rate} Hz, more than the limit of "
-                             f"{self.max_seconds:g} s: cut it into shorter pieces (e.g. at pauses)")
+                             f"{LONGEST_SECONDS:g} s: cut it into shorter pieces (e.g. at pauses)")
         x = np.asarray(source, dtype=np.float32)
         if not np.isfinite(x).all():
             raise InputError(f"{name} contains NaN or infinite samples: pass finite samples in [-1, 1]")
@@ -149,17 +170,40 @@ class Transcriber(Seq2Seq):
             timings.encoder_ns.append(time.perf_counter_ns() - t0)
         return self.decode_encoded(enc, search, max_length, min_length, callback, timings)
 
-    def _frames(self, source: SpeechInput, index: int) -> tuple[np.ndarray | None, float]:
-        """(log-mel frames, or None for silence only; seconds of audio)."""
+    def log_mel(self, source: SpeechInput, index: int = 0) -> np.ndarray:
+        """Log-mel frames [T, n_mels] of a whole recording, as the model's recipe computes them (what the
+        attention picture draws; a long recording's pieces are cut from the same samples)."""
+        return log_mel(self.samples(source, index), self.features)
+
+    def _prepare(self, source: SpeechInput, index: int) -> _Prepared:
+        """Read one input and cut it into the pieces the encoder sees (none when it is silence only)."""
         x = self.samples(source, index)
         rate = self.features.sample_rate
+        seconds = x.size / rate
         if is_silence(x, rate):
-            return None, x.size / rate
-        feats = log_mel(x, self.features)
-        if feats.shape[0] == 0:
-            raise InputError(f"{_name(source, index)} is {1000 * x.size / rate:.0f} ms long, shorter than one "
-                             f"{self.features.win_ms:g} ms frame: record at least a second of speech")
-        return feats, x.size / rate
+            return _Prepared([], seconds, x.size)
+        if seconds <= self.max_seconds:
+            feats = log_mel(x, self.features)
+            if feats.shape[0] == 0:
+                raise InputError(f"{_name(source, index)} is {1000 * seconds:.0f} ms long, shorter than one "
+                                 f"{self.features.win_ms:g} ms frame: record at least a second of speech")
+            return _Prepared([(0, x.size, feats)], seconds, x.size)
+        bounds = split_on_silence(x, rate, self.max_seconds, align=self.samples_per_position)
+        for s, e in bounds:
+            if e - s > self.max_seconds * rate:
+                raise InputError(
+                    f"{_name(source, index)} is {seconds:.1f} s long, more than the model's limit of "
+                    f"{self.max_seconds:g} s, and has no pause of {SPLIT_GAP_MS / 1000:g} s or more to split it at "
+                    f"between {s / rate:.1f} s and {s / rate + self.max_seconds:.1f} s: cut it into recordings "
+                    f"shorter than {self.max_seconds:g} s")
+        pieces = []
+        for s, e in bounds:
+            if is_silence(x[s:e], rate):
+                continue
+            feats = log_mel(x[s:e], self.features)
+            if feats.shape[0]:
+                pieces.append((s, e, feats))
+        return _Prepared(pieces, seconds, x.size, split=len(bounds))
 
     # --- the API -----------------------------------------------------------------------------
 
@@ -185,46 +229,89 @@ class Transcriber(Seq2Seq):
         self._check_call(search, callback, max_length, min_length)
         results: list[Transcript | None] = [None] * len(inputs)
         for start in range(0, len(inputs), batch_size):
-            frames: list[tuple[int, np.ndarray, float]] = []
+            prepared: dict[int, _Prepared] = {}
             for i in range(start, min(start + batch_size, len(inputs))):
                 try:
-                    feats, seconds = self._frames(inputs[i], i)
+                    prep = self._prepare(inputs[i], i)
                 except InputError as e:
                     if errors == "raise":
                         raise
                     msg, name = str(e), _name(inputs[i], i)
                     results[i] = Transcript([], error=msg if name in msg else f"{name}: {msg}")
                     continue
-                if feats is None:
-                    results[i] = self._silent(seconds)
+                if prep.pieces:
+                    prepared[i] = prep
                 else:
-                    frames.append((i, feats, seconds))
-            if frames:
-                self._decode_chunk(frames, results, search, max_length, min_length, callback, timings)
+                    results[i] = self._silent(prep.seconds)
+            rows = [(i, p) for i, prep in prepared.items() for p in range(len(prep.pieces))]
+            decoded: dict[tuple[int, int], Result] = {}
+            for r0 in range(0, len(rows), batch_size):  # a long recording's pieces may need several batches
+                chunk = rows[r0: r0 + batch_size]
+                frames = [prepared[i].pieces[p][2] for i, p in chunk]
+                for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search, max_length,
+                                                              min_length, callback, timings)):
+                    decoded[key] = res
+            for i, prep in prepared.items():
+                results[i] = self._assemble(prep, [decoded[(i, p)] for p in range(len(prep.pieces))])
         return results  # type: ignore[return-value]
 
     def _silent(self, seconds: float) -> Transcript:
         empty = Hypothesis(ids=[], tokens=[], text="", score=0.0, log_prob=0.0, attention=np.zeros((0, 0), np.float32))
         return Transcript([empty], note=SILENCE_NOTE, duration=seconds, frame_seconds=self.frame_seconds)
 
-    def _decode_chunk(self, frames: list[tuple[int, np.ndarray, float]], results: list, search: SearchConfig,
-                      max_length: int | None, min_length: int, callback, timings: Timings | None) -> None:
-        """Pad the chunk's frames into one batch, decode it, fill `results` at the inputs' indices."""
-        lengths = np.array([f.shape[0] for _, f, _ in frames], dtype=np.int64)
+    def _decode_chunk(self, frames: list[np.ndarray], index: list[int], search: SearchConfig,
+                      max_length: int | None, min_length: int, callback, timings: Timings | None) -> list[Result]:
+        """Pad frames into one batch and decode it; `index` maps its rows to input indices for `callback`."""
+        lengths = np.array([f.shape[0] for f in frames], dtype=np.int64)
         batch = np.zeros((len(frames), int(lengths.max()), self.features.n_mels), np.float32)
-        for b, (_, f, _) in enumerate(frames):
+        for b, f in enumerate(frames):
             batch[b, : f.shape[0]] = f
-        cb = _remap_callback(callback, [i for i, _, _ in frames])
-        raws = self.decode_features(batch, lengths, search, max_length, min_length, cb, timings)
-        for (i, f, seconds), r in zip(frames, raws):
-            res = self._result(r, self.memory_length(f.shape[0]))
-            results[i] = Transcript(res.hypotheses, duration=seconds, frame_seconds=self.frame_seconds)
+        raws = self.decode_features(batch, lengths, search, max_length, min_length,
+                                    _remap_callback(callback, index), timings)
+        return [self._result(r, self.memory_length(f.shape[0])) for f, r in zip(frames, raws)]
+
+    def _assemble(self, prep: _Prepared, parts: list[Result]) -> Transcript:
+        """One input's Transcript from its pieces' Results (a whole recording is its only piece)."""
+        fs = self.frame_seconds
+        if not prep.split:
+            return Transcript(parts[0].hypotheses, duration=prep.seconds, frame_seconds=fs)
+        rate, spp = self.features.sample_rate, self.samples_per_position
+        best = [r.hypotheses[0] for r in parts]
+        L = self.memory_length(self.features.n_frames(prep.n_samples))
+        att = np.zeros((sum(len(h.ids) for h in best), L), np.float32)
+        row = 0
+        for (s, _, _), h in zip(prep.pieces, best):
+            if h.attention is not None and h.attention.size:
+                off = s // spp  # cuts fall on multiples of spp: the piece's positions shift exactly
+                a = h.attention[:, : max(0, L - off)]
+                att[row: row + a.shape[0], off: off + a.shape[1]] = a
+            row += len(h.ids)
+        joined = Hypothesis(ids=[i for h in best for i in h.ids], tokens=[t for h in best for t in h.tokens],
+                            text=" ".join(h.text.strip() for h in best if h.text.strip()),
+                            score=float(sum(h.score for h in best)),
+                            log_prob=float(sum(h.log_prob for h in best)),
+                            token_log_probs=[p for h in best for p in h.token_log_probs], attention=att)
+        note = (f"{prep.seconds:.1f} s is longer than the model's limit of {self.max_seconds:g} s: split at pauses "
+                f"into {prep.split} pieces")
+        return Transcript([joined], note=note, duration=prep.seconds, frame_seconds=fs,
+                          pieces=[(round(s / rate, 4), round(e / rate, 4)) for s, e, _ in prep.pieces])
 
     def _result(self, raws: list[RawHypothesis], src_len: int) -> Result:
         res = super()._result(raws, src_len)
         for h in res.hypotheses:
             h.text = join_units(h.tokens, self.unit)
         return res
+
+
+@dataclass
+class _Prepared:
+    """One input ready for the encoder: (start sample, end sample, log-mel frames) of each piece with sound
+    (none: silence only), its length, and how many pieces it was cut into (0: not cut)."""
+
+    pieces: list[tuple[int, int, np.ndarray]]
+    seconds: float
+    n_samples: int
+    split: int = 0
 
 
 def _remap_callback(callback: Callable[[TokenEvent], bool | None] | None, index: list[int]):

@@ -2,7 +2,7 @@
 
 golden.json::
 
-    {"cases": [{"source": str,          (captioners: "image": a file in the bundle, instead;
+    {"cases": [{"source": str,          (captioners: "image", transcribers: "audio": a file in the bundle, instead;
                                          generators: "condition": int and "prefix": [ids])
                 "search": {"type": "greedy"} | {"type": "beam", "size": int, "length_penalty": float,
                                                 "n_best": int, "early_stop": bool}
@@ -78,6 +78,9 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
         elif "image" in case:  # captioner: the golden image ships in the bundle
             case["source"] = case["image"]
             result = model.caption([Path(path, case["image"])], search=search, max_length=case.get("max_length"))[0]
+        elif "audio" in case:  # transcriber: the golden recording ships in the bundle
+            case["source"] = case["audio"]
+            result = model.transcribe([Path(path, case["audio"])], search=search, max_length=case.get("max_length"))[0]
         else:
             result = model.generate([case["source"]], search=search, max_length=case.get("max_length"))[0]
         expected = case["hypotheses"]

@@ -1,8 +1,10 @@
-"""Held-out-speaker WER / CER of a speech bundle (greedy vs beam 5) and real-time factor, runtime vs PyTorch eager;
-writes docs/speech-results.{json,md}.
+"""Held-out WER / CER of a speech bundle (greedy vs beam 5) and real-time factor, runtime vs PyTorch eager;
+writes docs/speech-results.{json,md}, or with --section one section at the end of --out (any bundle + test manifest).
 
     python scripts/speech_table.py --bundle bundles/speech-fsdd --run runs/speech-fsdd
     python scripts/speech_table.py --bundle B --run R --test data/fsdd-digits/test/manifest.jsonl --limit 100
+    python scripts/speech_table.py --bundle bundles/speech-tuxpaint-fr --run runs/speech-tuxpaint-fr \
+        --test data/tuxpaint-fr/test/manifest.jsonl --section "Tux Paint French phrases" --examples 8
 
 Transcripts come from the runtime (`Transcriber`, ONNX Runtime, the compiled loop) on the test
 manifest's wav files, so the numbers are what a user gets. WER and CER are jiwer's, over the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -108,6 +111,56 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_markdown(res: dict, title: str) -> str:
+    """One `## title` section: the WER/CER table, example transcripts, how the model was made, the commands."""
+    info, t = res.get("run", {}), res["train_cfg"]
+    lines = [f"## {title}", "",
+             f"Test set: `{res['test']}`, {res['n_test']} recordings, {res['audio_seconds']:.0f} s of audio "
+             f"(speakers: {', '.join(res['test_speakers'])}). Bundle: `{res['bundle']}`. Transcripts from the runtime; "
+             "WER and CER are jiwer's over the whole set. Made by `scripts/speech_table.py --section`.", "",
+             "| search | WER | CER | whole transcript right |", "|---|---|---|---|"]
+    for name, r in res["searches"].items():
+        lines.append(f"| {name} | {100 * r['wer']:.1f}% | {100 * r['cer']:.1f}% | {100 * r['string_accuracy']:.1f}% |")
+    if res.get("examples"):
+        lines += ["", "Examples (held-out recordings, reference / greedy / beam 5):", "",
+                  "| reference | greedy | beam 5 |", "|---|---|---|"]
+        lines += [f"| {e['ref']} | {e['greedy'] or '(empty)'} | {e['beam5'] or '(empty)'} |" for e in res["examples"]]
+    lines += ["", "Real-time factor (one recording at a time, one thread, greedy): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in res["rtf"].items()) + "."]
+    if info:
+        m, f = t.get("model", {}), t["features"]
+        corpus = t.get("corpus", "fsdd")
+        data = (f"Tux Paint's `{t.get('lang')}` recordings, held out by utterance (a sentence is never in two "
+                "splits)" if corpus == "tuxpaint" else "FSDD digit strings, held-out speaker")
+        lines += ["", f"- data: {data}; {info['utterances'].get('train')} train / {info['utterances'].get('val')} "
+                  f"val recordings, data seed {t['data_seed']}; max_length {t['max_length']}",
+                  f"- model: listener {m.get('listener_hidden')} per direction, {m.get('pyramid_layers')} pyramid "
+                  f"layers, speller {m.get('dec_hidden')}, attention {m.get('attention')}; {f['n_mels']} log-mel "
+                  f"bins at {f['sample_rate']} Hz, {f['win_ms']:g} ms / {f['hop_ms']:g} ms, normalised per utterance: "
+                  f"{f['normalize']}; SpecAugment {'on' if t['spec_augment'] else 'off'}",
+                  f"- training: seed {t['seed']}, Adam lr {t['lr']}, batch {t['batch_size']}, {info['epochs_done']} "
+                  f"epochs, {info['train_seconds']:.0f} s on one CPU thread; best epoch {info['best_epoch']} "
+                  f"(validation CER {100 * (info['best_val_cer'] or 0):.1f}%)"]
+    for note in res.get("notes", []):
+        lines += ["", note]
+    if res.get("commands"):
+        lines += ["", "Commands:", "", "```"] + res["commands"] + ["```"]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    """`text` with the `## ` section of the same title replaced by `section` (it runs to the next `## ` heading),
+    or `section` appended at the end."""
+    title = section.split("\n", 1)[0]
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == title), None)
+    if start is None:
+        return text.rstrip("\n") + ("\n\n" if text.strip() else "") + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", type=Path, required=True)
@@ -118,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "speech-results.md")
     ap.add_argument("--command", action="append", default=[], help="a command line to quote in the report")
     ap.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
+    ap.add_argument("--section", default=None, help="write a section with this title at the end of --out "
+                    "(replacing one of the same title) instead of the whole file; JSON beside it")
+    ap.add_argument("--examples", type=int, default=0, help="example transcripts to show (with --section)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows = read_manifest(a.test)
@@ -127,12 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     seconds = sum(float(r["duration"]) for r in rows)
     rt = Transcriber.load(a.bundle, threads=1)
     test = a.test.resolve()
-    res: dict = {"bundle": str(a.bundle), "test": str(test.relative_to(ROOT) if test.is_relative_to(ROOT) else test), "n_test": len(rows), "audio_seconds": seconds,
+    res: dict = {"bundle": str(a.bundle), "test": str(test.relative_to(ROOT) if test.is_relative_to(ROOT) else test),
+                 "n_test": len(rows), "audio_seconds": seconds,
                  "test_speakers": sorted({r["speaker"] for r in rows}), "searches": {}, "rtf": {}}
+    all_hyps = {}
     for name, search in SEARCHES.items():
-        hyps = [t.text for t in rt.transcribe(paths, search, batch_size=16)]
+        all_hyps[name] = hyps = [t.text for t in rt.transcribe(paths, search, batch_size=16)]
         res["searches"][name] = error_rates(hyps, refs)
         print(name, res["searches"][name], file=sys.stderr)
+    step = max(1, len(rows) // max(a.examples, 1))
+    res["examples"] = [{"ref": refs[i], **{n: h[i] for n, h in all_hyps.items()}}
+                       for i in range(0, len(rows), step)][: a.examples]
     timed = paths[: a.rtf_n]
     timed_s = sum(float(r["duration"]) for r in rows[: a.rtf_n])
     res["rtf"]["edge-s2s runtime (onnxruntime, compiled loop)"] = runtime_rtf(rt, timed, timed_s)
@@ -142,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     res["train_cfg"] = res["run"].get("train", {})
     res["commands"], res["notes"] = a.command, a.note
     a.out.parent.mkdir(parents=True, exist_ok=True)
+    if a.section:
+        slug = re.sub(r"[^a-z0-9]+", "-", a.section.lower()).strip("-")
+        a.out.with_name(f"{a.out.stem}-{slug}.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+        section = section_markdown(res, a.section)
+        a.out.write_text(replace_section(a.out.read_text(encoding="utf-8") if a.out.is_file() else "", section),
+                         encoding="utf-8")
+        print(section)
+        return 0
     a.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     a.out.write_text(markdown(res), encoding="utf-8")
     print(markdown(res))

@@ -438,3 +438,16 @@ def write_phrase_manifest(path: str | Path, phrases: Sequence[Phrase]) -> Path:
              "speaker": f"tuxpaint-{p.lang}", "stamp": p.stamp, "duration": round(sf.info(str(p.audio)).duration, 4)}
             for p in phrases]
     return write_manifest(path, rows)
+
+
+def build_tuxpaint(root: str | Path, out_dir: str | Path, lang: str = "fr", seed: int = 13) -> dict[str, Path]:
+    """train/val/test manifests of one language's Tux Paint phrases under `out_dir`; returns split -> manifest.
+
+    Held out by utterance with `split_phrases` (a sentence never in two splits). The recordings stay
+    where Debian installed them (absolute paths); the train manifest is written last, so its presence
+    means the whole set is there.
+    """
+    split = split_phrases(tuxpaint_phrases(root, lang), seed)  # every split gets at least one sentence
+    out = Path(out_dir)
+    paths = {k: write_phrase_manifest(out / k / MANIFEST, split[k]) for k in ("test", "val", "train")}
+    return {k: paths[k] for k in ("train", "val", "test")}

@@ -1,10 +1,14 @@
-"""Speech training: a Listen-Attend-Spell speller on spoken digit strings (FSDD), teacher forcing,
-optional SpecAugment, atomic checkpoints and bit-for-bit `--resume` through the shared epoch loop.
+"""Speech training: a Listen-Attend-Spell speller on spoken digit strings (FSDD) or Tux Paint phrases,
+teacher forcing, optional SpecAugment, atomic checkpoints and bit-for-bit `--resume` through the shared
+epoch loop.
 
-Data: `data_dir/{train,val,test}/manifest.jsonl` (train/speech_data.py's `build_fsdd` layout).
-When the train manifest is missing, the sets are built from FSDD first (`fsdd`, n_train /
-n_val / n_test, data_seed); an existing set is reused as it is. The test split is never read
-here: it belongs to the held-out speaker(s) and scripts/speech_table.py.
+Data: `data_dir/{train,val,test}/manifest.jsonl` (train/speech_data.py's layout). When the train
+manifest is missing, the sets are built first: corpus "fsdd" (the default) from FSDD (`fsdd`,
+n_train / n_val / n_test, data_seed; the digit vocabulary), corpus "tuxpaint" from one language's
+recordings in the stamps folder (`stamps`, `lang`, data_seed; held-out utterances, a character
+vocabulary from the training transcripts, so a val/test character it lacks reads as <unk>). An
+existing set is reused as it is. The test split's transcripts are read only for their length
+(max_length 0 = fit the longest); its audio belongs to scripts/speech_table.py.
 
 Features are the runtime's own log-mel code (`features_from_file`), computed once per split
 and cached next to the manifest (`features-<hash of the recipe>.npz`), so later runs and
@@ -13,7 +17,7 @@ resumes skip the audio.
 Run directory (cfg.out_dir)::
 
     config.json     the SpeechTrainConfig (task "transcribe"), vocabulary size, data sizes
-    tokens.txt      the character vocabulary ("0".."9" and space)
+    tokens.txt      the character vocabulary ("0".."9" and space for FSDD)
     last.pt / best.pt, metrics.jsonl   as every other task (best = lowest validation CER)
 """
 
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +41,15 @@ from .data import DataError
 from .epochs import run_epochs
 from .loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, resumed_config, seed_everything
 from .speech_config import SpeechModelConfig
-from .speech_data import FSDD_ROOT, MANIFEST, build_fsdd, read_manifest
+from .speech_data import FSDD_ROOT, MANIFEST, TEST_SPEAKERS, build_fsdd, build_tuxpaint, read_manifest
 from .speech_features import SpecAugment, batch_features, features_from_file
 from .speech_model import Speller
+from .tuxpaint import STAMPS_DIR
 
 TASK = "transcribe"
 CHARS = list("0123456789") + [" "]
+CORPORA = ("fsdd", "tuxpaint")
+MAX_LENGTH_SLACK = 8  # characters beyond the longest transcript when max_length is 0 (auto)
 
 
 def digit_vocab() -> Vocab:
@@ -56,6 +63,22 @@ def default_features() -> FeatureConfig:
     return FeatureConfig(sample_rate=8000, n_fft=256, n_mels=40, normalize=True)
 
 
+def tuxpaint_features() -> FeatureConfig:
+    """The recipe for Tux Paint's 44.1/48 kHz recordings: resampled to 16 kHz, 25 ms / 10 ms frames,
+    80 mel bins, per-utterance normalisation (speech has little energy above 8 kHz)."""
+    return FeatureConfig(sample_rate=16000, n_fft=512, n_mels=80, normalize=True)
+
+
+def corpus_features(corpus: str) -> FeatureConfig:
+    """The default feature recipe of a corpus ("fsdd" or "tuxpaint")."""
+    return tuxpaint_features() if corpus == "tuxpaint" else default_features()
+
+
+def char_vocab(texts: list[str]) -> Vocab:
+    """A character vocabulary from training transcripts (most frequent first, ties alphabetical)."""
+    return Vocab.build([list(t) for t in texts])
+
+
 @dataclass
 class SpeechTrainConfig:
     """One speech training run (see the module doc for the data layout)."""
@@ -66,6 +89,9 @@ class SpeechTrainConfig:
     n_val: int = 200
     n_test: int = 300
     data_seed: int = 13
+    corpus: str = "fsdd"  # "fsdd" (digit strings) or "tuxpaint" (one language's phrases)
+    lang: str = "fr"  # with corpus "tuxpaint": the recordings' language (*_desc_<lang>.ogg)
+    stamps: str = str(STAMPS_DIR)  # with corpus "tuxpaint": Tux Paint's stamps folder
     out_dir: str = "runs/speech"
     model: SpeechModelConfig = field(default_factory=lambda: SpeechModelConfig(n_mels=40, listener_hidden=128,
                                                                               dec_hidden=128))
@@ -79,7 +105,7 @@ class SpeechTrainConfig:
     checkpoint_every: int = 0
     max_steps: int = 0
     val_max: int = 200  # validation utterances decoded (greedy) for CER each epoch (0 = loss only)
-    max_length: int = 24  # characters decoded at most (10 digits and 9 spaces fit)
+    max_length: int = 24  # characters decoded at most (10 digits and 9 spaces fit); 0 = fit the longest transcript
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -91,11 +117,13 @@ class SpeechTrainConfig:
         if fc.n_mels != self.model.n_mels:
             raise ValueError(f"the features have n_mels={fc.n_mels} but the model reads {self.model.n_mels}: "
                              "make them equal")
-        for name in ("epochs", "batch_size", "n_train", "n_val", "max_length"):
+        if self.corpus not in CORPORA:
+            raise ValueError(f"unknown speech corpus {self.corpus!r}: use {' or '.join(CORPORA)}")
+        for name in ("epochs", "batch_size", "n_train", "n_val"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"SpeechTrainConfig.{name} must be a positive integer, got {v!r}")
-        for name in ("checkpoint_every", "max_steps", "val_max", "n_test"):
+        for name in ("checkpoint_every", "max_steps", "val_max", "n_test", "max_length"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"SpeechTrainConfig.{name} must be an integer >= 0, got {v!r}")
@@ -119,15 +147,34 @@ class SpeechTrainConfig:
 # ---------------------------------------------------------------- data
 
 
-def ensure_digit_sets(cfg: SpeechTrainConfig) -> dict[str, Path]:
-    """split -> manifest under cfg.data_dir, building them from FSDD when the train manifest is missing."""
+def ensure_speech_sets(cfg: SpeechTrainConfig) -> dict[str, Path]:
+    """split -> manifest under cfg.data_dir, building them from cfg.corpus when the train manifest is missing."""
     root = Path(cfg.data_dir)
     splits = {s: root / s / MANIFEST for s in ("train", "val", "test")}
     if not splits["train"].is_file():
-        build_fsdd(cfg.fsdd, root, cfg.n_train, cfg.n_val, cfg.n_test, seed=cfg.data_seed)
+        if cfg.corpus == "tuxpaint":
+            build_tuxpaint(cfg.stamps, root, cfg.lang, seed=cfg.data_seed)
+        else:
+            build_fsdd(cfg.fsdd, root, cfg.n_train, cfg.n_val, cfg.n_test, seed=cfg.data_seed)
     if not splits["val"].is_file():
         raise DataError(f"{splits['val']} is missing: rebuild the data set (remove {root}) or give another --data-dir")
     return splits
+
+
+ensure_digit_sets = ensure_speech_sets  # the name from when FSDD was the only corpus
+
+
+def data_info(cfg: SpeechTrainConfig) -> dict[str, Any]:
+    """What the model was trained and tested on, for the bundle manifest's "model"."""
+    if cfg.corpus == "tuxpaint":
+        return {"data": f"tuxpaint-stamps-default {cfg.lang} phrases", "lang": cfg.lang,
+                "held_out": "utterances (a sentence is never in two splits)"}
+    return {"data": "fsdd digit strings", "test_speakers": list(TEST_SPEAKERS)}
+
+
+def longest_transcript(splits: dict[str, Path]) -> int:
+    """Characters in the longest transcript of any split (only the text is read)."""
+    return max((len(r["transcript"]) for p in splits.values() if p.is_file() for r in read_manifest(p)), default=0)
 
 
 def _recipe_hash(features: FeatureConfig) -> str:
@@ -250,15 +297,19 @@ def train_speech(cfg: SpeechTrainConfig, resume: bool = False, progress: bool = 
     elif last.is_file():
         raise RunError(f"{run} already holds a training run ({LAST}): resume it, or choose another output directory")
     else:
-        vocab = digit_vocab()
-    splits = ensure_digit_sets(cfg)
+        vocab = digit_vocab() if cfg.corpus == "fsdd" else None  # tuxpaint: from the training transcripts
+    splits = ensure_speech_sets(cfg)
+    if cfg.max_length == 0:
+        cfg = replace(cfg, max_length=longest_transcript(splits) + MAX_LENGTH_SLACK)
     fc = cfg.feature_config
     train_feats, train_texts = cached_features(splits["train"], fc)
     val_feats, val_texts = cached_features(splits["val"], fc)
     if not train_feats:
         raise DataError(f"{splits['train']} holds no utterances: rebuild the data set with n_train >= 1")
+    if vocab is None:
+        vocab = char_vocab(train_texts)
     bad = sorted({c for t in train_texts + val_texts for c in t if c not in vocab.index})
-    if bad:
+    if bad and cfg.corpus == "fsdd":
         raise DataError(f"transcripts in {cfg.data_dir} use characters {bad} outside the digit vocabulary: "
                         "this trainer is for digit strings (build them with build_fsdd)")
     train_ids = [text_ids(t, vocab) for t in train_texts]

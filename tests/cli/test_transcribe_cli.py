@@ -97,7 +97,7 @@ def test_silence_is_an_empty_transcript_and_one_note(capsys, speech_bundle, tmp_
 
 
 @pytest.mark.parametrize("args,match", [
-    (["transcribe", "x.wav"], "no default transcriber"),
+    (["transcribe"], "no recordings given"),
     (["transcribe", "-b", "BUNDLE"], "no recordings given"),
     (["transcribe", "-b", "BUNDLE", "x.wav", "--beam", "0"], "--beam"),
 ])
@@ -105,3 +105,38 @@ def test_usage_mistakes_are_one_line(capsys, speech_bundle, args, match):
     rc, out, err = _cli(capsys, [str(speech_bundle) if a == "BUNDLE" else a for a in args])
     assert rc == 1 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and match in err
+
+
+def test_attention_picture_one_file_and_many(capsys, speech_bundle, clips, tmp_path):
+    from PIL import Image
+
+    out_png = tmp_path / "out.png"
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(clips[0]), "--attention", str(out_png)])
+    assert rc == 0, err
+    with Image.open(out_png) as im:
+        assert im.format == "PNG" and im.size[0] > 200
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), *map(str, clips), "--beam", "3",
+                                 "--attention", str(tmp_path / "att.png")])
+    assert rc == 0, err
+    assert sorted(p.name for p in tmp_path.glob("att-*.png")) == [f"att-{p.stem}.png" for p in clips]
+    assert not (tmp_path / "att.png").exists()
+
+
+def test_attention_picture_to_a_missing_directory_is_one_line(capsys, speech_bundle, clips, tmp_path):
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(clips[0]), "--attention",
+                                 str(tmp_path / "nope" / "a.png")])
+    assert rc == 1 and out == "" and len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_a_long_recording_is_split_and_says_so(capsys, speech_bundle, tmp_path):
+    pause = np.zeros(int(0.4 * RATE), np.float32)
+    x = np.concatenate([tone_audio(d) if i % 2 == 0 else pause for i, d in enumerate("0123" "3210" "1302" "2")])
+    long = tmp_path / "long.wav"
+    sf.write(str(long), x, RATE, subtype="FLOAT")
+    assert x.size / RATE > 3.0
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(speech_bundle), str(long), "--json"])
+    o = json.loads(out)
+    assert rc == 0 and len(o["pieces"]) >= 2 and "split at pauses" in o["note"]
+    assert len(o["times"]) == len(o["tokens"]) and all(0 <= t <= o["duration"] for t in o["times"])
+    assert o["pieces"][0][0] == 0 and all(a[1] == b[0] for a, b in zip(o["pieces"], o["pieces"][1:]))
+    assert err.splitlines() == [f"note: {long}: {o['note']}"]

@@ -1,15 +1,21 @@
 """Exporting the Listen-Attend-Spell model: dynamic axes, step parity with beam-like row
 reordering, and whole searches through the runtime's loops identical to PyTorch."""
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from edge_s2s.export import onnx_graphs as og
-from edge_s2s.export.bundle_writer import ExportError
+from edge_s2s.export.bundle_writer import ExportError, write_manifest
 from edge_s2s.export.parity import compare_searches
 from edge_s2s.export.speech_export import (FeatureSeq2Seq, example_features, export_speech_graphs,
                                            torch_speech_decode, write_speech_bundle)
+from edge_s2s.runtime.errors import BundleError
 from edge_s2s.runtime.features import FeatureConfig
 from edge_s2s.runtime.manifest import Manifest
 from edge_s2s.runtime.search import Beam, Greedy
@@ -48,16 +54,31 @@ def test_graphs_match_torch_at_other_sizes(attention, tmp_path, step_matches_tor
         step_matches_torch(model, step_s, t_enc, B, N, K, vocab_tokens=10)
 
 
+def _tones(path, freqs: list[float], rate: int = 8000, pad: float = 0.1):
+    """A recording of 0.15 s tones separated by short gaps (float32 wav at `rate`)."""
+    t = np.arange(int(0.15 * rate)) / rate
+    parts = [np.zeros(int(pad * rate))]
+    for f in freqs:
+        parts += [0.4 * np.sin(2 * np.pi * f * t), np.zeros(int(0.05 * rate))]
+    sf.write(str(path), np.concatenate(parts + [np.zeros(int(pad * rate))]).astype(np.float32), rate, subtype="FLOAT")
+    return path
+
+
 @pytest.fixture(scope="module", params=ATTENTIONS)
 def speech_bundle(request, tmp_path_factory):
-    """An (untrained) speller written as a bundle by write_speech_bundle, parity proved on the way."""
+    """An (untrained) speller written as a bundle by write_speech_bundle, parity proved on the way, with
+    golden.json made from two generated recordings (and a silent one, which is skipped)."""
     model = _model(request.param, seed=3)
     d = tmp_path_factory.mktemp(f"speech-{request.param}")
     ck = d / "weights.pt"
     torch.save(model.state_dict(), ck)
     feats, lengths = example_features(model, 3, 41, seed=7)
+    quiet = d / "quiet.wav"
+    sf.write(str(quiet), np.zeros(4000, np.float32), 8000)
+    golden = [(_tones(d / "a.wav", [400, 900, 400]), "010"), (quiet, ""),
+              (_tones(d / "b.wav", [1500, 600], rate=16000), "31")]
     manifest = write_speech_bundle(model, VOCAB, FEATURES, d / "bundle", 12, ck,
-                                   parity_features=(feats.numpy(), lengths.numpy()))
+                                   parity_features=(feats.numpy(), lengths.numpy()), golden_audio=golden)
     return model, d / "bundle", manifest
 
 
@@ -107,3 +128,74 @@ def test_export_refuses_a_mismatched_recipe_and_leaves_nothing(tmp_path):
     with pytest.raises(ExportError, match="n_mels=40"):
         write_speech_bundle(model, VOCAB, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256), tmp_path / "b", 12, ck)
     assert not (tmp_path / "b").exists()
+
+
+def test_golden_recordings_ship_in_the_bundle_and_verify(speech_bundle, tmp_path):
+    from edge_s2s.runtime.verify import verify_bundle
+
+    model, d, _ = speech_bundle
+    golden = json.loads((d / "golden.json").read_text())
+    assert golden["from"] == "pytorch"
+    assert [(c["audio"], c["transcript"], c["search"]["type"]) for c in golden["cases"]] == [
+        ("golden_0.wav", "010", "greedy"), ("golden_0.wav", "010", "beam"),
+        ("golden_1.wav", "31", "greedy"), ("golden_1.wav", "31", "beam")]  # the silent recording is skipped
+    m = Manifest.load(d)
+    for name in ("golden_0.wav", "golden_1.wav", "golden.json"):
+        assert name in m.files
+    info = sf.info(str(d / "golden_1.wav"))
+    assert info.samplerate == FEATURES.sample_rate and info.channels == 1 and info.subtype == "PCM_16"
+    res = verify_bundle(d)
+    assert len(res) == 4 and all(c.passed for c in res)
+    # a changed expectation fails that case only
+    bad = tmp_path / "b"
+    shutil.copytree(d, bad)
+    golden["cases"][2]["hypotheses"][0]["log_prob"] += 1e-2
+    (bad / "golden.json").write_text(json.dumps(golden))
+    with pytest.raises(BundleError, match="golden.json does not match its sha256"):
+        verify_bundle(bad)
+    m = Manifest.load(bad)
+    write_manifest(bad, m, m.metrics)  # re-hashed: now the case itself is checked
+    assert [c.passed for c in verify_bundle(bad)] == [True, True, False, True]
+
+
+def _digit_recordings(root):
+    """FSDD-like stand-ins: <digit>_<speaker>_<take>.wav, a tone whose pitch names the digit."""
+    rec = root / "recordings"
+    rec.mkdir(parents=True)
+    for s, speaker in enumerate(("alice", "bob", "theo")):
+        for digit in range(10):
+            for take in range(7):
+                rng = np.random.default_rng(1000 * s + 10 * take + digit)
+                n = int(8000 * (0.12 + 0.01 * take))
+                tone = 0.3 * np.sin(2 * np.pi * (400 + 150 * digit) * np.arange(n) / 8000)
+                x = np.concatenate([np.zeros(400), tone, np.zeros(400)]) + rng.normal(0, 1e-3, n + 800)
+                sf.write(str(rec / f"{digit}_{speaker}_{take}.wav"), x, 8000, subtype="PCM_16")
+    return root
+
+
+def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_path, capsys):
+    from edge_s2s.cli.app import run
+    from edge_s2s.train.speech_loop import SpeechTrainConfig, train_speech
+
+    torch.set_num_threads(1)
+    fsdd = _digit_recordings(tmp_path / "fsdd")
+    model = SpeechModelConfig(n_mels=40, listener_hidden=8, dec_hidden=16, emb_dim=8, att_dim=8, pyramid_layers=2)
+    cfg = SpeechTrainConfig(data_dir=str(tmp_path / "digits"), fsdd=str(fsdd), n_train=16, n_val=4, n_test=4,
+                            model=model, out_dir=str(tmp_path / "run"), epochs=1, batch_size=8, val_max=4, seed=3)
+    train_speech(cfg, progress=False)
+    assert run(["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")]) == 0
+    out = capsys.readouterr().out
+    assert "golden.json: 6 cases" in out
+    cases = json.loads((tmp_path / "bundle" / "golden.json").read_text())["cases"]
+    assert len({c["audio"] for c in cases}) == 3 and all((tmp_path / "bundle" / c["audio"]).is_file() for c in cases)
+    assert run(["verify", str(tmp_path / "bundle")]) == 0
+    assert "6 passed, 0 failed" in capsys.readouterr().out
+    # the speed benchmark runs on it too (smoke: its table, and runtime and torch agree on every text)
+    import runpy
+
+    bench = runpy.run_path(str(Path(__file__).parents[2] / "bench" / "bench_speech.py"))
+    assert bench["main"](["--bundle", str(tmp_path / "bundle"), "--run", str(tmp_path / "run"), "--data",
+                          str(tmp_path / "digits" / "test"), "--n", "2", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {x.split()[0]: x.split() for x in lines if x.startswith(("greedy", "beam"))}
+    assert set(rows) == {"greedy", "beam"} and all(r[-1] == "2/2" for r in rows.values())

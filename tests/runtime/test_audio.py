@@ -14,8 +14,11 @@ from edge_s2s.runtime.audio import (
     frame_levels_db,
     is_silence,
     load_audio,
+    pause_cuts,
+    pauses,
     resample,
     sound_bounds,
+    split_on_silence,
     trim_silence,
 )
 from edge_s2s.runtime.errors import InputError
@@ -215,3 +218,56 @@ def test_bytes_of_a_wav_written_in_memory():
     sf.write(buf, sine(700, 44100, 0.2), 44100, format="WAV", subtype="PCM_24")
     y, info = load_audio(bytearray(buf.getvalue()), 16000)
     assert info.subtype == "PCM_24" and y.size == round(0.2 * 16000)
+
+
+def _speech_like(rate: int, plan: list[tuple[str, float]], seed: int = 2) -> np.ndarray:
+    """Tones ("t") and pauses ("p") of the given seconds, over -80 dBFS noise."""
+    rng = np.random.default_rng(seed)
+    parts = [sine(440 + 100 * i, rate, s, amp=0.3) if kind == "t" else np.zeros(int(rate * s))
+             for i, (kind, s) in enumerate(plan)]
+    x = np.concatenate(parts)
+    return (x + rng.standard_normal(x.size) * 1e-4).astype(np.float32)
+
+
+def test_pause_cuts_fall_in_the_pauses_on_the_grid():
+    rate = 8000
+    x = _speech_like(rate, [("t", 1.0), ("p", 0.3), ("t", 1.0), ("p", 0.1), ("t", 1.0), ("p", 0.5), ("t", 0.5)])
+    cuts = pause_cuts(x, rate, align=640)
+    assert len(cuts) == 2  # the 100 ms pause is shorter than SPLIT_GAP_MS
+    assert 1.0 * rate < cuts[0] < 1.3 * rate and 3.4 * rate < cuts[1] < 3.9 * rate
+    assert all(c % 640 == 0 for c in cuts)
+    assert pause_cuts(np.zeros(0, np.float32), rate).size == 0
+
+
+def test_split_on_silence_packs_pieces_under_the_limit():
+    rate = 8000
+    plan = [("t", 0.8), ("p", 0.3)] * 6 + [("t", 0.8)]  # 7 tones, 7.4 s
+    x = _speech_like(rate, plan)
+    assert split_on_silence(x, rate, 10.0) == [(0, x.size)]  # within the limit: one piece
+    pieces = split_on_silence(x, rate, 2.5, align=80)
+    assert pieces[0][0] == 0 and pieces[-1][1] == x.size
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))  # end to end, nothing lost
+    assert all(e - s <= 2.5 * rate for s, e in pieces)
+    assert len(pieces) == 4  # 7.4 s: the fewest pieces of at most 2.5 s that end in pauses
+    for s, e in pieces:  # no tone is cut: each boundary is inside a pause
+        assert is_silence(x[max(0, s - 40): s + 40], rate) or s == 0
+
+
+def test_split_on_silence_leaves_an_unbroken_stretch_long():
+    rate = 8000
+    x = _speech_like(rate, [("t", 0.5), ("p", 0.3), ("t", 3.0), ("p", 0.3), ("t", 0.5)])
+    pieces = split_on_silence(x, rate, 2.0)
+    assert pieces[0][1] - pieces[0][0] <= 2 * rate
+    assert max(e - s for s, e in pieces) > 2 * rate  # the 3 s tone has no pause: left for the caller to refuse
+    assert split_on_silence(_speech_like(rate, [("t", 4.0)]), rate, 2.0) == [(0, 4 * rate)]
+
+
+def test_split_on_silence_cuts_the_longest_pause_first():
+    rate = 8000
+    # two "numbers" of three words each (0.2 s between words), 0.8 s between the numbers
+    number = [("t", 0.5), ("p", 0.2), ("t", 0.5), ("p", 0.2), ("t", 0.5)]
+    x = _speech_like(rate, number + [("p", 0.8)] + number)
+    pieces = split_on_silence(x, rate, 2.5)
+    assert len(pieces) == 2 and 1.9 * rate < pieces[0][1] < 2.7 * rate  # between the numbers, not between words
+    assert [c for c, _ in pauses(x, rate)] == list(pause_cuts(x, rate))
+    assert max(g for _, g in pauses(x, rate)) >= 0.7 * rate

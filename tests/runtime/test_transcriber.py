@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.runtime.errors import BundleError, InputError
+from edge_s2s.runtime.errors import InputError
 from edge_s2s.runtime.features import FeatureConfig, log_mel
 from edge_s2s.runtime.loading import load_any
 from edge_s2s.runtime.search import Beam, Greedy
@@ -96,6 +96,11 @@ def asr(speech_bundle) -> Transcriber:
     return Transcriber.load(speech_bundle)
 
 
+def _steady_tone(seconds: float) -> np.ndarray:
+    """One tone with no pause at all: a long recording that cannot be split."""
+    return (0.5 * np.sin(2 * np.pi * TONES["1"] * np.arange(int(seconds * RATE)) / RATE)).astype(np.float32)
+
+
 def _wav(path: Path, x: np.ndarray, rate: int = RATE, subtype: str = "PCM_16") -> Path:
     sf.write(str(path), x, rate, subtype=subtype)
     return path
@@ -157,7 +162,7 @@ def _file(path: Path, data: bytes) -> Path:
     (lambda d: _file(d / "notes.txt", b"call me at 555\n"), "not audio"),
     (lambda d: _file(d / "empty.wav", b""), "empty"),
     (lambda d: d / "missing.wav", "no such file"),
-    (lambda d: _wav(d / "long.wav", tone_audio("0123").repeat(6)), "limit of 3 s"),
+    (lambda d: _wav(d / "long.wav", _steady_tone(4.0)), "limit of 3 s"),
 ])
 def test_bad_files_raise_or_are_kept_with_the_rest_transcribed(asr, tmp_path, make, match):
     bad = make(tmp_path)
@@ -174,7 +179,7 @@ def test_bad_files_raise_or_are_kept_with_the_rest_transcribed(asr, tmp_path, ma
     (np.zeros(800, np.int16), "float samples"),
     (np.zeros(0, np.float32), "no samples"),
     (np.full(800, np.nan, np.float32), "NaN"),
-    (np.zeros(int(RATE * MAX_SECONDS) + 1, np.float32), "limit of 3 s"),
+    (_steady_tone(MAX_SECONDS + 0.01), "limit of 3 s"),
     (tone_audio("1")[400:450], "shorter than one"),
 ])
 def test_bad_arrays_name_the_problem(asr, x, match):
@@ -189,8 +194,7 @@ def test_bad_calls_and_loading(asr, speech_bundle):
         asr.transcribe([])
     with pytest.raises(InputError, match="errors must be"):
         asr.transcribe([tone_audio("1")], errors="ignore")
-    with pytest.raises(BundleError, match="no default transcriber is shipped yet"):
-        Transcriber.load()
+    assert Transcriber.load().manifest.task == "transcribe"  # no path: the default model shipped in the package
     m = load_any(speech_bundle, loop="reference")
     assert isinstance(m, Transcriber) and m.max_seconds == MAX_SECONDS
     x = tone_audio("31")
@@ -217,3 +221,61 @@ def test_a_speech_bundle_given_to_the_text_runtime_points_to_transcribe(speech_b
         Seq2Seq.load(speech_bundle)
     assert run(["translate", "--bundle", str(speech_bundle), "eins zwei"]) == 1
     assert "edge-s2s transcribe" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("search", [Greedy(), Beam(3)])
+def test_attention_is_returned_for_greedy_and_beam(asr, search):
+    x = tone_audio("2013")
+    r = asr.transcribe([x], search=search)[0]
+    L = asr.memory_length(FEATURES.n_frames(x.size))
+    for h in r.hypotheses:
+        assert h.attention.shape == (len(h.tokens), L) and np.allclose(h.attention.sum(1), 1.0, atol=1e-4)
+    assert asr.log_mel(x).shape == (FEATURES.n_frames(x.size), FEATURES.n_mels)
+
+
+def _long_recording(pieces: list[str], pause: float = 0.4) -> tuple[np.ndarray, list[int]]:
+    """Tone sequences separated by `pause` s of silence, and the sample each sequence starts at."""
+    out, starts, pos = [], [], 0
+    for k, digits in enumerate(pieces):
+        if k:
+            out.append(np.zeros(int(pause * RATE), np.float32))
+            pos += out[-1].size
+        starts.append(pos)
+        out.append(tone_audio(digits))
+        pos += out[-1].size
+    return np.concatenate(out), starts
+
+
+def test_a_long_recording_is_split_at_pauses_and_joined(asr, tmp_path):
+    pieces = ["0123", "3210", "1302", "2031", "0312", "21"]
+    x, starts = _long_recording(pieces)
+    assert x.size / RATE > 2 * MAX_SECONDS
+    wav = _wav(tmp_path / "long.wav", x)
+    r = asr.transcribe([str(wav), x], search=Greedy())
+    assert r[0].text == r[1].text and r[0].ok and "split at pauses into" in r[0].note
+    assert r[0].pieces == r[1].pieces
+    t = r[1]  # the float samples themselves (the wav is 16-bit)
+    assert len(t.pieces) >= 3 and all(e - s <= MAX_SECONDS for s, e in t.pieces)
+    assert t.pieces[0][0] == 0 and t.pieces[-1][1] == pytest.approx(x.size / RATE)
+    # the same as transcribing each piece on its own, joined with a space
+    rate = RATE
+    alone = asr.transcribe([x[int(round(s * rate)): int(round(e * rate))] for s, e in t.pieces], search=Greedy())
+    assert t.text == " ".join(a.text.strip() for a in alone if a.text.strip())
+    h = t.hypotheses[0]
+    assert h.ids == [i for a in alone for i in a.hypotheses[0].ids]
+    assert h.log_prob == pytest.approx(sum(a.hypotheses[0].log_prob for a in alone), abs=1e-4)
+    # attention over the whole recording: each piece's rows shifted to where the piece starts
+    assert h.attention.shape == (len(h.ids), asr.memory_length(FEATURES.n_frames(x.size)))
+    times = t.token_times()
+    row = 0
+    for (s, e), a in zip(t.pieces, alone):
+        n = len(a.hypotheses[0].ids)
+        assert times[row: row + n] == pytest.approx([s + u for u in a.token_times()], abs=1e-3)
+        assert all(s <= u <= e for u in times[row: row + n])
+        row += n
+
+
+def test_an_unsplittable_long_recording_names_the_limit_and_the_rest_is_kept(asr):
+    r = asr.transcribe([_steady_tone(5.0), tone_audio("12")], errors="keep")
+    assert not r[0].ok and "limit of 3 s" in r[0].error and "no pause" in r[0].error
+    assert "shorter than 3 s" in r[0].error and r[1].ok

@@ -14,6 +14,7 @@ from edge_s2s.train.speech_data import (
     MANIFEST,
     SpeechDataError,
     build_fsdd,
+    build_tuxpaint,
     digit_strings,
     fsdd_index,
     normalise_transcript,
@@ -257,6 +258,21 @@ def test_write_phrase_manifest(stamps, tmp_path):
     assert [r["transcript"] for r in rows] == [p.transcript for p in phrases]
     assert all(abs(r["duration"] - 0.4) < 0.01 and r["speaker"] == "tuxpaint-fr" for r in rows)
     assert all(Path(r["audio"]).is_file() for r in rows)
+
+
+def test_build_tuxpaint_writes_three_disjoint_splits(stamps, tmp_path):
+    out = build_tuxpaint(stamps, tmp_path / "tux-fr", "fr", seed=3)
+    assert list(out) == ["train", "val", "test"]
+    assert all(p == tmp_path / "tux-fr" / k / MANIFEST for k, p in out.items())
+    rows = {k: read_manifest(p) for k, p in out.items()}
+    assert all(rows.values()) and sum(len(r) for r in rows.values()) == 7
+    texts = {k: {r["transcript"] for r in rs} for k, rs in rows.items()}
+    assert not texts["train"] & texts["val"] and not texts["train"] & texts["test"] and not texts["val"] & texts["test"]
+    assert {r["stamp"] for rs in rows.values() for r in rs} >= {"food/apple", "food/apple-green"}
+    assert build_tuxpaint(stamps, tmp_path / "again", "fr", seed=3)["test"].read_bytes() == out["test"].read_bytes()
+    with pytest.raises(SpeechDataError, match="no 'de' recordings"):
+        build_tuxpaint(stamps, tmp_path / "de", "de")
+    assert not (tmp_path / "de").exists()
 
 
 def test_normalise_transcript():

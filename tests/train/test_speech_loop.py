@@ -10,14 +10,15 @@ import soundfile as sf
 import torch
 
 from edge_s2s.cli.app import run
-from edge_s2s.export.speech_export import export_speech_bundle
+from edge_s2s.export.speech_export import export_speech_bundle, load_speech_run
+from edge_s2s.runtime.text import Vocab
 from edge_s2s.runtime.transcriber import Transcriber
 from edge_s2s.train.checkpoint import LAST, load_checkpoint
 from edge_s2s.train.loop import RunError
 from edge_s2s.train.speech_config import SpeechModelConfig
 from edge_s2s.train.speech_data import SpeechDataError, read_manifest
 from edge_s2s.train.speech_loop import (SpeechTrainConfig, cached_features, char_error_rate, digit_vocab,
-                                        torch_transcribe, train_speech)
+                                        text_ids, torch_transcribe, train_speech)
 
 RATE = 8000
 
@@ -93,8 +94,6 @@ def test_export_from_run_transcribes_like_pytorch(fsdd, tmp_path):
     rows = read_manifest(Path(cfg.data_dir) / "val" / "manifest.jsonl")
     rt = Transcriber.load(tmp_path / "bundle")
     got = [t.text for t in rt.transcribe([r["audio"] for r in rows])]
-    from edge_s2s.export.speech_export import load_speech_run
-
     model, vocab, _, _ = load_speech_run(run)
     feats, _ = cached_features(Path(cfg.data_dir) / "val" / "manifest.jsonl", cfg.feature_config)
     assert got == torch_transcribe(model, feats, vocab, cfg.max_length)
@@ -126,3 +125,74 @@ def test_char_error_rate_matches_jiwer():
     assert char_error_rate(hyps, refs) == pytest.approx(jiwer.cer(refs, hyps))
     assert char_error_rate(refs, refs) == 0.0
     assert len(digit_vocab()) == 15
+
+
+# ---------------------------------------------------------------- Tux Paint phrases
+
+PHRASES = {  # each sentence has a character no other one has, so whatever lands in val/test lacks one in training
+    "animals/cat": "Un chat à poils.", "animals/dog": "Le chien, c\u2019est tout !", "animals/owl": "Un hibou ère.",
+    "food/apple": "Une pomme \u00ab verte \u00bb ô.", "food/pear": "Une poire ç.", "town/house": "Une maison où.",
+    "town/tree": "Un arbre ï.", "town/car": "Une voiture û.", "town/bus": "Un bus qui roule vite ê.",
+    "sea/fish": "Un poisson-papillon ë.",
+}
+
+
+@pytest.fixture(scope="module")
+def stamps(tmp_path_factory) -> Path:
+    """A Tux Paint-shaped stamps folder: <stem>.txt with the fr.utf8= line, <stem>_desc_fr.ogg at 44.1 kHz stereo."""
+    root = tmp_path_factory.mktemp("stamps")
+    rate = 44100
+    for i, (stem, text) in enumerate(PHRASES.items()):
+        (root / stem).parent.mkdir(parents=True, exist_ok=True)
+        (root / f"{stem}.txt").write_text(f"An English line.\nes.utf8=Una frase.\nfr.utf8={text}\n", encoding="utf-8")
+        t = np.arange(int(rate * (0.3 + 0.02 * len(text)))) / rate
+        tone = 0.2 * np.sin(2 * np.pi * (200 + 37 * i) * t * (1 + 0.3 * t))
+        sf.write(str(root / f"{stem}_desc_fr.ogg"), np.stack([tone, 0.8 * tone], 1), rate, format="OGG",
+                 subtype="VORBIS")
+    return root
+
+
+def test_tuxpaint_trains_exports_and_transcribes(stamps, tmp_path, capsys):
+    data, out, bundle = tmp_path / "tux-fr", tmp_path / "run", tmp_path / "bundle"
+    assert run(["train", "speech", "--corpus", "tuxpaint", "--lang", "fr", "--stamps", str(stamps), "--data-dir",
+                str(data), "--out", str(out), "--listener-hidden", "8", "--dec-hidden", "16", "--batch-size", "4",
+                "--max-steps", "2", "--val-max", "2", "--no-progress"]) == 0
+    rows = {k: read_manifest(data / k / "manifest.jsonl") for k in ("train", "val", "test")}
+    texts = {k: [r["transcript"] for r in rs] for k, rs in rows.items()}
+    assert all(texts.values()) and not set(texts["train"]) & (set(texts["val"]) | set(texts["test"]))
+    # the vocabulary is the training transcripts' characters; a val character it lacks is <unk>
+    vocab = Vocab.load(out / "tokens.txt")
+    assert set(vocab.tokens[4:]) == {c for t in texts["train"] for c in t}
+    unseen = sorted({c for t in texts["val"] for c in t} - set(vocab.tokens))
+    assert unseen and text_ids(unseen[0], vocab) == [vocab.unk_id]
+    cfg = json.loads((out / "config.json").read_text(encoding="utf-8"))["train"]
+    longest = max(len(t) for ts in texts.values() for t in ts)
+    assert cfg["corpus"] == "tuxpaint" and cfg["max_length"] == longest + 8
+    assert cfg["features"]["sample_rate"] == 16000 and cfg["features"]["n_mels"] == 80 == cfg["model"]["n_mels"]
+    assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [2]
+
+    assert run(["export", str(out), "--out", str(bundle)]) == 0
+    capsys.readouterr()
+    rt = Transcriber.load(bundle)
+    assert rt.manifest.model["data"] == "tuxpaint-stamps-default fr phrases" and rt.features.sample_rate == 16000
+    ogg = rows["test"][0]["audio"]
+    assert run(["transcribe", "--bundle", str(bundle), ogg]) == 0
+    said = capsys.readouterr().out.rstrip("\n")
+    assert said == rt.transcribe([ogg])[0].text and set(said) <= set("".join(vocab.tokens[1:2] + vocab.tokens[4:]))
+    model, mvocab, mcfg, _ = load_speech_run(out)
+    feats, _ = cached_features(data / "test" / "manifest.jsonl", mcfg.feature_config)
+    got = [t.text for t in rt.transcribe([r["audio"] for r in rows["test"]])]
+    assert got == torch_transcribe(model, feats, mvocab, mcfg.max_length)
+
+
+def test_tuxpaint_cli_errors_are_one_line(stamps, tmp_path, capsys):
+    assert run(["train", "speech", "--corpus", "tuxpaint", "--lang", "de", "--stamps", str(stamps), "--data-dir",
+                str(tmp_path / "d"), "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "no 'de' recordings" in err and "fr (10)" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert run(["train", "speech", "--corpus", "librispeech", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "--corpus" in err and "fsdd or tuxpaint" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="corpus"):
+        SpeechTrainConfig(corpus="timit")

@@ -1,0 +1,217 @@
+"""Train (or take) a digit-string recogniser, shrink it if that costs no accuracy, and ship it as the default
+transcriber (the model `edge-s2s transcribe call.wav` and `Transcriber.load()` use).
+
+    python scripts/train_default_transcriber.py                       # data, training, exports, ship
+    python scripts/train_default_transcriber.py --run runs/speech-fsdd  # ship an existing run
+
+1. Data: FSDD digit strings under --data (`train/speech_data.py` build_fsdd, seed 13; the test
+   strings are spoken by a speaker never heard in training). Built when missing.
+2. Training (skipped with --run): `train_speech` with the FSDD defaults; an interrupted run resumes.
+3. Export fp32 (parity with PyTorch proved), then the same graphs with dynamic int8 weights:
+   "linear" (MatMul/Gemm/Gather: the speller and the projections) and "all" (the listener's LSTMs too).
+4. Each variant is scored through the runtime on the validation strings (greedy WER: this chooses)
+   and on the held-out-speaker test strings (greedy and beam 5: this is reported). The smallest
+   variant whose validation WER is within --int8-tolerance of fp32's ships.
+5. The shipped bundle gets golden cases (`edge-s2s verify`): two phone numbers spoken by espeak-ng
+   (or flite) are synthesised into it, not FSDD recordings (FSDD is CC BY-SA and never committed),
+   each decoded greedy and beam 5 (PyTorch for fp32, the int8 graphs on this CPU otherwise). Its
+   test metrics go into the manifest, and it replaces --out (default models/transcriber/, package data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+VARIANTS = {"fp32": None, "int8 (linear)": ["MatMul", "Gemm", "Gather"], "int8 (all)": []}  # [] = every op type
+GOLDEN_SAYINGS = ("four one five, five five five, zero one nine nine", "two eight six seven")
+
+
+def bundle_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+
+def quantize_bundle(src: Path, dst: Path, ops: list[str]) -> Path:
+    """A copy of bundle `src` at `dst` with int8 dynamic-quantised graphs (`ops` [] = every quantisable op).
+
+    Parity with PyTorch was proved on the fp32 graphs; the int8 graphs are judged by WER instead.
+    """
+    from edge_s2s.export.bundle_writer import _quantize, staged_bundle, write_manifest
+    from edge_s2s.runtime import manifest as mf
+    from edge_s2s.runtime.manifest import Manifest
+
+    with staged_bundle(dst) as tmp:
+        for p in src.iterdir():  # golden cases are PyTorch's: the int8 graphs get their own (add_golden)
+            if p.is_file() and p.name not in (mf.ENCODER_FILE, mf.STEP_FILE, mf.GOLDEN_FILE) \
+                    and not p.name.startswith("golden_"):
+                shutil.copyfile(p, tmp / p.name)
+        for name in (mf.ENCODER_FILE, mf.STEP_FILE):
+            _quantize(src / name, tmp / name, ops or None)
+        manifest = Manifest.load(tmp)
+        manifest.model["int8"] = "all" if not ops else "linear"
+        metrics = dict(manifest.metrics)
+        if "parity" in metrics:
+            metrics["parity"] = {"of": "the fp32 graphs these were quantised from", **metrics["parity"]}
+        write_manifest(tmp, manifest, metrics)
+    return dst
+
+
+def score(bundle: Path, manifest: Path, searches: dict) -> dict[str, dict[str, float]]:
+    """jiwer WER / CER (and whole-string accuracy) of a bundle on a manifest, per search, through the runtime."""
+    from edge_s2s.runtime.transcriber import Transcriber
+    from edge_s2s.train.speech_data import read_manifest
+    from speech_table import error_rates
+
+    rows = read_manifest(manifest)
+    rt = Transcriber.load(bundle, threads=1)
+    paths, refs = [r["audio"] for r in rows], [r["transcript"] for r in rows]
+    return {name: error_rates([t.text for t in rt.transcribe(paths, s, batch_size=16)], refs)
+            for name, s in searches.items()}
+
+
+def synthesise(text: str, path: Path) -> Path:
+    """`text` spoken by espeak-ng (or flite) into the wav `path`."""
+    if shutil.which("espeak-ng"):
+        cmd = ["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), text]
+    elif shutil.which("flite"):
+        cmd = ["flite", "-t", text, "-o", str(path)]
+    else:
+        raise SystemExit("error: the golden recordings are synthesised: sudo apt-get install -y espeak-ng")
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def add_golden(bundle: Path, run: Path, sayings: tuple[str, ...], int8: bool) -> None:
+    """Synthesise `sayings` into the bundle, write golden.json (greedy and beam 5 decodes), re-hash the files."""
+    from edge_s2s.export.bundle_writer import GOLDEN_SEARCHES, write_manifest
+    from edge_s2s.export.speech_export import load_speech_run, torch_speech_decode
+    from edge_s2s.runtime import manifest as mf
+    from edge_s2s.runtime.manifest import Manifest
+    from edge_s2s.runtime.transcriber import Transcriber
+    from edge_s2s.train.speech_features import batch_features, features_from_file
+
+    manifest = Manifest.load(bundle)
+    model, _, cfg, _ = load_speech_run(run)
+    ort_ref = Transcriber.load(bundle, loop="reference")
+    cases = []
+    for i, text in enumerate(sayings):
+        name = f"golden_{i}.wav"
+        wav = synthesise(text, bundle / name)
+        x, lengths = batch_features([features_from_file(wav, cfg.feature_config)])
+        for sjson, search in GOLDEN_SEARCHES:
+            if int8:
+                hyps = ort_ref.decode_features(x, lengths, search, manifest.max_length)[0]
+            else:
+                hyps = torch_speech_decode(model, manifest, x, lengths, search, manifest.max_length)[0]
+            cases.append({"audio": name, "search": sjson, "max_length": manifest.max_length,
+                          "hypotheses": [{"ids": list(map(int, h.ids)), "log_prob": float(h.log_prob),
+                                          "score": float(h.score)} for h in hyps]})
+    golden_from = "onnxruntime-cpu (int8 graphs)" if int8 else "pytorch"
+    (bundle / mf.GOLDEN_FILE).write_text(json.dumps({"from": golden_from, "cases": cases}, indent=1) + "\n",
+                                         encoding="utf-8")
+    write_manifest(bundle, manifest, manifest.metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, default=None, help="ship this existing speech run (no training)")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "fsdd-digits")
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "default-transcriber")
+    ap.add_argument("--out", type=Path, default=ROOT / "models" / "transcriber")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--int8-tolerance", type=float, default=0.005,
+                    help="largest validation WER increase (absolute) accepted for an int8 variant")
+    ap.add_argument("--no-ship", action="store_true", help="measure only; leave --out alone")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from edge_s2s.export.speech_export import export_speech_bundle
+    from edge_s2s.runtime.search import Beam, Greedy
+    from edge_s2s.train.speech_data import read_manifest
+    from edge_s2s.train.speech_loop import SpeechTrainConfig, ensure_speech_sets, train_speech
+
+    torch.set_num_threads(1)
+    if args.run is None:
+        run = args.work / "run"
+        cfg = SpeechTrainConfig(data_dir=str(args.data), out_dir=str(run), epochs=args.epochs, seed=args.seed)
+        resume = (run / "last.pt").is_file()
+        print(f"training -> {run}" + (" (resuming)" if resume else ""))
+        train_speech(cfg, resume=resume, progress=False)
+    else:
+        run = args.run
+        if not (run / "config.json").is_file():
+            print(f"error: {run} is not a speech run directory (no config.json): pass the directory "
+                  "`edge-s2s train speech` wrote", file=sys.stderr)
+            return 1
+        from edge_s2s.train.speech_loop import load_speech_run_config
+
+        cfg = load_speech_run_config(run)
+    if cfg.corpus != "fsdd":
+        print(f"error: {run} was trained on {cfg.corpus}, not FSDD digit strings: the default transcriber "
+              "reads digits", file=sys.stderr)
+        return 1
+    splits = ensure_speech_sets(cfg)
+
+    bundles = args.work / "bundles"
+    variants = {"fp32": bundles / "fp32"}
+    export_speech_bundle(run, variants["fp32"], golden=0)  # golden cases: synthesised ones, at shipping
+    for name, ops in VARIANTS.items():
+        if ops is not None:
+            variants[name] = quantize_bundle(variants["fp32"], bundles / ("int8-" + name.split()[1].strip("()")), ops)
+    greedy, both = {"greedy": Greedy()}, {"greedy": Greedy(), "beam5": Beam(size=5)}
+    results: dict = {"run": str(run), "test": str(splits["test"]), "val": str(splits["val"]), "variants": {}}
+    for name, path in variants.items():
+        r = {"bytes": bundle_bytes(path), "val": score(path, splits["val"], greedy)["greedy"],
+             "test": score(path, splits["test"], both)}
+        results["variants"][name] = r
+        print(f"  {name:14} {r['bytes'] / 1e6:5.2f} MB  val WER {100 * r['val']['wer']:.2f}%  test WER greedy "
+              f"{100 * r['test']['greedy']['wer']:.2f}% beam5 {100 * r['test']['beam5']['wer']:.2f}%")
+
+    fp32_wer = results["variants"]["fp32"]["val"]["wer"]
+    ok = [n for n, r in results["variants"].items() if r["val"]["wer"] <= fp32_wer + args.int8_tolerance]
+    chosen = min(ok, key=lambda n: results["variants"][n]["bytes"])
+    results["chosen"] = chosen
+    print(f"chosen: {chosen} ({results['variants'][chosen]['bytes'] / 1e6:.2f} MB)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "variants.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    if args.no_ship:
+        return 0
+
+    rows = read_manifest(splits["test"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.ship-", dir=str(args.out.parent)))
+    try:
+        ship = staging / "bundle"
+        shutil.copytree(variants[chosen], ship)
+        add_golden(ship, run, GOLDEN_SAYINGS, int8=chosen != "fp32")
+        from edge_s2s.export.bundle_writer import write_manifest
+        from edge_s2s.runtime.manifest import Manifest
+
+        manifest = Manifest.load(ship)
+        test = results["variants"][chosen]["test"]
+        write_manifest(ship, manifest, {**manifest.metrics, "test": test,
+                                        "test_split": f"{splits['test']} ({len(rows)} strings, held-out speaker)"})
+        old = staging / "old"
+        if args.out.exists():
+            os.replace(args.out, old)
+        os.replace(ship, args.out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"shipped -> {args.out} ({bundle_bytes(args.out) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The default transcriber shipped in the package: `edge-s2s transcribe call.wav` with no --bundle, and
+`Transcriber.load()` with no path, in a process where torch and onnx cannot be imported."""
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from edge_s2s.cli.app import run
+from edge_s2s.runtime.loading import default_transcriber_path
+from edge_s2s.runtime.manifest import Manifest
+
+DIGITS = re.compile(r"[0-9 ]*")
+
+
+def _call(tmp_path: Path) -> Path:
+    """A phone-call-like recording: the shipped golden phone number (espeak-ng), as 44.1 kHz stereo 24-bit, after
+    half a second of quiet noise; nothing in it is the file the bundle holds."""
+    x, rate = sf.read(str(default_transcriber_path() / "golden_0.wav"), dtype="float32")
+    x = np.interp(np.arange(0, len(x), rate / 44100), np.arange(len(x)), x)
+    noise = np.random.default_rng(0).normal(0, 1e-3, 22050)
+    y = np.concatenate([noise, x]).astype(np.float32)
+    path = tmp_path / "call.wav"
+    sf.write(str(path), np.stack([y, 0.9 * y], 1), 44100, subtype="PCM_24")
+    return path
+
+
+def test_the_default_bundle_is_a_digit_transcriber():
+    path = default_transcriber_path()
+    assert path.parent.name == "models" and (path / "manifest.json").is_file()
+    m = Manifest.load(path)
+    assert m.task == "transcribe" and m.model["data"] == "fsdd digit strings"
+    tokens = (path / "tokens.txt").read_text(encoding="utf-8").split("\n")[4:-1]
+    assert tokens == list("0123456789") + [" "]
+
+
+def test_no_flag_transcribes_digits(tmp_path, capsys):
+    wav = _call(tmp_path)
+    assert run(["transcribe", str(wav)]) == 0
+    out = capsys.readouterr()
+    text = out.out.rstrip("\n")
+    assert "\n" not in text and DIGITS.fullmatch(text) and "Traceback" not in out.err
+    # the same recording through an explicit --bundle gives the same transcript
+    assert run(["transcribe", "--bundle", str(default_transcriber_path()), str(wav)]) == 0
+    assert capsys.readouterr().out.rstrip("\n") == text
+
+
+def test_golden_cases_verify(capsys):
+    assert run(["verify", str(default_transcriber_path())]) == 0
+    assert "golden_0.wav" in capsys.readouterr().out
+
+
+def test_default_transcriber_without_torch_or_onnx(tmp_path):
+    wav = _call(tmp_path)
+    code = textwrap.dedent(f"""
+        import re, sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.runtime import Beam
+        from edge_s2s.runtime.transcriber import Transcriber
+        r = Transcriber.load().transcribe([{str(wav)!r}], search=Beam(3))
+        assert re.fullmatch(r"[0-9 ]*", r[0].text) and r[0].duration > 4, (r[0].text, r[0].duration)
+        from edge_s2s.cli.app import run
+        assert run(["transcribe", {str(wav)!r}]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "ok"
