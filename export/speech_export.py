@@ -247,6 +247,25 @@ def _golden_recordings(cfg, n: int) -> list[tuple[str, str]]:
     return [(r["audio"], r["transcript"]) for r in picked]
 
 
+def trained_max_seconds(cfg, margin: float = 1.5) -> float | None:
+    """The longest recording the runtime should hand the model whole: `margin` x the longest
+    training recording, in whole seconds (at least 5). Attention trained on 8 s strings wanders
+    on 25 s ones, so longer input is split at pauses instead. None when the training manifest is gone."""
+    import math
+
+    from ..runtime.transcriber import DEFAULT_MAX_SECONDS
+    from ..train.speech_data import MANIFEST, SpeechDataError, read_manifest
+
+    try:
+        rows = read_manifest(Path(cfg.data_dir) / "train" / MANIFEST)
+    except SpeechDataError:
+        return None
+    longest = max((float(r.get("duration", 0.0)) for r in rows), default=0.0)
+    if longest <= 0:
+        return None
+    return float(min(DEFAULT_MAX_SECONDS, max(5.0, math.ceil(longest * margin))))
+
+
 def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                          parity: bool = True, max_length: int | None = None, metrics: dict | None = None,
                          golden: int = 3, max_seconds: float | None = None):
@@ -255,7 +274,7 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     Parity is proved on the run's validation recordings, and `golden` of them are copied into the
     bundle with PyTorch's decodes (golden.json, re-run by `edge-s2s verify`): they must still be in
     its data_dir. max_seconds: the runtime's limit (longer recordings are split at pauses); None
-    leaves the runtime's default.
+    derives it from the training data (`trained_max_seconds`).
     """
     import json
 
@@ -265,6 +284,8 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
 
     model, vocab, cfg, ck_path = load_speech_run(run_dir, checkpoint)
     max_length = int(max_length or cfg.max_length)
+    if max_seconds is None:
+        max_seconds = trained_max_seconds(cfg)
     frames = _parity_frames(cfg) if parity else None
     all_metrics = {"training": {"checkpoint": ck_path.name, "history": read_metrics(run_dir)}, **(metrics or {})}
     recordings = _golden_recordings(cfg, golden) if golden > 0 else None

@@ -199,3 +199,19 @@ def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_p
     lines = capsys.readouterr().out.splitlines()
     rows = {x.split()[0]: x.split() for x in lines if x.startswith(("greedy", "beam"))}
     assert set(rows) == {"greedy", "beam"} and all(r[-1] == "2/2" for r in rows.values())
+
+
+def test_limit_follows_the_training_recordings(tmp_path):
+    """The exported limit is 1.5 x the longest training recording (whole seconds, at least 5, at most
+    the runtime's default); no manifest, no derived limit."""
+    from edge_s2s.export.speech_export import trained_max_seconds
+    from edge_s2s.runtime.transcriber import DEFAULT_MAX_SECONDS
+    from edge_s2s.train.speech_data import write_manifest
+    from edge_s2s.train.speech_loop import SpeechTrainConfig
+
+    cfg = SpeechTrainConfig(data_dir=str(tmp_path))
+    assert trained_max_seconds(cfg) is None
+    for longest, want in ((7.6, 12.0), (1.0, 5.0), (100.0, DEFAULT_MAX_SECONDS)):
+        write_manifest(tmp_path / "train" / "manifest.jsonl",
+                       [{"audio": "a.wav", "transcript": "1", "duration": d} for d in (0.5, longest)])
+        assert trained_max_seconds(cfg) == want
