@@ -404,6 +404,19 @@ def markdown(doc: dict) -> str:
     return "\n".join(out)
 
 
+def kept_finding(page: Path) -> str | None:
+    """The hand-written "What our data shows" text of an existing page (a rerun keeps it; the tables are
+    regenerated, so re-read it against them)."""
+    if not page.is_file():
+        return None
+    text = page.read_text(encoding="utf-8")
+    head = "## What our data shows\n"
+    if head not in text:
+        return None
+    body = text.split(head, 1)[1].split("\n## ", 1)[0].strip()
+    return None if not body or body.startswith("_(written after") else body
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", choices=sorted(BUDGETS), default="full")
@@ -489,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         p = args.docs / "img" / f"exposure-curves-{t}.png"
         doc["tasks"][t]["plot"] = str(p) if str(p) in written else None
     doc["schedules_plot"] = any(w.endswith("exposure-schedules.png") for w in written)
+    doc["finding"] = kept_finding(args.docs / "exposure-results.md")
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "exposure-results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (args.docs / "exposure-results.md").write_text(markdown(doc), encoding="utf-8")
