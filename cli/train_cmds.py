@@ -12,6 +12,11 @@ from ..runtime.errors import InputError
 app = typer.Typer(help="Train a model into a run directory (checkpoints, vocabulary, metrics).", no_args_is_help=True)
 
 
+def _next_step(run_dir: Path) -> None:
+    """What every train command prints at the end: where the run is and how to export it."""
+    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+
+
 def _feed_config(feed: str, schedule: str, k: float | None, p: float, min_p: float, pick: str):
     """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/exposure.py)."""
     from ..train.exposure import FeedConfig
@@ -95,7 +100,7 @@ def translate(
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_translator(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 @app.command("caption")
@@ -162,7 +167,7 @@ def caption(
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_captioner(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 @app.command("scst")
@@ -196,7 +201,7 @@ def scst(
     except ValueError as e:
         raise InputError(f"--{str(e).replace('_', '-')}") from None
     run_dir = train_scst(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 @app.command("speech")
@@ -256,7 +261,7 @@ def speech(
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_speech(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_progress: bool) -> None:
@@ -268,7 +273,7 @@ def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_prog
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_generator(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 @app.command("lm")
@@ -394,7 +399,7 @@ def ntm(
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir = train_ntm_task(cfg, resume=resume, progress=not no_progress)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
 
 
 @app.command("babi")
@@ -425,4 +430,4 @@ def babi(
     except ValueError as e:
         raise InputError(str(e)) from None
     run_dir, _ = train_babi(cfg, progress=typer.echo)
-    typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
+    _next_step(run_dir)
