@@ -73,12 +73,12 @@ def main() -> None:
 
     import torch
 
-    from edge_s2s.export.caption_export import load_caption_run
-    from edge_s2s.export.torch_step import torch_step_fn
-    from edge_s2s.runtime.captioner import Captioner
-    from edge_s2s.runtime.image import preprocess
+    from edge_s2s.export.caption import load_caption_run
+    from edge_s2s.runtime.media.image import preprocess
     from edge_s2s.runtime.reference_loop import decode
     from edge_s2s.runtime.search import Beam, Greedy
+    from edge_s2s.runtime.tasks.captioner import Captioner
+    from edge_s2s.train.core.torch_step import torch_step_fn
 
     if args.threads:
         torch.set_num_threads(args.threads)

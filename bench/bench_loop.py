@@ -72,9 +72,9 @@ def main() -> None:
     import torch
 
     from edge_s2s.export.bundle_writer import load_trained
-    from edge_s2s.export.torch_step import decode_manifest, pad_ids, torch_encode_fn, torch_step_fn
     from edge_s2s.runtime import Beam, Greedy, Seq2Seq, Timings
     from edge_s2s.runtime.reference_loop import decode as reference_decode
+    from edge_s2s.train.core.torch_step import decode_manifest, pad_ids, torch_encode_fn, torch_step_fn
 
     torch.set_num_threads(args.threads)
     tmp = None

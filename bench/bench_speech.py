@@ -70,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from edge_s2s.export.speech_export import load_speech_run, torch_speech_decode
-    from edge_s2s.runtime.audio import load_audio
-    from edge_s2s.runtime.features import log_mel
+    from edge_s2s.export.speech import load_speech_run, torch_speech_decode
+    from edge_s2s.runtime.media.audio import load_audio
+    from edge_s2s.runtime.media.features import log_mel
     from edge_s2s.runtime.search import Beam, Greedy
+    from edge_s2s.runtime.tasks.transcriber import Transcriber
     from edge_s2s.runtime.text import join_units
-    from edge_s2s.runtime.transcriber import Transcriber
 
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -71,7 +71,7 @@ def answer(
     threads: ThreadsOpt = 0,
 ) -> None:
     """Answer questions about a story with a memory network; show what each hop attended to."""
-    from ..runtime.memory_network import MemoryNetwork, dropped_note, unknown_note
+    from ..runtime.tasks.memory_network import MemoryNetwork, dropped_note, unknown_note
 
     if top < 1:
         raise InputError(f"--top must be >= 1, got {top}")
@@ -99,7 +99,7 @@ def answer(
 
 def memory_info(bundle: Path, json_out: bool = False) -> None:
     """`edge-s2s info` of a memory-network bundle: model, vocabulary, answers, graph, metrics."""
-    from ..runtime.memory_manifest import MemoryManifest
+    from ..runtime.tasks.memory_manifest import MemoryManifest
 
     m = MemoryManifest.load(bundle)
     if json_out:

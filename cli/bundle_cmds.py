@@ -23,7 +23,7 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole manifest as JSON.")] = False,
 ) -> None:
     """Show a bundle: task, files, vocabulary, graph inputs/outputs, state schema, metrics."""
-    from ..runtime.loading import bundle_task
+    from ..runtime.tasks.loading import bundle_task
 
     if bundle_task(bundle) == "answer":
         from .answer_cmd import memory_info
@@ -96,7 +96,7 @@ def verify(
     provider: ProviderOpt = "cpu",
 ) -> None:
     """Re-run the bundle's golden cases on this device: tokens identical, log-probs close."""
-    from ..runtime.verify import verify_bundle
+    from ..runtime.tools.verify import verify_bundle
 
     cases = verify_bundle(bundle, provider=provider)
     failed = 0

@@ -14,8 +14,14 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import (NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
-                     search_from_options)
+from .common import (
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    search_from_options,
+)
 
 
 def _attention_target(attention: Path, image: Path, many: bool) -> Path:
@@ -49,8 +55,8 @@ def caption(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> int:
     """Caption images (files or directories) with the default model or --bundle."""
-    from ..runtime.captioner import Captioner
-    from ..runtime.image import expand_image_paths, load_image
+    from ..runtime.media.image import expand_image_paths, load_image
+    from ..runtime.tasks.captioner import Captioner
 
     if not images:
         raise InputError("no images given: pass image files or directories, e.g. edge-s2s caption photo.jpg")
@@ -116,7 +122,7 @@ def caption(
 
 
 def _write_attention(model, attention: Path, path: Path, image, result, many: bool) -> None:
-    from ..runtime.attention_image import save_attention_figure
+    from ..runtime.pictures.attention_map import save_attention_figure
 
     h = result.hypotheses[0]
     if h.attention is None:

@@ -21,7 +21,7 @@ def export(
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
     if _run_task(run) == "answer":
-        from ..export.memn2n_export import export_memn2n_bundle, summary_lines
+        from ..export.memn2n import export_memn2n_bundle, summary_lines
 
         if int8:
             raise InputError("--int8 is not offered for memory networks: their graph is a few embedding tables, "
@@ -31,7 +31,7 @@ def export(
         typer.echo(f"next: edge-s2s info {out}   edge-s2s answer --bundle {out} --story story.txt \"Where is Mary?\"")
         return
     if _run_task(run) == "caption":
-        from ..export.caption_export import export_caption_bundle
+        from ..export.caption import export_caption_bundle
 
         if int8_parts not in ("linear", "all"):
             raise InputError(f"--int8-parts must be 'linear' or 'all', got {int8_parts!r}")
@@ -39,14 +39,14 @@ def export(
                                        parity=parity)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"
     elif _run_task(run) == "transcribe":
-        from ..export.speech_export import export_speech_bundle
+        from ..export.speech import export_speech_bundle
 
         if int8:
             raise InputError("--int8 is not offered for speech models yet: export without --int8")
         report = export_speech_bundle(run, out, checkpoint=checkpoint, parity=parity)
         nxt = f"edge-s2s transcribe --bundle {out} call.wav"
     elif _run_task(run) == "generate":
-        from ..export.generator_export import export_generator_bundle
+        from ..export.generate import export_generator_bundle
 
         report = export_generator_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
         nxt = f"edge-s2s generate --bundle {out}"

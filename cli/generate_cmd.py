@@ -16,8 +16,15 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import (BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
-                     search_from_options)
+from .common import (
+    BundleOpt,
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    search_from_options,
+)
 
 
 def _search(greedy: bool, beam: int, temperature: float, top_k: int, top_p: float, seed: int | None,
@@ -61,16 +68,16 @@ def generate(
     threads: ThreadsOpt = 0,
 ) -> int:
     """Generate text or images with a generator bundle (sampling by default)."""
-    from ..runtime.generator import Generator
+    from ..runtime.tasks.generator import Generator
 
     if n < 1:
         raise InputError(f"--n must be >= 1 (how many to generate), got {n}")
     if out is not None:
-        from ..runtime.image_grid import check_writable
+        from ..runtime.pictures.sample_grid import check_writable
 
         check_writable(out)
     if trace is not None:
-        from ..runtime.image_grid import check_writable
+        from ..runtime.pictures.sample_grid import check_writable
 
         check_writable(trace)
     elif trace_memory:
@@ -87,7 +94,7 @@ def generate(
     if out is not None or complete is not None:
         raise InputError("--out and --complete are for image bundles; this bundle generates text")
     if trace is not None:
-        from ..runtime.trace import check_traceable
+        from ..runtime.tools.trace import check_traceable
 
         check_traceable(model.bundle, trace_memory)
     if json_out or n > 1 or beam > 1:
@@ -96,7 +103,7 @@ def generate(
             h = r.hypotheses[0]
             typer.echo(json.dumps(hypothesis_json(h), ensure_ascii=False) if json_out else h.text)
         if trace is not None:
-            from ..runtime.trace import hypothesis_finished
+            from ..runtime.tools.trace import hypothesis_finished
 
             h = results[0].hypotheses[0]
             _write_trace(model, h.ids, hypothesis_finished(h), prompt, condition, trace, trace_memory)
@@ -127,7 +134,7 @@ def generate(
 
 def _write_trace(model, ids: list[int], finished: bool, prompt: str, condition, path: Path, memory: bool) -> None:
     """Replay one output through the step graph and save its weightings (runtime/trace.py)."""
-    from ..runtime.trace import save_trace, trace_generated
+    from ..runtime.tools.trace import save_trace, trace_generated
 
     tr = trace_generated(model, ids, finished, len(model.prompt_ids(prompt)), condition, memory,
                          info={"prompt": prompt})
@@ -137,7 +144,7 @@ def _write_trace(model, ids: list[int], finished: bool, prompt: str, condition, 
 
 
 def _images(model, n: int, condition, out: Path | None, complete: Path | None, rows: int, search, columns) -> int:
-    from ..runtime.image_grid import ascii_preview, save_grid
+    from ..runtime.pictures.sample_grid import ascii_preview, save_grid
 
     cond_name = None
     if complete is not None:

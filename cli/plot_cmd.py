@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..runtime.errors import InputError
-from ..runtime.image_grid import check_writable
+from ..runtime.pictures.sample_grid import check_writable
 
 if TYPE_CHECKING:  # the CLI imports torch (under edge_s2s.train) only when a command needs it
-    from ..train.line_plot import Panel
+    from ..runtime.pictures.line_plot import Panel
 
 
 def plot_trace(
@@ -26,8 +26,8 @@ def plot_trace(
                          "A [T, A, B] state such as ntm_memory is drawn as it is after the last step.")] = None,
 ) -> int:
     """Draw a trace as heat maps over time: one panel per weighting and head, tokens along the time axis."""
-    from ..runtime.trace import load_trace
-    from ..runtime.trace_image import save_trace_figure
+    from ..runtime.pictures.trace_map import save_trace_figure
+    from ..runtime.tools.trace import load_trace
 
     check_writable(out)
     tr = load_trace(trace)
@@ -93,7 +93,7 @@ def _run_names(paths: list[Path]) -> list[str]:
 
 def read_run(path: Path, name: str | None = None) -> RunLog:
     """A run directory's logs; one clear line when it is not a run or has logged nothing yet."""
-    from ..train.step_log import STEPS_FILE, read_steps
+    from ..train.core.step_log import STEPS_FILE, read_steps
 
     if not path.exists():
         raise InputError(f"{path} does not exist: pass a run directory written by `edge-s2s train` "
@@ -149,7 +149,7 @@ def learning_curve_panels(runs: list[RunLog], metrics: list[str] | None = None, 
     lr, tokens_per_s, drawn per step); `smooth`
     averages the per-step loss over that many steps (0: about 100 points for the longest run; 1: raw).
     """
-    from ..train.line_plot import Panel
+    from ..runtime.pictures.line_plot import Panel
 
     train = Panel("training loss", "optimizer step", "loss (token NLL)")
     x_names, notes = set(), []
@@ -220,7 +220,7 @@ def plot(
     title: Annotated[str | None, typer.Option(help="Title above the panels (default: the run names).")] = None,
 ) -> int:
     """Draw learning curves: training loss per step, validation loss and the task's score per epoch."""
-    from ..train.line_plot import Layout, save_line_plot
+    from ..runtime.pictures.line_plot import Layout, save_line_plot
 
     check_writable(out)
     if smooth < 0:

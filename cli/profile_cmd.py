@@ -61,12 +61,12 @@ def profile(
     json_out: Annotated[bool, typer.Option("--json", help="Print the percentiles as JSON.")] = False,
 ) -> None:
     """Per-stage latency percentiles (p50/p90/p99, ms) for each batch size and beam."""
-    from ..runtime.profiling import STAGES, profile_generate, search_for
+    from ..runtime.tools.profiling import STAGES, profile_generate, search_for
 
     batches, beams = _int_list(batch, "batch"), _int_list(beam, "beam")
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
-    from ..runtime.loading import load_any
+    from ..runtime.tasks.loading import load_any
 
     model = load_any(bundle, provider=provider, threads=threads)
     sources = _sources(bundle, input_file)

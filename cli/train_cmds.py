@@ -19,7 +19,7 @@ def _next_step(run_dir: Path) -> None:
 
 def _feed_config(feed: str, schedule: str, k: float | None, p: float, min_p: float, pick: str):
     """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/exposure.py)."""
-    from ..train.exposure import FeedConfig
+    from ..train.methods.exposure import FeedConfig
 
     return FeedConfig(mode=feed, schedule=schedule, k=k, p=p, min_p=min_p, pick=pick)
 
@@ -75,8 +75,8 @@ def translate(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train a translator: bidirectional LSTM encoder, attention LSTM (or NTM) decoder, teacher forcing."""
-    from ..train.config import ModelConfig, TrainConfig
     from ..train import train_translator
+    from ..train.translate.config import ModelConfig, TrainConfig
 
     if not resume:
         if data is None:
@@ -142,8 +142,8 @@ def caption(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train a captioner (Show, Attend and Tell on EfficientNet-Lite0 regions) from COCO-style data."""
-    from ..train.caption_config import CaptionModelConfig, CaptionTrainConfig
-    from ..train.caption_loop import train_captioner
+    from ..train.caption.config import CaptionModelConfig, CaptionTrainConfig
+    from ..train.caption.loop import train_captioner
 
     if not resume:
         if captions is None or images is None:
@@ -187,7 +187,7 @@ def scst(
 ) -> None:
     """Self-critical sequence training (Rennie et al. 2017): reward whole sampled sentences (CIDEr-D for captions,
     sentence BLEU for translation) against the model's greedy decode."""
-    from ..train.scst import ScstConfig, train_scst
+    from ..train.methods.scst import ScstConfig, train_scst
 
     if out is None:
         raise InputError("--out is required: the new run directory for the fine-tuned model")
@@ -238,10 +238,10 @@ def speech(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train a Listen-Attend-Spell recogniser: FSDD digit strings (one speaker held out) or Tux Paint phrases."""
-    from ..train.speech_config import SpeechModelConfig
-    from ..train.speech_loop import CORPORA, SpeechTrainConfig, corpus_features, train_speech
-    from ..train.speech_data import FSDD_ROOT
-    from ..train.tuxpaint import STAMPS_DIR
+    from ..train.caption.tuxpaint import STAMPS_DIR
+    from ..train.speech.config import SpeechModelConfig
+    from ..train.speech.data import FSDD_ROOT
+    from ..train.speech.loop import CORPORA, SpeechTrainConfig, corpus_features, train_speech
 
     if corpus not in CORPORA:
         raise InputError(f"unknown --corpus {corpus!r}: use {' or '.join(CORPORA)}")
@@ -265,8 +265,8 @@ def speech(
 
 
 def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_progress: bool) -> None:
-    from ..train.generator_config import GeneratorConfig, GeneratorTrainConfig
-    from ..train.generator_loop import train_generator
+    from ..train.generate.config import GeneratorConfig, GeneratorTrainConfig
+    from ..train.generate.loop import train_generator
 
     try:
         cfg = GeneratorTrainConfig(model=GeneratorConfig(**model_kwargs), **cfg_kwargs)
@@ -339,7 +339,7 @@ def pixels(
     if data not in sizes:
         raise InputError(f"--data must be fashion or digits, got {data!r}")
     h, w = sizes[data]
-    from ..train.pixel_data import DATASETS
+    from ..train.generate.pixel_data import DATASETS
 
     n_classes = len(DATASETS[data][2])
     _train_generator(
@@ -387,7 +387,7 @@ def ntm(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress lines.")] = False,
 ) -> None:
     """Train the Neural Turing Machine (or an LSTM) on copy / associative recall (Graves et al. 2014)."""
-    from ..train.ntm_train import NTMTaskConfig, train_ntm_task
+    from ..train.ntm.loop import NTMTaskConfig, train_ntm_task
 
     try:
         cfg = NTMTaskConfig(
@@ -419,8 +419,8 @@ def babi(
     seed: Annotated[int, typer.Option(help="Random seed (split, init, order, noise).")] = 1,
 ) -> None:
     """Train an End-To-End Memory Network (Sukhbaatar et al. 2015) on bAbI question answering."""
-    from ..train.memn2n import MemN2NConfig
-    from ..train.memn2n_run import BabiRunConfig, parse_tasks, train_babi
+    from ..train.memn2n.loop import BabiRunConfig, parse_tasks, train_babi
+    from ..train.memn2n.model import MemN2NConfig
 
     try:
         model = MemN2NConfig(hops=hops, dim=dim, memory_size=memory_size, encoding=encoding, tying=tying,

@@ -23,7 +23,7 @@ from .common import ProviderOpt, ThreadsOpt, search_from_options
 def expand_audio_paths(paths: list[Path]) -> list[Path]:
     """Directories -> their audio files (sorted, not recursive, hidden files skipped); files kept as given,
     so a missing or odd file gets its own error when it is read."""
-    from ..runtime.audio import AUDIO_EXTENSIONS
+    from ..runtime.media.audio import AUDIO_EXTENSIONS
 
     out: list[Path] = []
     for path in paths:
@@ -42,7 +42,7 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
 def attention_targets(target: Path, paths: list[Path]) -> list[Path]:
     """--attention's picture for each recording: `target` itself for one, `<target stem>-<recording stem>.png`
     beside it for several (a recording whose stem repeats gets its position added)."""
-    from ..runtime.image_grid import check_writable
+    from ..runtime.pictures.sample_grid import check_writable
 
     check_writable(target)
     if len(paths) == 1:
@@ -90,7 +90,7 @@ def transcribe(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> int:
     """Transcribe recordings (files or directories) with the default digit-string model or --bundle."""
-    from ..runtime.transcriber import Transcriber
+    from ..runtime.tasks.transcriber import Transcriber
 
     if not audio:
         raise InputError("no recordings given: pass audio files or directories, e.g. edge-s2s transcribe "
@@ -114,7 +114,7 @@ def transcribe(
                                        batch_size=batch_size, errors="keep")
             for k, (p, r) in enumerate(zip(chunk, results)):
                 if pictures is not None and r.ok:
-                    from ..runtime.speech_attention_image import save_transcript_attention
+                    from ..runtime.pictures.speech_attention import save_transcript_attention
 
                     save_transcript_attention(pictures[start + k], model, os.fspath(p), r)
                 if not r.ok:

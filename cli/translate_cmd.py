@@ -11,12 +11,20 @@ import typer
 
 from ..runtime.errors import InputError
 from ..runtime.results import Result
-from .common import (BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json,
-                     read_lines, search_from_options)
+from .common import (
+    BundleOpt,
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    read_lines,
+    search_from_options,
+)
 
 
 def _load(bundle: Path, provider: str, threads: int):
-    from ..runtime.seq2seq import Seq2Seq
+    from ..runtime.tasks.seq2seq import Seq2Seq
 
     return Seq2Seq.load(bundle, provider=provider, threads=threads)
 
@@ -73,7 +81,7 @@ def translate(
         if not s.strip():
             raise InputError(f"input {i + 1} is empty: give one non-empty sentence per line")
     if trace is not None:
-        from ..runtime.image_grid import check_writable
+        from ..runtime.pictures.sample_grid import check_writable
 
         if stream:
             raise InputError("--trace replays a finished translation: drop --stream")
@@ -82,7 +90,7 @@ def translate(
         raise InputError("--trace-memory goes with --trace out.npz: name the file the trace is written to")
     model = _load(bundle, provider, threads)
     if trace is not None:
-        from ..runtime.trace import check_traceable
+        from ..runtime.tools.trace import check_traceable
 
         check_traceable(model.bundle, trace_memory)
     if stream:
@@ -113,7 +121,7 @@ def translate(
         else:
             typer.echo(r.text)
     if trace is not None:
-        from ..runtime.trace import hypothesis_finished, save_trace, trace_translation
+        from ..runtime.tools.trace import hypothesis_finished, save_trace, trace_translation
 
         h = results[0].hypotheses[0]
         tr = trace_translation(model, sources[0], h.ids, hypothesis_finished(h), trace_memory)
@@ -172,8 +180,8 @@ def evaluate(
 
 def _evaluate_captions(data: Path, bundle: Path, images: Path | None, split: str, beam: int, length_penalty: float,
                        batch_size: int, provider: str, threads: int, json_out: bool) -> None:
-    from ..runtime.captioner import Captioner
-    from ..train.caption_eval import evaluate_captioner, items_of_split
+    from ..runtime.tasks.captioner import Captioner
+    from ..train.caption.evaluate import evaluate_captioner, items_of_split
 
     if images is None:
         raise InputError("captioners are scored on a caption JSON and its images: add --images FOLDER")

@@ -19,18 +19,18 @@ from pathlib import Path
 import torch
 
 from ..runtime import manifest as mf
+from ..runtime.bundle import sha256_file
 from ..runtime.errors import EdgeS2SError
 from ..runtime.manifest import GraphSpec, Manifest, TokensSpec
 from ..runtime.search import Beam, Greedy
 from ..runtime.text import Vocab
-from ..runtime.bundle import sha256_file
-from ..train.checkpoint import BEST, LAST, load_checkpoint
-from ..train.config import TrainConfig
-from ..train.loop import TOKENS_FILE, read_metrics, read_val_pairs
-from ..train.model import Translator
-from ..train.ntm_translator import build_translator
-from ..train.translate import source_ids
-from .onnx_graphs import export_graphs, graph_io
+from ..train.core.checkpoint import BEST, LAST, load_checkpoint
+from ..train.translate.config import TrainConfig
+from ..train.translate.decode import source_ids
+from ..train.translate.loop import TOKENS_FILE, read_metrics, read_val_pairs
+from ..train.translate.model import Translator
+from ..train.translate.ntm_decoder import build_translator
+from .graphs import export_graphs, graph_io
 from .parity import TOL, search_parity, step_parity, torch_decode
 
 GOLDEN_SEARCHES = [
@@ -226,7 +226,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
         # golden.json: what `edge-s2s verify` must reproduce. fp32: PyTorch's decodes of a few
         # held-out sources; int8: the quantised graphs' decodes on this CPU.
         if int8:
-            from ..runtime.seq2seq import Seq2Seq
+            from ..runtime.tasks.seq2seq import Seq2Seq
 
             shutil.rmtree(tmp / "fp32")
             write_manifest(tmp, manifest, {})

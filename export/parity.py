@@ -25,9 +25,9 @@ from ..runtime.loop_common import NP_DTYPES
 from ..runtime.manifest import Manifest
 from ..runtime.reference_loop import decode
 from ..runtime.search import Beam, Greedy
-from ..train.model import Translator
-from .onnx_graphs import ort_session
-from .torch_step import pad_ids, torch_encode_fn, torch_step_fn
+from ..train.core.torch_step import pad_ids, torch_encode_fn, torch_step_fn
+from ..train.translate.model import Translator
+from .graphs import ort_session
 
 TOL = 1e-4
 
@@ -144,7 +144,7 @@ def search_parity(bundle_dir: str | Path, model: Translator, id_lists: list[list
 
     Tokens must be identical and log-probs within tol (tol=None: report only).
     """
-    from ..runtime.seq2seq import Seq2Seq
+    from ..runtime.tasks.seq2seq import Seq2Seq
 
     rt, loop = load_runtime(Seq2Seq, bundle_dir)
     return compare_searches(lambda s: rt.decode_ids(id_lists, s),

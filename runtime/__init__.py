@@ -8,7 +8,7 @@ from .loop_common import Timings
 from .manifest import Manifest
 from .results import Hypothesis, RawHypothesis, Result, TokenEvent
 from .search import Beam, Greedy, Sample
-from .seq2seq import Seq2Seq, Translator
+from .tasks.seq2seq import Seq2Seq, Translator
 
 __all__ = [
     "Seq2Seq", "Translator", "Captioner", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
@@ -20,15 +20,15 @@ __all__ = [
 def __getattr__(name: str):
     # Captioner pulls in Pillow: imported on first use, so text-only apps do not pay for it.
     if name == "Captioner":
-        from .captioner import Captioner
+        from .tasks.captioner import Captioner
 
         return Captioner
     if name == "MemoryNetwork":
-        from .memory_network import MemoryNetwork
+        from .tasks.memory_network import MemoryNetwork
 
         return MemoryNetwork
     if name == "Transcriber":  # pulls in soundfile and soxr: imported on first use
-        from .transcriber import Transcriber
+        from .tasks.transcriber import Transcriber
 
         return Transcriber
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,12 @@ ORT_DTYPES = {
     "tensor(bool)": "bool",
 }
 FIX = "re-export the bundle with `edge-s2s export`"
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"  # package data: the default bundles
+
+
+def shipped_bundle(name: str) -> Path:
+    """Where a default bundle ("captioner", "transcriber") ships inside the package."""
+    return SHIPPED_MODELS / name
 
 
 def sha256_file(path: str | Path) -> str:

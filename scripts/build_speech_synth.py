@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_s2s.train.speech_data import build_fsdd
-from edge_s2s.train.speech_synth import ensure_installed, espeak_voices, flite_voices, merge_sets, synth_digit_set
+from edge_s2s.train.speech.data import build_fsdd
+from edge_s2s.train.speech.synth import ensure_installed, espeak_voices, flite_voices, merge_sets, synth_digit_set
 
 
 def main() -> None:

@@ -92,7 +92,7 @@ def binding(caption: str) -> set[tuple[str, str]]:
 def per_image_cider(refs: dict[str, list[str]], hyps: dict[str, str]) -> np.ndarray:
     from pycocoevalcap.cider.cider import Cider
 
-    from edge_s2s.train.caption_metrics import _tokenize, java_available
+    from edge_s2s.train.caption.metrics import _tokenize, java_available
 
     ids = sorted(refs)
     both = _tokenize({**{f"r{k}": refs[k] for k in ids}, **{f"h{k}": [hyps[k]] for k in ids}}, java_available())
@@ -102,12 +102,12 @@ def per_image_cider(refs: dict[str, list[str]], hyps: dict[str, str]) -> np.ndar
 
 def train_export_caption(karpathy: Path, images: Path, run: Path, bundle: Path, attention: str, seed: int,
                          epochs: int, test_split: str = "test"):
-    from edge_s2s.export.caption_export import export_caption_bundle
-    from edge_s2s.runtime.captioner import Captioner
+    from edge_s2s.export.caption import export_caption_bundle
     from edge_s2s.runtime.search import Greedy
-    from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
-    from edge_s2s.train.caption_eval import items_of_split
-    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.runtime.tasks.captioner import Captioner
+    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
+    from edge_s2s.train.caption.evaluate import items_of_split
+    from edge_s2s.train.caption.loop import train_captioner
 
     cfg = CaptionTrainConfig(captions=str(karpathy), images=str(images), out_dir=str(run),
                              model=CaptionModelConfig(attention=attention), epochs=epochs, seed=seed)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-seeds", action="store_true")
     args = ap.parse_args(argv)
     from edge_s2s.runtime.text import tokenize
-    from edge_s2s.train.caption_metrics import caption_scores
+    from edge_s2s.train.caption.metrics import caption_scores
 
     karpathy = args.data / "dataset_tuxpaint.json"
     out: dict = {}

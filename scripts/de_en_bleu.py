@@ -41,7 +41,7 @@ def main() -> None:
     from edge_s2s.export import export_bundle
     from edge_s2s.runtime import Beam, Greedy, Seq2Seq
     from edge_s2s.train import ModelConfig, TrainConfig, train_translator
-    from edge_s2s.train.translate import bleu
+    from edge_s2s.train.translate.decode import bleu
 
     pairs = [ln.split("\t") for ln in (args.data / "test.tsv").read_text(encoding="utf-8").splitlines()]
     sources, refs = [p[0] for p in pairs], [p[1] for p in pairs]

@@ -130,11 +130,11 @@ class TaskData:
 
 
 def caption_data(args) -> TaskData:
-    from edge_s2s.train.caption_eval import items_of_split
+    from edge_s2s.train.caption.evaluate import items_of_split
 
     karpathy = args.tuxpaint / "dataset_tuxpaint.json"
     if not karpathy.is_file():
-        from edge_s2s.train.tuxpaint import convert
+        from edge_s2s.train.caption.tuxpaint import convert
 
         if not args.stamps.is_dir():
             sys.exit(f"error: {args.stamps} is missing: sudo apt-get install -y tuxpaint-stamps-default")
@@ -200,7 +200,7 @@ def total_steps(data: TaskData, budget: Budget) -> int:
 
 
 def schedule_points(schedule: str, k: float, steps: int, n: int = 60) -> list[tuple[float, float]]:
-    from edge_s2s.train.exposure import FeedConfig, reference_probability
+    from edge_s2s.train.methods.exposure import FeedConfig, reference_probability
 
     cfg = FeedConfig(mode="scheduled", schedule=schedule, k=k)
     return [(s, reference_probability(cfg, s)) for s in sorted({round(steps * i / n) for i in range(n + 1)})]
@@ -279,15 +279,15 @@ def train_and_evaluate(task: str, setting: str, seed: int, data: TaskData, budge
 
 def decode_and_score(task: str, bundle: Path, data: TaskData, threads: int) -> dict:
     from edge_s2s.runtime.search import Greedy
-    from edge_s2s.train.caption_metrics import caption_scores
+    from edge_s2s.train.caption.metrics import caption_scores
 
     if task == "caption":
-        from edge_s2s.runtime.captioner import Captioner
+        from edge_s2s.runtime.tasks.captioner import Captioner
 
         model = Captioner.load(bundle, threads=threads)
         hyps = [r.text for r in model.caption([i.image for i in data.test_inputs], search=Greedy(), batch_size=16)]
     else:
-        from edge_s2s.runtime.seq2seq import Seq2Seq
+        from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
 
         model = Seq2Seq.load(bundle, threads=threads)
         hyps = [r.text for r in model.generate(data.test_inputs, search=Greedy(), batch_size=64)]
@@ -337,7 +337,7 @@ def curves(work: Path, task: str, settings: list[str], seeds: list[int], budget:
 def save_plots(docs: Path, schedules: dict, all_curves: dict) -> list[str]:
     """The PNGs, through train/line_plot.py; returns the paths written (none if the module is missing)."""
     try:
-        from edge_s2s.train.line_plot import Panel, save_line_plot
+        from edge_s2s.runtime.pictures.line_plot import Panel, save_line_plot
     except ImportError:
         # PLOT CALL PENDING: train/line_plot.py (save_line_plot(out, panels), Panel(title, x_label, y_label,
         # series)) is not in this checkout yet; the plotted data is in exposure-results.json ("schedules",

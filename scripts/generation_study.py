@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_s2s.runtime.generator import Generator
-from edge_s2s.runtime.image_grid import save_grid
+from edge_s2s.runtime.pictures.sample_grid import save_grid
 from edge_s2s.runtime.search import Sample
-from edge_s2s.train.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.generator_config import GeneratorConfig, GeneratorTrainConfig
-from edge_s2s.train.generator_loop import heldout_metrics, load_generator, load_generator_data, train_generator
+from edge_s2s.runtime.tasks.generator import Generator
+from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.generate.config import GeneratorConfig, GeneratorTrainConfig
+from edge_s2s.train.generate.loop import heldout_metrics, load_generator, load_generator_data, train_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 PIXEL = dict(unit="pixel", blocked_ids=[0, 1, 2, 3])
@@ -103,7 +103,7 @@ def train(run: Run, cfg: GeneratorTrainConfig) -> float:
 
 def runtime_check(bundle: Path, cfg: GeneratorTrainConfig, n: int = 8) -> dict:
     """Score a few test sequences through the runtime (forced prefix) and with PyTorch."""
-    from edge_s2s.train.generator_loop import dataset_nll
+    from edge_s2s.train.generate.loop import dataset_nll
 
     model, vocab, _ = load_generator(cfg.out_dir)
     data = load_generator_data(cfg, vocab)
@@ -182,7 +182,7 @@ def marginal_baseline(data: str, levels: int = 4) -> float:
     """Test bits per pixel of independent pixels: each position's level histogram on the
     training images (add-0.5 smoothed). What a generator that cannot see its own samples
     can reach at best."""
-    from edge_s2s.train.pixel_data import DATASETS, quantise
+    from edge_s2s.train.generate.pixel_data import DATASETS, quantise
 
     entry = DATASETS[data]
     splits = entry[0]()
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.only or args.only in run.name:
                 print(f"== {run.name}: {train(run, config(run, args.runs)):.0f} s", flush=True)
         return 0
-    from edge_s2s.export.generator_export import export_generator_bundle
+    from edge_s2s.export.generate import export_generator_bundle
 
     results_path = args.docs / ("generation-results.quick.json" if args.quick else "generation-results.json")
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}

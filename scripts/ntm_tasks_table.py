@@ -25,12 +25,19 @@ from pathlib import Path
 
 import torch
 
-from edge_s2s.export.generator_export import export_ntm_task_bundle
-from edge_s2s.train.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.loop import _write_json
-from edge_s2s.train.ntm_tasks import task_vocab
-from edge_s2s.train.ntm_train import (NTMTaskConfig, build_task_model, describe_model, evaluate_bundle,
-                                      generalisation_sizes, parameter_count, train_ntm_task)
+from edge_s2s.export.generate import export_ntm_task_bundle
+from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.ntm.loop import (
+    NTMTaskConfig,
+    build_task_model,
+    describe_model,
+    evaluate_bundle,
+    generalisation_sizes,
+    parameter_count,
+    train_ntm_task,
+)
+from edge_s2s.train.ntm.tasks import task_vocab
+from edge_s2s.train.translate.loop import _write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ("in range", "max", "2x", "4x")

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speech_table import ROOT, SEARCHES, error_rates, replace_section  # noqa: E402
 
-from edge_s2s.runtime.transcriber import Transcriber  # noqa: E402
-from edge_s2s.train.speech_data import read_manifest  # noqa: E402
+from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
+from edge_s2s.train.speech.data import read_manifest  # noqa: E402
 
 
 def _pairs(values: list[str], what: str) -> list[tuple[str, Path]]:

@@ -28,10 +28,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
-from edge_s2s.runtime.transcriber import Transcriber  # noqa: E402
-from edge_s2s.train.loop import read_metrics  # noqa: E402
-from edge_s2s.train.speech_data import read_manifest  # noqa: E402
-from edge_s2s.train.speech_features import features_from_file  # noqa: E402
+from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
+from edge_s2s.train.speech.data import read_manifest  # noqa: E402
+from edge_s2s.train.speech.features import features_from_file  # noqa: E402
+from edge_s2s.train.translate.loop import read_metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHES = {"greedy": Greedy(), "beam5": Beam(size=5)}
@@ -53,8 +53,8 @@ def runtime_rtf(rt: Transcriber, paths: list[str], seconds: float) -> float:
 
 def torch_rtf(run: Path, paths: list[str], seconds: float) -> float:
     """The same checkpoint in PyTorch eager: features, encoder, greedy steps through the reference loop."""
-    from edge_s2s.export.speech_export import load_speech_run
-    from edge_s2s.train.speech_loop import torch_transcribe
+    from edge_s2s.export.speech import load_speech_run
+    from edge_s2s.train.speech.loop import torch_transcribe
 
     model, vocab, cfg, _ = load_speech_run(run)
     fc = cfg.feature_config

@@ -58,15 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ship", action="store_true", help="measure only; leave models/captioner alone")
     args = ap.parse_args(argv)
 
-    from edge_s2s.export.caption_export import export_caption_bundle
-    from edge_s2s.runtime.captioner import Captioner
-    from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
-    from edge_s2s.train.caption_eval import evaluate_captioner, items_of_split
-    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.export.caption import export_caption_bundle
+    from edge_s2s.runtime.tasks.captioner import Captioner
+    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
+    from edge_s2s.train.caption.evaluate import evaluate_captioner, items_of_split
+    from edge_s2s.train.caption.loop import train_captioner
 
     karpathy = args.data / "dataset_tuxpaint.json"
     if not karpathy.is_file():
-        from edge_s2s.train.tuxpaint import convert
+        from edge_s2s.train.caption.tuxpaint import convert
 
         if not args.stamps.is_dir():
             print(f"error: {args.stamps} is missing: sudo apt-get install -y tuxpaint-stamps-default", file=sys.stderr)

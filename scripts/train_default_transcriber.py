@@ -68,9 +68,10 @@ def quantize_bundle(src: Path, dst: Path, ops: list[str]) -> Path:
 
 def score(bundle: Path, manifest: Path, searches: dict) -> dict[str, dict[str, float]]:
     """jiwer WER / CER (and whole-string accuracy) of a bundle on a manifest, per search, through the runtime."""
-    from edge_s2s.runtime.transcriber import Transcriber
-    from edge_s2s.train.speech_data import read_manifest
     from speech_table import error_rates
+
+    from edge_s2s.runtime.tasks.transcriber import Transcriber
+    from edge_s2s.train.speech.data import read_manifest
 
     rows = read_manifest(manifest)
     rt = Transcriber.load(bundle, threads=1)
@@ -94,11 +95,11 @@ def synthesise(text: str, path: Path) -> Path:
 def add_golden(bundle: Path, run: Path, sayings: tuple[str, ...], int8: bool) -> None:
     """Synthesise `sayings` into the bundle, write golden.json (greedy and beam 5 decodes), re-hash the files."""
     from edge_s2s.export.bundle_writer import GOLDEN_SEARCHES, write_manifest
-    from edge_s2s.export.speech_export import load_speech_run, torch_speech_decode
+    from edge_s2s.export.speech import load_speech_run, torch_speech_decode
     from edge_s2s.runtime import manifest as mf
     from edge_s2s.runtime.manifest import Manifest
-    from edge_s2s.runtime.transcriber import Transcriber
-    from edge_s2s.train.speech_features import batch_features, features_from_file
+    from edge_s2s.runtime.tasks.transcriber import Transcriber
+    from edge_s2s.train.speech.features import batch_features, features_from_file
 
     manifest = Manifest.load(bundle)
     model, _, cfg, _ = load_speech_run(run)
@@ -137,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from edge_s2s.export.speech_export import export_speech_bundle
+    from edge_s2s.export.speech import export_speech_bundle
     from edge_s2s.runtime.search import Beam, Greedy
-    from edge_s2s.train.speech_data import read_manifest
-    from edge_s2s.train.speech_loop import SpeechTrainConfig, ensure_speech_sets, train_speech
+    from edge_s2s.train.speech.data import read_manifest
+    from edge_s2s.train.speech.loop import SpeechTrainConfig, ensure_speech_sets, train_speech
 
     torch.set_num_threads(1)
     if args.run is None:
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run} is not a speech run directory (no config.json): pass the directory "
                   "`edge-s2s train speech` wrote", file=sys.stderr)
             return 1
-        from edge_s2s.train.speech_loop import load_speech_run_config
+        from edge_s2s.train.speech.loop import load_speech_run_config
 
         cfg = load_speech_run_config(run)
     if cfg.corpus != "fsdd":

@@ -8,7 +8,7 @@ Source: Debian's tuxpaint-stamps-default (GPL-2+). This script installs nothing;
     sudo apt-get install -y libcairo2                   #   Debian's libcairo2 (often present)
 
 cairosvg was chosen over rsvg-convert because it is a pip package (no extra binary) and
-renders all 248 SVG stamps here. The work is in `edge_s2s.train.tuxpaint`; see its docstring.
+renders all 248 SVG stamps here. The work is in `edge_s2s.train.caption.tuxpaint`; see its docstring.
 
     python scripts/tuxpaint_to_coco.py --stamps /usr/share/tuxpaint/stamps --out data/tuxpaint \\
         --seed 13 --train-variants 4 --size 256
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from edge_s2s.runtime.errors import EdgeS2SError
-    from edge_s2s.train import tuxpaint
+    from edge_s2s.train.caption import tuxpaint
 
     if not args.stamps.is_dir():
         print(f"error: {args.stamps} not found: {tuxpaint.APT_INSTALL}", file=sys.stderr)

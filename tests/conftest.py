@@ -26,7 +26,7 @@ def caption_cache(tmp_path_factory):
 
 
 def tiny_caption_config(shapes_data, out_dir, **model):
-    from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
+    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
 
     m = dict(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.0)
     m.update(model)
@@ -37,7 +37,7 @@ def tiny_caption_config(shapes_data, out_dir, **model):
 
 @pytest.fixture(scope="session")
 def caption_run(tmp_path_factory, shapes_data, caption_cache):
-    from edge_s2s.train.caption_loop import train_captioner
+    from edge_s2s.train.caption.loop import train_captioner
 
     out = tmp_path_factory.mktemp("caption-run") / "run"
     return train_captioner(tiny_caption_config(shapes_data, out, doubly_stochastic=0.1), progress=False,
@@ -46,7 +46,7 @@ def caption_run(tmp_path_factory, shapes_data, caption_cache):
 
 @pytest.fixture(scope="session")
 def caption_bundle(tmp_path_factory, caption_run):
-    from edge_s2s.export.caption_export import export_caption_bundle
+    from edge_s2s.export.caption import export_caption_bundle
 
     out = tmp_path_factory.mktemp("caption-bundle") / "bundle"
     export_caption_bundle(caption_run, out)
@@ -59,7 +59,7 @@ KJV_FIXTURE = Path(__file__).parent / "data" / "kjv-genesis-1-3.txt"
 
 
 def tiny_generator_config(out_dir, data="kjv", train=None, **model):
-    from edge_s2s.train.generator_config import GeneratorConfig, GeneratorTrainConfig
+    from edge_s2s.train.generate.config import GeneratorConfig, GeneratorTrainConfig
 
     if data == "kjv":
         m = dict(unit="char", emb_dim=16, hidden=48, blocked_ids=[0, 2])
@@ -74,14 +74,14 @@ def tiny_generator_config(out_dir, data="kjv", train=None, **model):
 
 @pytest.fixture(scope="session")
 def lm_run(tmp_path_factory):
-    from edge_s2s.train.generator_loop import train_generator
+    from edge_s2s.train.generate.loop import train_generator
 
     return train_generator(tiny_generator_config(tmp_path_factory.mktemp("lm-run") / "run"), progress=False)
 
 
 @pytest.fixture(scope="session")
 def lm_bundle(tmp_path_factory, lm_run):
-    from edge_s2s.export.generator_export import export_generator_bundle
+    from edge_s2s.export.generate import export_generator_bundle
 
     out = tmp_path_factory.mktemp("lm-bundle") / "bundle"
     export_generator_bundle(lm_run, out)
@@ -91,7 +91,7 @@ def lm_bundle(tmp_path_factory, lm_run):
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """Conditional raster-LSTM pixel model on the 8x8 digits."""
-    from edge_s2s.train.generator_loop import train_generator
+    from edge_s2s.train.generate.loop import train_generator
 
     cfg = tiny_generator_config(tmp_path_factory.mktemp("digits-run") / "run", data="digits",
                                 train={"conditional": True}, n_conditions=10, cond_dim=8)
@@ -100,7 +100,7 @@ def digits_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def digits_bundle(tmp_path_factory, digits_run):
-    from edge_s2s.export.generator_export import export_generator_bundle
+    from edge_s2s.export.generate import export_generator_bundle
 
     out = tmp_path_factory.mktemp("digits-bundle") / "bundle"
     export_generator_bundle(digits_run, out)
@@ -110,7 +110,7 @@ def digits_bundle(tmp_path_factory, digits_run):
 @pytest.fixture(scope="session")
 def grid_run(tmp_path_factory):
     """Unconditional 2-D LSTM pixel model on the 8x8 digits."""
-    from edge_s2s.train.generator_loop import train_generator
+    from edge_s2s.train.generate.loop import train_generator
 
     cfg = tiny_generator_config(tmp_path_factory.mktemp("grid-run") / "run", data="digits", arch="grid")
     return train_generator(cfg, progress=False)
@@ -118,7 +118,7 @@ def grid_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def grid_bundle(tmp_path_factory, grid_run):
-    from edge_s2s.export.generator_export import export_generator_bundle
+    from edge_s2s.export.generate import export_generator_bundle
 
     out = tmp_path_factory.mktemp("grid-bundle") / "bundle"
     export_generator_bundle(grid_run, out)
@@ -141,8 +141,8 @@ def babi_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def memn2n_run(tmp_path_factory, babi_root):
     """`train babi` on the generated task 1 (a few seconds on one core)."""
-    from edge_s2s.train.memn2n import MemN2NConfig
-    from edge_s2s.train.memn2n_run import BabiRunConfig, train_babi
+    from edge_s2s.train.memn2n.loop import BabiRunConfig, train_babi
+    from edge_s2s.train.memn2n.model import MemN2NConfig
 
     cfg = BabiRunConfig(tasks=[1], data_root=str(babi_root), out_dir=str(tmp_path_factory.mktemp("memn2n-run") / "run"),
                         seed=1, model=MemN2NConfig(hops=2, memory_size=MEMN2N_MEMORY, epochs=20, ls_max_epochs=10))
@@ -151,7 +151,7 @@ def memn2n_run(tmp_path_factory, babi_root):
 
 @pytest.fixture(scope="session")
 def memn2n_bundle(tmp_path_factory, memn2n_run):
-    from edge_s2s.export.memn2n_export import export_memn2n_bundle
+    from edge_s2s.export.memn2n import export_memn2n_bundle
 
     out = tmp_path_factory.mktemp("memn2n-bundle") / "bundle"
     export_memn2n_bundle(memn2n_run, out)

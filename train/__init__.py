@@ -1,8 +1,8 @@
 """edge_s2s.train: PyTorch datasets, the attention encoder-decoder and its training loop."""
 
-from .checkpoint import CheckpointError
-from .config import ModelConfig, TrainConfig
-from .data import DataError
-from .loop import RunError, train_translator
+from .core.checkpoint import CheckpointError
+from .translate.config import ModelConfig, TrainConfig
+from .translate.data import DataError
+from .translate.loop import RunError, train_translator
 
 __all__ = ["ModelConfig", "TrainConfig", "train_translator", "CheckpointError", "DataError", "RunError"]

@@ -12,8 +12,7 @@ import os
 import sys
 
 from ..cli.app import run
-from .distributed import pin_device, world_from_env
-
+from .core.distributed import pin_device, world_from_env
 
 # tasks with their own training loop (not epochs.run_epochs): N copies would race on one run directory
 SINGLE_PROCESS_TASKS = ("ntm", "babi")

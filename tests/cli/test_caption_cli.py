@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from edge_s2s.cli.app import run
-from edge_s2s.runtime.attention_image import figure_size
+from edge_s2s.runtime.pictures.attention_map import figure_size
 
 
 def _cli(capsys, args):

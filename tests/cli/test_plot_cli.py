@@ -9,7 +9,7 @@ from PIL import Image
 
 from edge_s2s.cli.app import run
 from edge_s2s.cli.plot_cmd import learning_curve_panels, read_run
-from edge_s2s.train.line_plot import PALETTE
+from edge_s2s.runtime.pictures.line_plot import PALETTE
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))
 from ntm_copy import SLOTS, copy_bundle  # noqa: E402
 
 from edge_s2s.cli.app import run  # noqa: E402
-from edge_s2s.runtime.generator import Generator  # noqa: E402
 from edge_s2s.runtime.search import Beam  # noqa: E402
+from edge_s2s.runtime.tasks.generator import Generator  # noqa: E402
 from edge_s2s.runtime.text import detokenize  # noqa: E402
-from edge_s2s.runtime.trace import load_trace  # noqa: E402
+from edge_s2s.runtime.tools.trace import load_trace  # noqa: E402
 
 PROMPT = "79 83 c1 f3"
 

@@ -17,7 +17,7 @@ from test_transcriber import RATE, tiny_speech_bundle, tone_audio  # noqa: E402
 
 from edge_s2s.cli.app import run  # noqa: E402
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
-from edge_s2s.runtime.transcriber import SILENCE_NOTE, Transcriber  # noqa: E402
+from edge_s2s.runtime.tasks.transcriber import SILENCE_NOTE, Transcriber  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import numpy as np
 import soundfile as sf
 
 from edge_s2s.cli.app import run
-from edge_s2s.runtime.loading import default_transcriber_path
 from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.runtime.tasks.transcriber import default_transcriber_path
 
 DIGITS = re.compile(r"[0-9 ]*")
 
@@ -61,7 +61,7 @@ def test_default_transcriber_without_torch_or_onnx(tmp_path):
         sys.modules["torch"] = None
         sys.modules["onnx"] = None
         from edge_s2s.runtime import Beam
-        from edge_s2s.runtime.transcriber import Transcriber
+        from edge_s2s.runtime.tasks.transcriber import Transcriber
         r = Transcriber.load().transcribe([{str(wav)!r}], search=Beam(3))
         assert re.fullmatch(r"[0-9 ]*", r[0].text) and r[0].duration > 4, (r[0].text, r[0].duration)
         from edge_s2s.cli.app import run

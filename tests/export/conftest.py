@@ -21,7 +21,7 @@ def _step_matches_torch(model, step_session, t_enc, B: int, N: int, K: int, voca
     import numpy as np
     import torch
 
-    from edge_s2s.export import onnx_graphs as og
+    from edge_s2s.export import graphs as og
 
     states = model.initial_states(t_enc)
     row = torch.arange(N) % B

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_s2s.runtime.manifest import Manifest
-from edge_s2s.runtime.verify import verify_bundle
+from edge_s2s.runtime.tools.verify import verify_bundle
 
 
 def test_bundle_contract_and_parity(caption_bundle):
@@ -46,7 +46,7 @@ def test_encoder_runs_at_other_batch_sizes(caption_bundle):
 def test_int8_linear_keeps_the_cnn_convolutions_float(caption_run, caption_bundle, tmp_path):
     import onnx
 
-    from edge_s2s.export.caption_export import export_caption_bundle
+    from edge_s2s.export.caption import export_caption_bundle
 
     rep = export_caption_bundle(caption_run, tmp_path / "q", int8="linear")
     m = Manifest.load(tmp_path / "q")
@@ -60,7 +60,7 @@ def test_int8_linear_keeps_the_cnn_convolutions_float(caption_run, caption_bundl
 
 def test_export_refuses_bad_int8_choice(caption_run, tmp_path):
     from edge_s2s.export.bundle_writer import ExportError
-    from edge_s2s.export.caption_export import export_caption_bundle
+    from edge_s2s.export.caption import export_caption_bundle
 
     with pytest.raises(ExportError, match="int8"):
         export_caption_bundle(caption_run, tmp_path / "x", int8="half")
@@ -71,10 +71,10 @@ def test_export_refuses_bad_int8_choice(caption_run, tmp_path):
 def test_distribution_fed_captioner_exports_with_parity(tmp_path, shapes_data, caption_cache):
     """input_feed="distribution": `state.prev_dist` starts one-hot <s> in the pixels-in encoder; the runtime
     loop runs the bundle unchanged and its greedy and beam captions equal PyTorch's token for token."""
-    from edge_s2s.export.caption_export import export_caption_bundle
-    from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
-    from edge_s2s.train.caption_loop import train_captioner
-    from edge_s2s.train.exposure import FeedConfig
+    from edge_s2s.export.caption import export_caption_bundle
+    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
+    from edge_s2s.train.caption.loop import train_captioner
+    from edge_s2s.train.methods.exposure import FeedConfig
 
     model = CaptionModelConfig(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.0,
                                input_feed="distribution")

@@ -7,15 +7,15 @@ import pytest
 import torch
 from toy import tiny_config
 
-from edge_s2s.export import onnx_graphs as og
+from edge_s2s.export import graphs as og
 from edge_s2s.export.bundle_writer import ExportError, export_bundle
 from edge_s2s.export.parity import ParityError
 from edge_s2s.runtime.bundle import sha256_file
 from edge_s2s.runtime.manifest import Manifest
-from edge_s2s.train.checkpoint import CheckpointError
-from edge_s2s.train.config import ModelConfig
-from edge_s2s.train.loop import train_translator
-from edge_s2s.train.model import Translator
+from edge_s2s.train.core.checkpoint import CheckpointError
+from edge_s2s.train.translate.config import ModelConfig
+from edge_s2s.train.translate.loop import train_translator
+from edge_s2s.train.translate.model import Translator
 
 ATTENTIONS = ["dot", "general", "additive", "cosine", "none"]
 
@@ -90,8 +90,8 @@ def test_export_with_parity(runs, tmp_path, attention):
     assert len(golden) == report.golden_cases == 6
     assert {c["search"]["type"] for c in golden} == {"greedy", "beam"}
 
-    from edge_s2s.runtime.seq2seq import Seq2Seq
-    from edge_s2s.runtime.verify import verify_bundle
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
+    from edge_s2s.runtime.tools.verify import verify_bundle
 
     assert all(c.passed for c in verify_bundle(bundle))
     model = Seq2Seq.load(bundle)
@@ -115,7 +115,7 @@ def test_int8_export_reports_parity(runs, tmp_path):
     enc = (report.bundle / "encoder.onnx").stat().st_size
     assert enc > 0 and not (report.bundle / "fp32").exists()
     # golden.json holds the int8 graphs' own decodes, so verify checks the device, not int8 vs fp32
-    from edge_s2s.runtime.verify import verify_bundle
+    from edge_s2s.runtime.tools.verify import verify_bundle
 
     assert all(r.passed for r in verify_bundle(report.bundle))
 
@@ -164,9 +164,9 @@ def test_distribution_fed_translator_exports_with_parity(toy_tsv, tmp_path, deco
     the unchanged runtime loop runs it, and greedy and beam decodes equal PyTorch's token for token."""
     from dataclasses import replace
 
-    from edge_s2s.runtime.seq2seq import Seq2Seq
-    from edge_s2s.runtime.verify import verify_bundle
-    from edge_s2s.train.exposure import FeedConfig
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
+    from edge_s2s.runtime.tools.verify import verify_bundle
+    from edge_s2s.train.methods.exposure import FeedConfig
 
     cfg = tiny_config(toy_tsv, tmp_path / "run", epochs=2, decoder=decoder)
     cfg = replace(cfg, model=replace(cfg.model, input_feed="distribution"), feed=FeedConfig(mode="distribution"))

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from edge_s2s.export.bundle_writer import ExportError
-from edge_s2s.export.generator_export import export_generator_bundle
-from edge_s2s.runtime.generator import Generator
+from edge_s2s.export.generate import export_generator_bundle
 from edge_s2s.runtime.manifest import Manifest
 from edge_s2s.runtime.search import Sample
-from edge_s2s.runtime.verify import verify_bundle
+from edge_s2s.runtime.tasks.generator import Generator
+from edge_s2s.runtime.tools.verify import verify_bundle
 
 
 def _parity_ok(bundle):
@@ -46,8 +46,8 @@ def test_conditional_bundle_declares_its_classes(digits_bundle):
 
 
 def test_distribution_fed_model_exports_its_softmax_as_state(tmp_path):
-    from edge_s2s.train.generator_config import GeneratorConfig, GeneratorTrainConfig
-    from edge_s2s.train.generator_loop import train_generator
+    from edge_s2s.train.generate.config import GeneratorConfig, GeneratorTrainConfig
+    from edge_s2s.train.generate.loop import train_generator
 
     model = GeneratorConfig(unit="pixel", emb_dim=8, hidden=16, height=8, width=8, blocked_ids=[0, 1, 2, 3],
                             input_mode="distribution")

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from edge_s2s.cli.app import run
-from edge_s2s.export.memn2n_export import EXAMPLE_B, EXAMPLE_M, export_memn2n_bundle, memn2n_parity
+from edge_s2s.export.memn2n import EXAMPLE_B, EXAMPLE_M, export_memn2n_bundle, memn2n_parity
 from edge_s2s.export.parity import ParityError
 from edge_s2s.runtime.bundle import sha256_file
-from edge_s2s.runtime.memory_manifest import MemoryManifest
-from edge_s2s.runtime.memory_network import MemoryNetwork
-from edge_s2s.runtime.story import question_words
-from edge_s2s.runtime.verify import verify_bundle
-from edge_s2s.train.memn2n_run import load_memn2n_run, read_heldout
+from edge_s2s.runtime.tasks.memory_manifest import MemoryManifest
+from edge_s2s.runtime.tasks.memory_network import MemoryNetwork
+from edge_s2s.runtime.tasks.story import question_words
+from edge_s2s.runtime.tools.verify import verify_bundle
+from edge_s2s.train.memn2n.loop import load_memn2n_run, read_heldout
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_parity_catches_a_model_that_differs_from_the_graph(memn2n_bundle, memn2
 
 def test_failed_parity_writes_nothing(memn2n_run, tmp_path, monkeypatch):
     """An exporter whose graph is off by 0.01 in every log-prob: the export fails, no bundle appears."""
-    from edge_s2s.export import memn2n_export
+    from edge_s2s.export import memn2n as memn2n_export
 
     def off(self, story, question, n_sentences):
         logp, att = self.model(story, question, n_sentences)

@@ -7,15 +7,15 @@ import pytest
 import torch
 from toy import tiny_config
 
-from edge_s2s.export import onnx_graphs as og
+from edge_s2s.export import graphs as og
 from edge_s2s.export.bundle_writer import export_bundle
 from edge_s2s.runtime.manifest import Manifest
 from edge_s2s.runtime.search import Beam, Greedy
-from edge_s2s.runtime.seq2seq import Seq2Seq
-from edge_s2s.runtime.verify import verify_bundle
-from edge_s2s.train.config import ModelConfig
-from edge_s2s.train.loop import train_translator
-from edge_s2s.train.ntm_translator import NTMTranslator
+from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
+from edge_s2s.runtime.tools.verify import verify_bundle
+from edge_s2s.train.translate.config import ModelConfig
+from edge_s2s.train.translate.loop import train_translator
+from edge_s2s.train.translate.ntm_decoder import NTMTranslator
 
 
 def test_ntm_graphs_dynamic_axes(tmp_path, step_matches_torch):

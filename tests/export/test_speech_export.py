@@ -10,18 +10,23 @@ import pytest
 import soundfile as sf
 import torch
 
-from edge_s2s.export import onnx_graphs as og
+from edge_s2s.export import graphs as og
 from edge_s2s.export.bundle_writer import ExportError, write_manifest
 from edge_s2s.export.parity import compare_searches
-from edge_s2s.export.speech_export import (FeatureSeq2Seq, example_features, export_speech_graphs,
-                                           torch_speech_decode, write_speech_bundle)
+from edge_s2s.export.speech import (
+    FeatureSeq2Seq,
+    example_features,
+    export_speech_graphs,
+    torch_speech_decode,
+    write_speech_bundle,
+)
 from edge_s2s.runtime.errors import BundleError
-from edge_s2s.runtime.features import FeatureConfig
 from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.runtime.media.features import FeatureConfig
 from edge_s2s.runtime.search import Beam, Greedy
 from edge_s2s.runtime.text import SPECIALS, Vocab
-from edge_s2s.train.speech_config import SpeechModelConfig
-from edge_s2s.train.speech_model import Speller
+from edge_s2s.train.speech.config import SpeechModelConfig
+from edge_s2s.train.speech.model import Speller
 
 ATTENTIONS = ["additive", "location"]
 VOCAB = Vocab(list(SPECIALS) + list("0123456789"))
@@ -131,7 +136,7 @@ def test_export_refuses_a_mismatched_recipe_and_leaves_nothing(tmp_path):
 
 
 def test_golden_recordings_ship_in_the_bundle_and_verify(speech_bundle, tmp_path):
-    from edge_s2s.runtime.verify import verify_bundle
+    from edge_s2s.runtime.tools.verify import verify_bundle
 
     model, d, _ = speech_bundle
     golden = json.loads((d / "golden.json").read_text())
@@ -175,7 +180,7 @@ def _digit_recordings(root):
 
 def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_path, capsys):
     from edge_s2s.cli.app import run
-    from edge_s2s.train.speech_loop import SpeechTrainConfig, train_speech
+    from edge_s2s.train.speech.loop import SpeechTrainConfig, train_speech
 
     torch.set_num_threads(1)
     fsdd = _digit_recordings(tmp_path / "fsdd")
@@ -204,10 +209,10 @@ def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_p
 def test_limit_follows_the_training_recordings(tmp_path):
     """The exported limit is 1.5 x the longest training recording (whole seconds, at least 5, at most
     the runtime's default); no manifest, no derived limit."""
-    from edge_s2s.export.speech_export import trained_max_seconds
-    from edge_s2s.runtime.transcriber import DEFAULT_MAX_SECONDS
-    from edge_s2s.train.speech_data import write_manifest
-    from edge_s2s.train.speech_loop import SpeechTrainConfig
+    from edge_s2s.export.speech import trained_max_seconds
+    from edge_s2s.runtime.tasks.transcriber import DEFAULT_MAX_SECONDS
+    from edge_s2s.train.speech.data import write_manifest
+    from edge_s2s.train.speech.loop import SpeechTrainConfig
 
     cfg = SpeechTrainConfig(data_dir=str(tmp_path))
     assert trained_max_seconds(cfg) is None

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from edge_s2s.export.bundle_writer import bundle_manifest, write_manifest
-from edge_s2s.export.generator_export import export_generator_graphs
-from edge_s2s.train.ntm import NTMConfig
-from edge_s2s.train.ntm_model import NTMDecoder
-from edge_s2s.train.ntm_tasks import copy_example, task_vocab
+from edge_s2s.export.generate import export_generator_graphs
+from edge_s2s.train.ntm.cell import NTMConfig
+from edge_s2s.train.ntm.model import NTMDecoder
+from edge_s2s.train.ntm.tasks import copy_example, task_vocab
 
 VOCAB = task_vocab()
 SLOTS = 16

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_s2s.runtime.attention_image import (
+from edge_s2s.runtime.errors import InputError
+from edge_s2s.runtime.media.image import ImageSpec
+from edge_s2s.runtime.pictures.attention_map import (
     LABEL_HEIGHT,
     MARGIN,
     attention_figure,
@@ -12,8 +14,6 @@ from edge_s2s.runtime.attention_image import (
     heat_colormap,
     save_attention_figure,
 )
-from edge_s2s.runtime.errors import InputError
-from edge_s2s.runtime.image import ImageSpec
 
 PANEL = 224
 

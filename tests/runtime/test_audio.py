@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.runtime.audio import (
+from edge_s2s.runtime.errors import InputError
+from edge_s2s.runtime.media.audio import (
     SILENCE_DB,
     frame_levels_db,
     is_silence,
@@ -21,7 +22,6 @@ from edge_s2s.runtime.audio import (
     split_on_silence,
     trim_silence,
 )
-from edge_s2s.runtime.errors import InputError
 
 FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
 

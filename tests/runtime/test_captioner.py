@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime import Beam, Greedy
-from edge_s2s.runtime.captioner import Captioner, default_model_path
 from edge_s2s.runtime.errors import EdgeS2SError, InputError
-from edge_s2s.runtime.seq2seq import Seq2Seq
+from edge_s2s.runtime.tasks.captioner import Captioner, default_model_path
+from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
 
 
 @pytest.fixture(scope="module")

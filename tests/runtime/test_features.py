@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_s2s.runtime.errors import BundleError
-from edge_s2s.runtime.features import (
+from edge_s2s.runtime.media.features import (
     FeatureConfig,
     hz_to_mel,
     log_mel,

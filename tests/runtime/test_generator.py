@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_s2s.runtime import Beam, Greedy, InputError, Sample
-from edge_s2s.runtime.generator import Generator
+from edge_s2s.runtime.tasks.generator import Generator
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_completion_keeps_the_top_rows(digits):
 def test_image_score_matches_pytorch(digits, digits_run):
     import torch
 
-    from edge_s2s.train.generator_loop import load_generator
+    from edge_s2s.train.generate.loop import load_generator
 
     model, _, _ = load_generator(digits_run)
     rng = np.random.default_rng(1)

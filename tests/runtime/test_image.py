@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime.errors import BundleError, InputError
-from edge_s2s.runtime.image import (
+from edge_s2s.runtime.media.image import (
     IMAGE_EXTENSIONS,
     ImageSpec,
     describe,
@@ -446,7 +446,7 @@ def test_expand_image_paths_empty_directory(tmp_path):
 def test_image_modules_do_not_import_torch():
     code = textwrap.dedent("""
         import sys
-        import edge_s2s.runtime.image, edge_s2s.runtime.attention_image
+        import edge_s2s.runtime.media.image, edge_s2s.runtime.pictures.attention_map
         bad = sorted(k for k in sys.modules if k.split(".")[0] in ("torch", "onnx", "matplotlib"))
         print("ok" if not bad else bad)
     """)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_s2s.runtime.attention_image import LABEL_HEIGHT
 from edge_s2s.runtime.errors import InputError
-from edge_s2s.runtime.image_grid import (
+from edge_s2s.runtime.pictures.attention_map import LABEL_HEIGHT
+from edge_s2s.runtime.pictures.sample_grid import (
     RAMP,
     SEPARATOR,
     ascii_preview,

@@ -6,12 +6,11 @@ words and bad stories are reported."""
 import numpy as np
 import pytest
 import torch
-
 from memory_stories import TASK1_FILE, long_story, raw_questions
 
 from edge_s2s.runtime.errors import BundleError, InputError
-from edge_s2s.runtime.memory_network import MemoryNetwork
-from edge_s2s.runtime.story import parse_story
+from edge_s2s.runtime.tasks.memory_network import MemoryNetwork
+from edge_s2s.runtime.tasks.story import parse_story
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +28,9 @@ def test_text(babi_root):
 def test_answers_from_raw_text_match_pytorch_on_training_encoding(net, memn2n_run, test_text):
     """The runtime reads the pasted bAbI lines (numbers, capitals, full stops); PyTorch reads
     train/babi.py's parse of the same file: same words, same answers, log-probs within 1e-4."""
-    from edge_s2s.train.babi import parse_babi
-    from edge_s2s.train.memn2n import encode_examples
-    from edge_s2s.train.memn2n_run import load_memn2n_run
+    from edge_s2s.train.memn2n.babi import parse_babi
+    from edge_s2s.train.memn2n.loop import load_memn2n_run
+    from edge_s2s.train.memn2n.model import encode_examples
 
     model, _, _ = load_memn2n_run(memn2n_run)
     examples = parse_babi(test_text.split("\n"), 1, "test")
@@ -158,8 +157,8 @@ def test_parse_story_splits_sentences_and_keeps_text():
 def test_other_bundles_are_refused_both_ways(memn2n_bundle, tmp_path):
     from pathlib import Path
 
-    from edge_s2s.runtime.loading import bundle_task, load_any
-    from edge_s2s.runtime.seq2seq import Seq2Seq
+    from edge_s2s.runtime.tasks.loading import bundle_task, load_any
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
 
     captioner = Path(__file__).resolve().parents[2] / "models" / "captioner"
     with pytest.raises(BundleError, match="'caption' bundle, not a memory network"):

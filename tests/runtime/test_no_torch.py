@@ -55,7 +55,7 @@ def test_generators_and_generate_cli_without_torch_or_onnx(lm_bundle, digits_bun
         sys.modules["torch"] = None
         sys.modules["onnx"] = None
         from edge_s2s.runtime import Sample
-        from edge_s2s.runtime.generator import Generator
+        from edge_s2s.runtime.tasks.generator import Generator
         lm = Generator.load({str(lm_bundle)!r})
         assert lm.generate(["And "], search=Sample(seed=1, repetition_penalty=1.2), max_length=30)[0].text
         assert lm.score(["And God"])[0] < 0
@@ -81,7 +81,7 @@ def test_memory_network_and_answer_cli_without_torch_or_onnx(memn2n_bundle, tmp_
         import sys
         sys.modules["torch"] = None
         sys.modules["onnx"] = None
-        from edge_s2s.runtime.memory_network import MemoryNetwork
+        from edge_s2s.runtime.tasks.memory_network import MemoryNetwork
         text = open({str(story)!r}, encoding="utf-8").read()
         a = MemoryNetwork.load({str(memn2n_bundle)!r}).answer(text, "Where is Mary?")
         assert a.text and a.attention.shape[1] == 2
@@ -108,8 +108,8 @@ def test_audio_and_features_without_torch_or_onnx(tmp_path):
         import sys
         sys.modules["torch"] = None
         sys.modules["onnx"] = None
-        from edge_s2s.runtime.audio import is_silence, load_audio
-        from edge_s2s.runtime.features import FeatureConfig, log_mel
+        from edge_s2s.runtime.media.audio import is_silence, load_audio
+        from edge_s2s.runtime.media.features import FeatureConfig, log_mel
         x, info = load_audio({str(wav)!r}, 16000)
         assert x.size == 16000 and not is_silence(x, 16000)
         assert log_mel(x, FeatureConfig()).shape == (98, 80)

@@ -11,10 +11,13 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime.errors import InputError
+from edge_s2s.runtime.pictures.speech_attention import (
+    save_speech_attention,
+    save_transcript_attention,
+    speech_attention_figure,
+)
 from edge_s2s.runtime.search import Beam
-from edge_s2s.runtime.speech_attention_image import (save_speech_attention, save_transcript_attention,
-                                                     speech_attention_figure)
-from edge_s2s.runtime.transcriber import Transcriber
+from edge_s2s.runtime.tasks.transcriber import Transcriber
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -23,12 +23,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ntm_copy import SLOTS, VOCAB, copy_bundle  # noqa: E402
 
 from edge_s2s.runtime.errors import InputError  # noqa: E402
-from edge_s2s.runtime.generator import Generator  # noqa: E402
 from edge_s2s.runtime.search import Beam, Greedy, Sample  # noqa: E402
-from edge_s2s.runtime.trace import (  # noqa: E402
-    TRACE_FORMAT, Trace, is_weighting, load_trace, replay, save_trace, traced_outputs,
+from edge_s2s.runtime.tasks.generator import Generator  # noqa: E402
+from edge_s2s.runtime.tools.trace import (
+    TRACE_FORMAT,
+    Trace,
+    is_weighting,
+    load_trace,
+    replay,
+    save_trace,
+    traced_outputs,
 )
-from edge_s2s.train.ntm_tasks import copy_example  # noqa: E402
+from edge_s2s.train.ntm.tasks import copy_example  # noqa: E402
 
 EOS = VOCAB.eos_id
 
@@ -216,8 +222,8 @@ def test_trace_and_plot_without_torch_or_onnx(model_bundle, tmp_path):
         sys.modules["onnx"] = None
         import numpy as np
         from edge_s2s.runtime import Beam, Seq2Seq
-        from edge_s2s.runtime.trace import hypothesis_finished, load_trace, save_trace, trace_translation
-        from edge_s2s.runtime.trace_image import save_trace_figure
+        from edge_s2s.runtime.tools.trace import hypothesis_finished, load_trace, save_trace, trace_translation
+        from edge_s2s.runtime.pictures.trace_map import save_trace_figure
         m = Seq2Seq.load({str(model_bundle)!r})
         h = m.generate(["w4 w5 w6"], search=Beam(3))[0].hypotheses[0]
         tr = trace_translation(m, "w4 w5 w6", h.ids, hypothesis_finished(h))

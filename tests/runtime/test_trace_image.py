@@ -12,13 +12,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ntm_copy import SLOTS, VOCAB, copy_bundle  # noqa: E402
 
 from edge_s2s.runtime.errors import InputError  # noqa: E402
-from edge_s2s.runtime.generator import Generator  # noqa: E402
-from edge_s2s.runtime.search import Greedy  # noqa: E402
-from edge_s2s.runtime.trace import Trace, replay  # noqa: E402
-from edge_s2s.runtime.trace_image import (  # noqa: E402
-    BOUNDARY, MAX_CELL, MAX_MAP_WIDTH, draw_trace, hot_colormap, save_trace_figure, trace_panels,
+from edge_s2s.runtime.pictures.trace_map import (
+    BOUNDARY,
+    MAX_CELL,
+    MAX_MAP_WIDTH,
+    draw_trace,
+    hot_colormap,
+    save_trace_figure,
+    trace_panels,
 )
-from edge_s2s.train.ntm_tasks import copy_example  # noqa: E402
+from edge_s2s.runtime.search import Greedy  # noqa: E402
+from edge_s2s.runtime.tasks.generator import Generator  # noqa: E402
+from edge_s2s.runtime.tools.trace import Trace, replay  # noqa: E402
+from edge_s2s.train.ntm.tasks import copy_example  # noqa: E402
 
 
 def _diagonal(T: int, S: int, heads: int = 1, forced: int = 0, name: str = "write_w", info=None) -> Trace:

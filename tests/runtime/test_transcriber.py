@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 
 from edge_s2s.runtime.errors import InputError
-from edge_s2s.runtime.features import FeatureConfig, log_mel
-from edge_s2s.runtime.loading import load_any
+from edge_s2s.runtime.media.features import FeatureConfig, log_mel
 from edge_s2s.runtime.search import Beam, Greedy
+from edge_s2s.runtime.tasks.loading import load_any
+from edge_s2s.runtime.tasks.transcriber import SILENCE_NOTE, Transcriber
 from edge_s2s.runtime.text import SPECIALS, Vocab
-from edge_s2s.runtime.transcriber import SILENCE_NOTE, Transcriber
 
 RATE = 8000
 DIGITS = "0123"
@@ -62,9 +62,9 @@ def tiny_speech_bundle(root: Path) -> Path:
         return _BUILT["bundle"]
     import torch
 
-    from edge_s2s.export.speech_export import write_speech_bundle
-    from edge_s2s.train.speech_config import SpeechModelConfig
-    from edge_s2s.train.speech_model import Speller
+    from edge_s2s.export.speech import write_speech_bundle
+    from edge_s2s.train.speech.config import SpeechModelConfig
+    from edge_s2s.train.speech.model import Speller
 
     torch.set_num_threads(1)
     torch.manual_seed(1)
@@ -215,7 +215,7 @@ def test_callback_sees_input_indices_past_a_skipped_input(asr, tmp_path):
 def test_a_speech_bundle_given_to_the_text_runtime_points_to_transcribe(speech_bundle, capsys):
     from edge_s2s.cli.app import run
     from edge_s2s.runtime.errors import EdgeS2SError
-    from edge_s2s.runtime.seq2seq import Seq2Seq
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
 
     with pytest.raises(EdgeS2SError, match="edge-s2s transcribe"):
         Seq2Seq.load(speech_bundle)

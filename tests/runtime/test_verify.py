@@ -4,7 +4,7 @@ import json
 import shutil
 
 from edge_s2s.runtime import Beam, Greedy, Seq2Seq
-from edge_s2s.runtime.verify import verify_bundle
+from edge_s2s.runtime.tools.verify import verify_bundle
 
 
 def test_verify_golden(model_bundle, tmp_path):

@@ -5,7 +5,7 @@ v1.2 files when ../shared/data/babi is there."""
 import numpy as np
 import pytest
 
-from edge_s2s.train.babi import (
+from edge_s2s.train.memn2n.babi import (
     DEFAULT_ROOT,
     MEMORY_SIZE,
     TASKS,

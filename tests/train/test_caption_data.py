@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime.text import SPECIALS
-from edge_s2s.train.caption_data import (
+from edge_s2s.train.caption.data import (
     CaptionItem,
     build_caption_vocab,
     load_captions,
@@ -17,7 +17,7 @@ from edge_s2s.train.caption_data import (
     load_karpathy,
     split_items,
 )
-from edge_s2s.train.data import DataError
+from edge_s2s.train.translate.data import DataError
 
 
 def _image(path):

@@ -3,12 +3,12 @@
 import numpy as np
 import torch
 
-from edge_s2s.runtime.captioner import Captioner
-from edge_s2s.runtime.image import ImageSpec, preprocess
-from edge_s2s.train.caption_config import CaptionTrainConfig
-from edge_s2s.train.caption_features import cache_key, region_features
-from edge_s2s.train.caption_loop import image_spec
-from edge_s2s.train.image_encoder import RegionEncoder
+from edge_s2s.runtime.media.image import ImageSpec, preprocess
+from edge_s2s.runtime.tasks.captioner import Captioner
+from edge_s2s.train.caption.config import CaptionTrainConfig
+from edge_s2s.train.caption.features import cache_key, region_features
+from edge_s2s.train.caption.image_encoder import RegionEncoder
+from edge_s2s.train.caption.loop import image_spec
 
 
 def test_training_and_runtime_pixels_are_identical(caption_bundle, caption_run, shapes_data, tmp_path):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edge_s2s.runtime.errors import EdgeS2SError
-from edge_s2s.train import caption_metrics
-from edge_s2s.train.caption_metrics import MetricsError, caption_scores, java_available, simple_tokenize
+from edge_s2s.train.caption import metrics as caption_metrics
+from edge_s2s.train.caption.metrics import MetricsError, caption_scores, java_available, simple_tokenize
 
 REFS = {
     "1": ["A dog runs across the green grass.", "A brown dog running on a lawn."],

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from edge_s2s.train.caption_config import CaptionModelConfig, CaptionTrainConfig
-from edge_s2s.train.caption_model import CaptionModel
+from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
+from edge_s2s.train.caption.model import CaptionModel
 
 TINY = dict(emb_dim=16, dec_hidden=32, region_dim=24, att_dim=8, dropout=0.0)
 
@@ -110,8 +110,8 @@ def test_resume_continues_bit_for_bit(tmp_path, shapes_data, caption_cache):
     sys.path.insert(0, str(Path(__file__).parent.parent))
     from conftest import tiny_caption_config
 
-    from edge_s2s.train.caption_loop import train_captioner
-    from edge_s2s.train.checkpoint import load_checkpoint
+    from edge_s2s.train.caption.loop import train_captioner
+    from edge_s2s.train.core.checkpoint import load_checkpoint
 
     straight = tiny_caption_config(shapes_data, tmp_path / "a")
     straight.epochs, straight.val_max = 2, 0
@@ -162,9 +162,9 @@ def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_ca
     sys.path.insert(0, str(Path(__file__).parent.parent))
     from conftest import tiny_caption_config
 
-    from edge_s2s.train.caption_loop import train_captioner
-    from edge_s2s.train.checkpoint import load_checkpoint
-    from edge_s2s.train.image_encoder import RegionEncoder
+    from edge_s2s.train.caption.image_encoder import RegionEncoder
+    from edge_s2s.train.caption.loop import train_captioner
+    from edge_s2s.train.core.checkpoint import load_checkpoint
 
     cfg = tiny_caption_config(shapes_data, tmp_path / "ft", finetune_cnn=True)
     cfg.epochs, cfg.max_steps, cfg.val_max, cfg.batch_size = 1, 2, 0, 4
@@ -180,7 +180,7 @@ def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_ca
 
 
 def test_captioner_p_one_is_teacher_forcing_and_p_zero_feeds_its_own_words():
-    from edge_s2s.train.exposure import FeedConfig
+    from edge_s2s.train.methods.exposure import FeedConfig
 
     torch.manual_seed(0)
     m = CaptionModel(CaptionModelConfig(**{**TINY, "dropout": 0.3}), vocab_size=20).train()
@@ -228,9 +228,9 @@ def _feed_config(shapes_data, out, feed, **model):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["scheduled", "distribution"])
 def test_captioner_trains_with_each_feed(tmp_path, shapes_data, caption_cache, mode):
-    from edge_s2s.train.caption_loop import train_captioner
-    from edge_s2s.train.exposure import FeedConfig
-    from edge_s2s.train.loop import read_metrics
+    from edge_s2s.train.caption.loop import train_captioner
+    from edge_s2s.train.methods.exposure import FeedConfig
+    from edge_s2s.train.translate.loop import read_metrics
 
     if mode == "scheduled":
         cfg = _feed_config(shapes_data, tmp_path / "r", FeedConfig(mode="scheduled", schedule="linear", k=24.0))
@@ -248,9 +248,9 @@ def test_captioner_trains_with_each_feed(tmp_path, shapes_data, caption_cache, m
 
 @pytest.mark.slow
 def test_resume_is_bit_for_bit_with_scheduled_sampling(tmp_path, shapes_data, caption_cache):
-    from edge_s2s.train.caption_loop import train_captioner
-    from edge_s2s.train.checkpoint import load_checkpoint
-    from edge_s2s.train.exposure import FeedConfig
+    from edge_s2s.train.caption.loop import train_captioner
+    from edge_s2s.train.core.checkpoint import load_checkpoint
+    from edge_s2s.train.methods.exposure import FeedConfig
 
     feed = FeedConfig(mode="scheduled", schedule="exponential", k=0.9, pick="sample")
     straight = _feed_config(shapes_data, tmp_path / "a", feed)

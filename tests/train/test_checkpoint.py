@@ -6,8 +6,8 @@ import pytest
 import torch
 from toy import tiny_config
 
-from edge_s2s.train.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
-from edge_s2s.train.loop import RunError, read_metrics, train_translator
+from edge_s2s.train.core.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from edge_s2s.train.translate.loop import RunError, read_metrics, train_translator
 
 
 def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):

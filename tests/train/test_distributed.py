@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from edge_s2s.train.__main__ import main
-from edge_s2s.train.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.loop import read_metrics
-from edge_s2s.train.step_log import read_steps
+from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.core.step_log import read_steps
+from edge_s2s.train.translate.loop import read_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.cli.app import run as cli
-from edge_s2s.train.checkpoint import load_checkpoint
-from edge_s2s.train.config import ModelConfig, TrainConfig
-from edge_s2s.train.exposure import FeedConfig, reference_probability, unroll
-from edge_s2s.train.loop import read_metrics, train_translator
-from edge_s2s.train.model import Translator
-from edge_s2s.train.ntm_translator import build_translator
+from edge_s2s.train.core.checkpoint import load_checkpoint
+from edge_s2s.train.methods.exposure import FeedConfig, reference_probability, unroll
+from edge_s2s.train.translate.config import ModelConfig, TrainConfig
+from edge_s2s.train.translate.loop import read_metrics, train_translator
+from edge_s2s.train.translate.model import Translator
+from edge_s2s.train.translate.ntm_decoder import build_translator
 
 V = 20
 

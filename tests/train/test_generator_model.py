@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from edge_s2s.train.generator_config import GeneratorConfig, GeneratorTrainConfig
-from edge_s2s.train.generator_model import RasterGenerator, make_generator, sequence_nll
+from edge_s2s.train.generate.config import GeneratorConfig, GeneratorTrainConfig
+from edge_s2s.train.generate.model import RasterGenerator, make_generator, sequence_nll
 
 V = 10
 

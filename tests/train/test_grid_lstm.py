@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from edge_s2s.export.onnx_graphs import _quiet_export
+from edge_s2s.export.graphs import _quiet_export
 from edge_s2s.runtime import manifest as mf
-from edge_s2s.train.generator_config import GeneratorConfig
-from edge_s2s.train.grid_lstm import BORDER, GridGenerator
-from edge_s2s.train.step_contract import StepGraph
+from edge_s2s.train.core.step_contract import StepGraph
+from edge_s2s.train.generate.config import GeneratorConfig
+from edge_s2s.train.generate.grid_lstm import BORDER, GridGenerator
 
 Q = 4
 V = 4 + Q

@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime.errors import InputError
-from edge_s2s.train.line_plot import PALETTE, Layout, Panel, draw_line_plot, nice_ticks, save_line_plot, tick_label
+from edge_s2s.runtime.pictures.line_plot import (
+    PALETTE,
+    Layout,
+    Panel,
+    draw_line_plot,
+    nice_ticks,
+    save_line_plot,
+    tick_label,
+)
 
 
 def _mask(image: Image.Image, colour) -> np.ndarray:

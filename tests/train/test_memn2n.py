@@ -8,11 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from edge_s2s.train.babi import DEFAULT_ROOT, TASKS, BabiError, answer_vocab, build_vocab, load_task, parse_babi
-from edge_s2s.train.memn2n import (
+from edge_s2s.train.memn2n.babi import (
+    DEFAULT_ROOT,
+    TASKS,
+    BabiError,
+    answer_vocab,
+    build_vocab,
+    load_task,
+    parse_babi,
+)
+from edge_s2s.train.memn2n.joint import JOINT_CONFIG, train_joint
+from edge_s2s.train.memn2n.model import (
     LEGACY,
     MemN2N,
     MemN2NConfig,
+    _take,
     answer_word_ids,
     encode_examples,
     evaluate,
@@ -20,11 +30,9 @@ from edge_s2s.train.memn2n import (
     run_table,
     slot_index,
     time_index,
-    _take,
     train_memn2n,
     word_weights,
 )
-from edge_s2s.train.memn2n_joint import JOINT_CONFIG, train_joint
 
 HAVE_DATA = (DEFAULT_ROOT / "en").is_dir()
 needs_data = pytest.mark.skipif(not HAVE_DATA,

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_s2s.runtime import manifest as mf
-from edge_s2s.train import ntm_addressing as na
-from edge_s2s.train.ntm import NTMCell, NTMConfig
+from edge_s2s.train.ntm import addressing as na
+from edge_s2s.train.ntm.cell import NTMCell, NTMConfig
 
 IN = 5
 

@@ -5,8 +5,17 @@ import math
 import pytest
 import torch
 
-from edge_s2s.train.ntm_addressing import (address, content_weights, cosine_similarity, interpolate, read, sharpen,
-                                           shift, write, write_heads)
+from edge_s2s.train.ntm.addressing import (
+    address,
+    content_weights,
+    cosine_similarity,
+    interpolate,
+    read,
+    sharpen,
+    shift,
+    write,
+    write_heads,
+)
 
 T = torch.tensor
 SQ = math.sqrt(0.5)  # 1 / sqrt(2) = 0.70710678

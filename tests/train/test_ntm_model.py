@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from edge_s2s.export.bundle_writer import bundle_manifest, write_manifest
-from edge_s2s.export.generator_export import CONDITION, export_generator_graphs, torch_generate
+from edge_s2s.export.generate import CONDITION, export_generator_graphs, torch_generate
 from edge_s2s.export.parity import compare_searches, graph_parity
-from edge_s2s.runtime.generator import Generator
 from edge_s2s.runtime.search import Beam, Greedy, Sample
-from edge_s2s.train.ntm import NTMConfig
-from edge_s2s.train.ntm_model import NTMDecoder
-from edge_s2s.train.ntm_tasks import copy_example, task_vocab
+from edge_s2s.runtime.tasks.generator import Generator
+from edge_s2s.train.ntm.cell import NTMConfig
+from edge_s2s.train.ntm.model import NTMDecoder
+from edge_s2s.train.ntm.tasks import copy_example, task_vocab
 
 VOCAB = task_vocab()
 

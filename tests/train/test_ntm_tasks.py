@@ -3,8 +3,18 @@
 import numpy as np
 import pytest
 
-from edge_s2s.train.ntm_tasks import (DELIM, ITEM, PATTERN0, QUERY, bit_errors, copy_example, curriculum_size,
-                                      make_example, recall_example, task_vocab)
+from edge_s2s.train.ntm.tasks import (
+    DELIM,
+    ITEM,
+    PATTERN0,
+    QUERY,
+    bit_errors,
+    copy_example,
+    curriculum_size,
+    make_example,
+    recall_example,
+    task_vocab,
+)
 
 V = task_vocab()
 

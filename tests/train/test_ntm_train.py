@@ -9,13 +9,23 @@ import pytest
 import torch
 
 from edge_s2s.cli.app import run as cli
-from edge_s2s.runtime.generator import Generator
 from edge_s2s.runtime.search import Greedy
-from edge_s2s.train.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.ntm_tasks import copy_example, recall_example, task_vocab
-from edge_s2s.train.ntm_train import (NTMTaskConfig, build_task_model, evaluate_bundle, evaluate_model, fixed_examples,
-                                      greedy_outputs, load_ntm_task_run, score_outputs, target_nll, task_batch,
-                                      train_ntm_task)
+from edge_s2s.runtime.tasks.generator import Generator
+from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.ntm.loop import (
+    NTMTaskConfig,
+    build_task_model,
+    evaluate_bundle,
+    evaluate_model,
+    fixed_examples,
+    greedy_outputs,
+    load_ntm_task_run,
+    score_outputs,
+    target_nll,
+    task_batch,
+    train_ntm_task,
+)
+from edge_s2s.train.ntm.tasks import copy_example, recall_example, task_vocab
 
 VOCAB = task_vocab()
 TINY = dict(controller_size=24, memory_slots=24, memory_width=8, emb_dim=12, lstm_hidden=24, max_size=3,

@@ -4,10 +4,10 @@ decoder that does not depend on batch padding."""
 import pytest
 import torch
 
-from edge_s2s.train import ntm_addressing as na
-from edge_s2s.train.config import ModelConfig
-from edge_s2s.train.model import Translator
-from edge_s2s.train.ntm_translator import NTMTranslator, build_translator
+from edge_s2s.train.ntm import addressing as na
+from edge_s2s.train.translate.config import ModelConfig
+from edge_s2s.train.translate.model import Translator
+from edge_s2s.train.translate.ntm_decoder import NTMTranslator, build_translator
 
 
 def _model(**kw):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_s2s.train.pixel_data import (
+from edge_s2s.train.generate.pixel_data import (
     DATASETS,
     DIGIT_CLASSES,
     FASHION_CLASSES,

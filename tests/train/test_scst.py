@@ -5,14 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from toy import tiny_config
 
 
 def test_cider_d_matches_pycocoevalcap():
     from pycocoevalcap.cider.cider import Cider
 
-    from edge_s2s.train.rewards import CiderD
+    from edge_s2s.train.methods.rewards import CiderD
 
     gts = {"0": ["a red circle", "a circle that is red", "red round thing"],
            "1": ["a blue square on grass", "a square that is blue"],
@@ -28,7 +27,7 @@ def test_cider_d_matches_pycocoevalcap():
 
 
 def test_caption_reward_prefers_the_right_image():
-    from edge_s2s.train.rewards import CaptionReward
+    from edge_s2s.train.methods.rewards import CaptionReward
 
     reward = CaptionReward([["A red circle.", "a circle that is red"], ["a blue square", "a square that is blue"],
                             ["a green triangle", "a triangle that is green"]])
@@ -37,7 +36,7 @@ def test_caption_reward_prefers_the_right_image():
 
 
 def test_sentence_bleu_reward_identical_vs_different():
-    from edge_s2s.train.rewards import BleuReward
+    from edge_s2s.train.methods.rewards import BleuReward
 
     reward = BleuReward(["The cat sat on the mat .", "A dog barks loudly ."])
     r = reward(["the cat sat on the mat .", "a fish swims .", "the cat sat on a mat ."], [0, 0, 0])
@@ -55,9 +54,9 @@ def _toy_translator(tmp_path, toy_tsv, epochs=3):
 
 def test_sampled_logprob_equals_teacher_forced(tmp_path, toy_tsv):
     from edge_s2s.runtime.text import Vocab
-    from edge_s2s.train.data import collate, load_dataset
-    from edge_s2s.train.loop import build_model
-    from edge_s2s.train.scst import rollout
+    from edge_s2s.train.methods.scst import rollout
+    from edge_s2s.train.translate.data import collate, load_dataset
+    from edge_s2s.train.translate.loop import build_model
 
     cfg = tiny_config(toy_tsv, tmp_path / "x", dropout=0.0)
     data = load_dataset(cfg)
@@ -78,8 +77,8 @@ def test_sampled_logprob_equals_teacher_forced(tmp_path, toy_tsv):
     torch.testing.assert_close(s.logprob, tf, rtol=1e-5, atol=1e-5)
     # the greedy rollout (the SCST baseline) is the runtime's greedy search over the same model
     from edge_s2s.runtime.search import Greedy
-    from edge_s2s.train.scst import sentence_ids
-    from edge_s2s.train.translate import decode_ids, source_ids
+    from edge_s2s.train.methods.scst import sentence_ids
+    from edge_s2s.train.translate.decode import decode_ids, source_ids
 
     model.eval()
     with torch.no_grad():
@@ -96,8 +95,8 @@ def _read(run):
 
 def test_scst_translator_raises_reward_and_exports(tmp_path, toy_tsv):
     from edge_s2s.export.bundle_writer import export_bundle
-    from edge_s2s.runtime.seq2seq import Seq2Seq
-    from edge_s2s.train.scst import ScstConfig, train_scst
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
+    from edge_s2s.train.methods.scst import ScstConfig, train_scst
 
     torch.set_num_threads(1)
     src, _ = _toy_translator(tmp_path, toy_tsv, epochs=8)
@@ -119,8 +118,8 @@ def test_scst_translator_raises_reward_and_exports(tmp_path, toy_tsv):
 
 
 def test_scst_captioner_raises_reward_and_exports(tmp_path, caption_run, caption_cache):
-    from edge_s2s.export.caption_export import export_caption_bundle
-    from edge_s2s.train.scst import ScstConfig, train_scst
+    from edge_s2s.export.caption import export_caption_bundle
+    from edge_s2s.train.methods.scst import ScstConfig, train_scst
 
     torch.set_num_threads(1)
     out = tmp_path / "scst"
@@ -134,8 +133,8 @@ def test_scst_captioner_raises_reward_and_exports(tmp_path, caption_run, caption
 
 
 def test_scst_refuses_other_tasks_and_missing_runs(tmp_path):
-    from edge_s2s.train.loop import RunError
-    from edge_s2s.train.scst import ScstConfig, train_scst
+    from edge_s2s.train.methods.scst import ScstConfig, train_scst
+    from edge_s2s.train.translate.loop import RunError
 
     run = tmp_path / "lm"
     run.mkdir()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.runtime.audio import frame_levels_db, is_silence, load_audio, trim_silence
-from edge_s2s.train.speech_data import (
+from edge_s2s.runtime.media.audio import frame_levels_db, is_silence, load_audio, trim_silence
+from edge_s2s.train.caption.tuxpaint import STAMPS_DIR
+from edge_s2s.train.speech.data import (
     FSDD_ROOT,
     MANIFEST,
     SpeechDataError,
@@ -27,7 +28,6 @@ from edge_s2s.train.speech_data import (
     write_digit_set,
     write_phrase_manifest,
 )
-from edge_s2s.train.tuxpaint import STAMPS_DIR
 
 RATE = 8000
 SPEAKERS = ("alice", "bob", "theo")

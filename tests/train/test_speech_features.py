@@ -4,16 +4,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.runtime import features as runtime_features
-from edge_s2s.runtime.audio import load_audio
-from edge_s2s.train import speech_features
-from edge_s2s.train.speech_features import (
-    FeatureConfig,
-    SpecAugment,
-    batch_features,
-    features_from_file,
-    spec_augment,
-)
+from edge_s2s.runtime.media import features as runtime_features
+from edge_s2s.runtime.media.audio import load_audio
+from edge_s2s.train.speech import features as speech_features
+from edge_s2s.train.speech.features import FeatureConfig, SpecAugment, batch_features, features_from_file, spec_augment
 
 
 def _recording(path, rate, channels=1, seconds=0.7, subtype="PCM_16"):

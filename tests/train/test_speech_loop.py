@@ -10,15 +10,22 @@ import soundfile as sf
 import torch
 
 from edge_s2s.cli.app import run
-from edge_s2s.export.speech_export import export_speech_bundle, load_speech_run
+from edge_s2s.export.speech import export_speech_bundle, load_speech_run
+from edge_s2s.runtime.tasks.transcriber import Transcriber
 from edge_s2s.runtime.text import Vocab
-from edge_s2s.runtime.transcriber import Transcriber
-from edge_s2s.train.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.loop import RunError
-from edge_s2s.train.speech_config import SpeechModelConfig
-from edge_s2s.train.speech_data import SpeechDataError, read_manifest
-from edge_s2s.train.speech_loop import (SpeechTrainConfig, cached_features, char_error_rate, digit_vocab,
-                                        text_ids, torch_transcribe, train_speech)
+from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.speech.config import SpeechModelConfig
+from edge_s2s.train.speech.data import SpeechDataError, read_manifest
+from edge_s2s.train.speech.loop import (
+    SpeechTrainConfig,
+    cached_features,
+    char_error_rate,
+    digit_vocab,
+    text_ids,
+    torch_transcribe,
+    train_speech,
+)
+from edge_s2s.train.translate.loop import RunError
 
 RATE = 8000
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_s2s.runtime.features import FeatureConfig, log_mel
-from edge_s2s.train.speech_config import SpeechModelConfig
-from edge_s2s.train.speech_model import Speller
+from edge_s2s.runtime.media.features import FeatureConfig, log_mel
+from edge_s2s.train.speech.config import SpeechModelConfig
+from edge_s2s.train.speech.model import Speller
 
 ATTENTIONS = ["additive", "location"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.train.speech_data import read_manifest
-from edge_s2s.train.speech_synth import Voice, merge_sets, spoken_text, synth_digit_set
+from edge_s2s.train.speech.data import read_manifest
+from edge_s2s.train.speech.synth import Voice, merge_sets, spoken_text, synth_digit_set
 
 
 def test_phone_numbers_are_grouped_and_digits_become_words():

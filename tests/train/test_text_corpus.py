@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge_s2s.runtime.text import join_units, split_units
-from edge_s2s.train.text_corpus import (
+from edge_s2s.train.generate.text_corpus import (
     CORPUS_CARD,
     KJV_CHAPTERS,
     KJV_VERSES,

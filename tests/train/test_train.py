@@ -7,9 +7,9 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.runtime.manifest import Manifest
-from edge_s2s.train.config import ModelConfig
-from edge_s2s.train.loop import read_metrics, train_translator
-from edge_s2s.train.model import Translator
+from edge_s2s.train.translate.config import ModelConfig
+from edge_s2s.train.translate.loop import read_metrics, train_translator
+from edge_s2s.train.translate.model import Translator
 
 ATTENTIONS = ["dot", "general", "additive", "cosine", "none"]
 
@@ -58,7 +58,7 @@ def test_teacher_forcing_equals_stepwise_graph_calls(attention):
 def test_contract_names_match_manifest():
     for attention in ATTENTIONS:
         model = Translator(ModelConfig(16, 16, 32, attention, 16), 20)
-        from edge_s2s.export.torch_step import decode_manifest
+        from edge_s2s.train.core.torch_step import decode_manifest
 
         man: Manifest = decode_manifest(model, 10)
         assert man.encoder_output_names() == model.encoder_output_names()
@@ -68,7 +68,7 @@ def test_contract_names_match_manifest():
 
 
 def test_reverse_index_is_its_own_inverse():
-    from edge_s2s.train.model import gather_time, reverse_index
+    from edge_s2s.train.translate.model import gather_time, reverse_index
 
     lengths = torch.tensor([4, 1, 3])
     idx = reverse_index(lengths, 4)

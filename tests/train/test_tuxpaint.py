@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from edge_s2s.train.caption_data import load_coco, load_karpathy
-from edge_s2s.train.tuxpaint import (
+from edge_s2s.train.caption.data import load_coco, load_karpathy
+from edge_s2s.train.caption.tuxpaint import (
     ConvertError,
     assign_splits,
     composite,

@@ -29,7 +29,7 @@ def write_toy_tsv(path: str | Path, n: int = 240, seed: int = 0) -> Path:
 
 
 def tiny_config(data: str | Path, out_dir: str | Path, attention: str = "general", **kw):
-    from edge_s2s.train.config import ModelConfig, TrainConfig
+    from edge_s2s.train.translate.config import ModelConfig, TrainConfig
 
     # emb 16, decoder hidden 32, encoder 2 x 16 (so dot attention fits: 32 == 2 * 16)
     model = ModelConfig(emb_dim=16, enc_hidden=16, dec_hidden=32, attention=attention, att_dim=16,

@@ -1,0 +1,135 @@
+"""Where the captioner looked: the Show, Attend and Tell picture, one panel per word.
+
+Panel 0 is the image as the model saw it (`image.model_view`); panel i is that view with
+word i's attention over the grid of CNN regions laid on top as a heat map, the word
+written underneath. The attention rows come straight from the decoder step's
+`attention` output, one row per generated word.
+
+Pillow + numpy only (no matplotlib), like the rest of the runtime.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import InputError
+from ..media.image import ImageInput, ImageSpec, load_image, model_view
+
+LABEL_HEIGHT = 20  # the text strip under every panel
+MARGIN = 4  # white space around and between panels
+ALPHA = 0.6  # weight of the heat map over the image
+
+
+def heat_colormap(x: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB [..., 3], a jet-like map: dark blue (cold) to dark red (hot)."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)[..., None]
+    centres = np.array([3.0, 2.0, 1.0], dtype=np.float32)  # where R, G, B peak on a 0..4 scale
+    rgb = np.clip(1.5 - np.abs(4.0 * x - centres), 0.0, 1.0)
+    return np.rint(rgb * 255.0).astype(np.uint8)
+
+
+def figure_size(panels: int, columns: int = 5, panel: int = 224) -> tuple[int, int]:
+    """(width, height) of a figure of `panels` panels laid out `columns` per row."""
+    cols = max(1, min(columns, panels))
+    rows = max(1, math.ceil(panels / columns))
+    return cols * (panel + MARGIN) + MARGIN, rows * (panel + LABEL_HEIGHT + MARGIN) + MARGIN
+
+
+def _attention_map(row: np.ndarray, grid: tuple[int, int], panel: int) -> np.ndarray:
+    """One word's attention over the grid -> a smooth [panel, panel] map normalised to [0, 1]."""
+    a = row.reshape(grid).astype(np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    # Uniform attention has no peak to show: it stays all cold rather than 0/0.
+    a = (a - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(a)
+    up = Image.fromarray(a).resize((panel, panel), Image.BICUBIC, reducing_gap=None)
+    return np.clip(np.asarray(up, dtype=np.float32), 0.0, 1.0)
+
+
+def _label(draw: ImageDraw.ImageDraw, font, text: str, x: int, y: int, width: int) -> None:
+    """Write `text` centred in a strip of `width` at (x, y), shortened with … when too wide."""
+    def fits(t: str) -> bool:
+        return draw.textlength(t, font=font) <= width - 4
+
+    try:
+        if not fits(text):
+            while text and not fits(text + "…"):
+                text = text[:-1]
+            text += "…"
+        w = draw.textlength(text, font=font)
+        draw.text((x + (width - w) / 2, y + 4), text, fill=(0, 0, 0), font=font)
+    except UnicodeEncodeError:  # the bitmap fallback font is Latin-1 only
+        safe = text.encode("latin-1", "replace").decode("latin-1")
+        draw.text((x + 2, y + 4), safe, fill=(0, 0, 0), font=font)
+
+
+def attention_figure(image: Image.Image | ImageInput, words: list[str], attention: np.ndarray,
+                     grid: tuple[int, int] = (7, 7), spec: ImageSpec = ImageSpec(), columns: int = 5,
+                     panel: int = 224) -> Image.Image:
+    """The figure: model view labelled "input", then one heat-map panel per word, `columns` per row.
+
+    attention: [len(words), grid_h * grid_w], one row per word (rows sum to ~1). `image` is
+    the RGB image as loaded (`load_image`); any other input is loaded with `spec` first.
+    """
+    words = [str(w) for w in words]
+    att = np.asarray(attention, dtype=np.float32)
+    gh, gw = int(grid[0]), int(grid[1])
+    want = (len(words), gh * gw)
+    if att.ndim != 2 or att.shape != want:
+        raise InputError(
+            f"attention has shape {tuple(att.shape)} but {len(words)} words on a {gh}x{gw} grid need {want}: "
+            "pass one attention row per word, as the decoder returned them"
+        )
+    if not np.isfinite(att).all():
+        raise InputError("attention contains NaN or infinite values: pass the decoder's attention output unchanged")
+    if columns < 1 or panel < 1:
+        raise InputError(f"columns ({columns}) and panel ({panel}) must be at least 1: pass positive values")
+    if not isinstance(image, Image.Image):
+        image = load_image(image, spec)
+
+    view = model_view(image, spec)
+    if view.size != (panel, panel):
+        view = view.resize((panel, panel), Image.BICUBIC, reducing_gap=None)
+    base = np.asarray(view, dtype=np.float32)
+
+    n = 1 + len(words)
+    canvas = Image.new("RGB", figure_size(n, columns, panel), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for i in range(n):
+        if i == 0:
+            tile, text = view, "input"
+        else:
+            heat = heat_colormap(_attention_map(att[i - 1], (gh, gw), panel)).astype(np.float32)
+            tile = Image.fromarray(np.rint((1.0 - ALPHA) * base + ALPHA * heat).astype(np.uint8))
+            text = words[i - 1]
+        r, c = divmod(i, columns)
+        x = MARGIN + c * (panel + MARGIN)
+        y = MARGIN + r * (panel + LABEL_HEIGHT + MARGIN)
+        canvas.paste(tile, (x, y))
+        _label(draw, font, text, x, y + panel, panel)
+    return canvas
+
+
+def save_attention_figure(path: str | os.PathLike, image: Image.Image | ImageInput, words: list[str],
+                          attention: np.ndarray, grid: tuple[int, int] = (7, 7), spec: ImageSpec = ImageSpec(),
+                          columns: int = 5) -> int:
+    """Write the figure as PNG (whatever the suffix) and return the number of panels, 1 + len(words)."""
+    path = Path(os.fsdecode(path))
+    parent = path.parent
+    if path.is_dir():
+        raise InputError(f"cannot write the attention picture to {path}: it is a directory; pass a file name such as {path / 'attention.png'}")
+    if not parent.is_dir():
+        raise InputError(f"cannot write the attention picture {path}: directory {parent} does not exist; create it first or pick another path")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write the attention picture {path}: directory {parent} is not writable; pick another path")
+    fig = attention_figure(image, words, attention, grid=grid, spec=spec, columns=columns)
+    try:
+        fig.save(path, format="PNG")
+    except OSError as e:
+        raise InputError(f"cannot write the attention picture {path} ({' '.join(str(e).split())}): check the disk and the path") from None
+    return 1 + len(words)

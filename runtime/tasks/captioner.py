@@ -1,0 +1,136 @@
+"""Image captioning: pixels in, words out, with the same bundle contract and search loop.
+
+    cap = Captioner.load()                        # the default model shipped in the package
+    r = cap.caption(["a.jpg", pil_image, hwc_uint8_array, jpeg_bytes], search=Beam(5))
+    r[0].text, r[0].score, r[0].attention         # attention [words, 49]: a 7x7 grid of regions
+
+Preprocessing is `runtime.image` (the function training used), the encoder graph holds
+the whole CNN, and the decoder step is run by the same compiled loop as translation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Bundle, shipped_bundle
+from ..errors import BundleError, EdgeS2SError, InputError
+from ..loop_common import Timings
+from ..media.image import ImageInput, ImageSpec, describe, load_image, to_pixels
+from ..results import RawHypothesis, Result, TokenEvent
+from ..search import Greedy, SearchConfig
+from .seq2seq import Seq2Seq
+
+ERRORS = ("raise", "keep")
+
+
+def default_model_path() -> Path:
+    """Where the default captioner ships inside the package."""
+    return shipped_bundle("captioner")
+
+
+class Captioner(Seq2Seq):
+    """A loaded captioning bundle (manifest task "caption", preprocessing type "image")."""
+
+    def _setup_input(self, pre: dict) -> None:
+        if pre.get("type") != "image":
+            raise EdgeS2SError(f"this bundle's input is {pre.get('type', 'text')!r}, not images: it is not a captioner "
+                               "(use `edge-s2s translate` / Seq2Seq for text bundles)")
+        self.spec = ImageSpec.from_manifest(pre)
+        grid = self.bundle.manifest.model.get("grid", [7, 7])
+        self.grid = (int(grid[0]), int(grid[1]))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
+             loop: str = "compiled") -> Captioner:
+        """Load a captioning bundle; no path = the default model shipped with edge-s2s."""
+        if path is None:
+            path = default_model_path()
+            if not (path / "manifest.json").is_file():
+                raise BundleError(f"the default captioner is not installed at {path}: reinstall edge-s2s, or pass "
+                                  "--bundle with a bundle from `edge-s2s export`")
+        return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
+
+    # --- input ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_images(images) -> None:
+        if not isinstance(images, (list, tuple)):
+            raise InputError("caption() takes a list of images (paths, bytes, PIL images or HxWxC uint8 arrays): "
+                             "wrap a single image in a list")
+        if not images:
+            raise InputError("no images given: pass at least one")
+
+    def pixels(self, images: list[ImageInput], offset: int = 0) -> tuple[np.ndarray, list[int], dict[int, str]]:
+        """(pixels [B_ok, 3, S, S] of the readable images, their indices, {index: error line})."""
+        self._check_images(images)
+        arrays, ok, errors = [], [], {}
+        for i, img in enumerate(images):
+            try:
+                arrays.append(to_pixels(load_image(img, self.spec), self.spec))
+                ok.append(i)
+            except InputError as e:
+                msg = str(e)
+                name = describe(img, offset + i)
+                errors[i] = msg if name in msg else f"{name}: {msg}"
+        S = self.spec.size
+        pix = np.stack(arrays) if arrays else np.zeros((0, 3, S, S), np.float32)
+        return pix, ok, errors
+
+    def encode_pixels(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the encoder (the whole CNN + region projection) on [B, 3, S, S] float32 pixels."""
+        name = self.manifest.encoder.inputs[0].name
+        outs = self.bundle.encoder.run(self._enc_outputs, {name: np.ascontiguousarray(pixels, dtype=np.float32)})
+        return dict(zip(self._enc_outputs, outs))
+
+    def decode_pixels(self, pixels: np.ndarray, search: SearchConfig = Greedy(), max_length: int | None = None,
+                      min_length: int = 0, callback: Callable[[TokenEvent], bool | None] | None = None,
+                      timings: Timings | None = None) -> list[list[RawHypothesis]]:
+        """Encoder + search for one batch of pixels (no text)."""
+        t0 = time.perf_counter_ns()
+        enc = self.encode_pixels(pixels)
+        if timings is not None:
+            timings.encoder_ns.append(time.perf_counter_ns() - t0)
+        return self.decode_encoded(enc, search, max_length, min_length, callback, timings)
+
+    # --- the API -----------------------------------------------------------------------------
+
+    def caption(self, images: list[ImageInput], search: SearchConfig = Greedy(), max_length: int | None = None,
+                min_length: int = 0, batch_size: int = 16, errors: str = "raise",
+                callback: Callable[[TokenEvent], bool | None] | None = None,
+                timings: Timings | None = None) -> list[Result]:
+        """Caption every image; one Result per image, in input order.
+
+        errors="raise": an unreadable image raises InputError naming it (nothing is
+        captioned); errors="keep": its Result has `error` set and no hypotheses, and the
+        other images are still captioned.
+        """
+        if errors not in ERRORS:
+            raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        self._check_call(search, callback, max_length, min_length)
+        self._check_images(images)
+        results: list[Result | None] = [None] * len(images)
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            pix, ok, bad = self.pixels(chunk, start)
+            if bad and errors == "raise":
+                raise InputError(bad[min(bad)])
+            for i, msg in bad.items():
+                results[start + i] = Result([], error=msg)
+            if not ok:
+                continue
+            cb = callback
+            if callback is not None:
+                def cb(ev: TokenEvent, _ok=ok, _off=start):
+                    ev.batch_index = _off + _ok[ev.batch_index]
+                    return callback(ev)
+            raws = self.decode_pixels(pix, search, max_length, min_length, cb, timings)
+            L = self.grid[0] * self.grid[1] if self.manifest.attention else 1
+            for i, r in zip(ok, raws):
+                results[start + i] = self._result(r, L)
+        return results  # type: ignore[return-value]

@@ -1,0 +1,335 @@
+"""Speech recognition: a recording in, characters out, with the same bundle contract and search loop.
+
+    asr = Transcriber.load("bundles/digits")
+    r = asr.transcribe(["call.wav", flac_bytes, samples_at_bundle_rate], search=Beam(5))
+    r[0].text, r[0].score, r[0].token_times()      # seconds of each character's attention peak
+
+Audio is read by `runtime.audio.load_audio` at the manifest's sample rate (any WAV sample
+format, stereo, any rate: the same function training used), turned into log-mel frames by
+`runtime.features.log_mel` with the manifest's recipe, run through the encoder (a pyramidal
+BLSTM, 2**pyramid_layers time reduction) and decoded by the usual loop. Characters are
+joined as the bundle's unit says (manifest model "unit", "char" by default).
+
+A recording with no sound (`audio.is_silence`) is not an error: its Transcript has an empty
+text and `note` set. A recording longer than the model's limit (manifest preprocessing
+"max_seconds", else DEFAULT_MAX_SECONDS; attention over minutes of frames was never trained)
+is cut in its pauses into pieces under the limit (`audio.split_on_silence`); the pieces are
+transcribed like separate recordings and joined: one hypothesis whose text joins the pieces'
+with a space, whose ids, tokens and attention rows are concatenated, attention placed over the
+whole recording's encoder positions (so `token_times` counts from the recording's start), and
+`pieces` says where the cuts fell. Where no pause allows a cut, it is an InputError naming the
+limit. The attention of every hypothesis (greedy and beam) is `Hypothesis.attention` [tokens, L];
+`runtime.speech_attention_image` draws it under the log-mel spectrogram (`Transcriber.log_mel`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Bundle, shipped_bundle
+from ..errors import BundleError, EdgeS2SError, InputError
+from ..loop_common import Timings
+from ..media.audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_audio, split_on_silence
+from ..media.features import FeatureConfig, log_mel
+from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
+from ..search import Greedy, SearchConfig
+from ..text import join_units
+from .seq2seq import Seq2Seq
+
+FEATURES, FEATURE_LENGTHS = "features", "feature_lengths"
+ERRORS = ("raise", "keep")
+# Without a limit in the manifest: 30 s is three times the longest utterance the digit-string
+# data builders make (10 digits with pauses), and still well under a second to decode.
+DEFAULT_MAX_SECONDS = 30.0
+# Longer recordings are refused before decoding: an hour is 115 MB of float32 at 8 kHz, and
+# hundreds of pieces; a longer file is better cut by the user's own tools.
+LONGEST_SECONDS = 3600.0
+SILENCE_NOTE = "silence only: nothing to transcribe (empty transcript)"
+
+SpeechInput = AudioInput | np.ndarray
+
+
+@dataclass
+class Transcript(Result):
+    """A Result for one recording, plus what speech adds.
+
+    note: set when the recording is silence only (text empty) or was split at pauses.
+    duration: seconds of audio. frame_seconds: seconds per encoder position (time reduction *
+    hop), for `token_times`. pieces: (start, end) seconds of each piece a recording longer
+    than the model's limit was cut into (empty when it was transcribed whole).
+    """
+
+    note: str | None = None
+    duration: float = 0.0
+    frame_seconds: float = 0.0
+    pieces: list[tuple[float, float]] = field(default_factory=list)
+
+    def token_times(self, index: int = 0) -> list[float]:
+        """Start time (s) of each token of hypothesis `index`: its attention peak over the encoder frames."""
+        if not self.hypotheses:
+            return []
+        att = self.hypotheses[index].attention
+        if att is None or att.size == 0:
+            return []
+        return [round(float(i) * self.frame_seconds, 4) for i in np.argmax(att, axis=1)]
+
+
+
+def default_transcriber_path() -> Path:
+    """Where the default transcriber (spoken digit strings) ships inside the package."""
+    return shipped_bundle("transcriber")
+
+class Transcriber(Seq2Seq):
+    """A loaded speech-recognition bundle (manifest task "transcribe", preprocessing type "log_mel")."""
+
+    def _setup_input(self, pre: dict) -> None:
+        pre = dict(pre)
+        max_seconds = pre.pop("max_seconds", None)
+        self.features = FeatureConfig.from_dict(pre)
+        if max_seconds is None:
+            max_seconds = DEFAULT_MAX_SECONDS
+        if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
+            raise BundleError(f"manifest preprocessing max_seconds is {max_seconds!r}, not a positive number of "
+                              "seconds: re-export the bundle")
+        self.max_seconds = float(max_seconds)
+        info = self.bundle.manifest.model
+        self.unit = str(info.get("unit", "char"))
+        self.time_reduction = 2 ** int(info.get("pyramid_layers", 3))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
+             loop: str = "compiled") -> Transcriber:
+        """Load a speech-recognition bundle; no path = the default digit-string model shipped with edge-s2s."""
+        if path is None:
+            path = default_transcriber_path()
+            if not (path / "manifest.json").is_file():
+                raise BundleError(f"the default transcriber is not installed at {path}: reinstall edge-s2s, or pass "
+                                  "--bundle with a bundle from `edge-s2s export`")
+        return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds of audio per encoder position."""
+        return self.time_reduction * self.features.hop_length / self.features.sample_rate
+
+    @property
+    def samples_per_position(self) -> int:
+        """Samples of audio per encoder position: long recordings are cut on multiples of it."""
+        return self.time_reduction * self.features.hop_length
+
+    def memory_length(self, frames: int) -> int:
+        """Encoder positions for `frames` log-mel frames: ceil(frames / time_reduction)."""
+        return -(-frames // self.time_reduction)
+
+    # --- input ---------------------------------------------------------------------------
+
+    def samples(self, source: SpeechInput, index: int = 0) -> np.ndarray:
+        """Mono float32 samples at the bundle's rate for one input; InputError naming it when unusable."""
+        rate = self.features.sample_rate
+        if not isinstance(source, np.ndarray):
+            return load_audio(source, rate, LONGEST_SECONDS)[0]
+        name = f"array input {index}"
+        if source.ndim != 1:
+            raise InputError(f"{name} has shape {source.shape}: pass mono samples as a 1-D array (average the "
+                             "channels), or the file itself")
+        if not np.issubdtype(source.dtype, np.floating):
+            raise InputError(f"{name} has dtype {source.dtype}: pass float samples in [-1, 1] at {rate} Hz "
+                             "(divide int16 samples by 32768)")
+        if source.size == 0:
+            raise InputError(f"{name} has no samples: pass at least {self.features.win_ms:g} ms of audio")
+        if source.size / rate > LONGEST_SECONDS:
+            raise InputError(f"{name} is {source.size / rate:.1f} s long at {rate} Hz, more than the limit of "
+                             f"{LONGEST_SECONDS:g} s: cut it into shorter pieces (e.g. at pauses)")
+        x = np.asarray(source, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise InputError(f"{name} contains NaN or infinite samples: pass finite samples in [-1, 1]")
+        peak = float(np.max(np.abs(x)))
+        return np.ascontiguousarray(x / np.float32(peak) if peak > 1.0 else x)
+
+    def encode_features(self, features: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+        """Encoder outputs by name for frames [B, T, n_mels] and their lengths [B]."""
+        feeds = {FEATURES: np.ascontiguousarray(features, dtype=np.float32),
+                 FEATURE_LENGTHS: np.asarray(lengths, dtype=np.int64)}
+        missing = [n for n in self._enc_inputs if n not in feeds]
+        if missing:
+            raise EdgeS2SError(f"encoder inputs {missing} are not speech inputs: this bundle needs a newer runtime")
+        outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
+        return dict(zip(self._enc_outputs, outs))
+
+    def decode_features(self, features: np.ndarray, lengths: np.ndarray, search: SearchConfig = Greedy(),
+                        max_length: int | None = None, min_length: int = 0,
+                        callback: Callable[[TokenEvent], bool | None] | None = None,
+                        timings: Timings | None = None) -> list[list[RawHypothesis]]:
+        """Encoder + search for one batch of log-mel frames (no text)."""
+        t0 = time.perf_counter_ns()
+        enc = self.encode_features(features, lengths)
+        if timings is not None:
+            timings.encoder_ns.append(time.perf_counter_ns() - t0)
+        return self.decode_encoded(enc, search, max_length, min_length, callback, timings)
+
+    def log_mel(self, source: SpeechInput, index: int = 0) -> np.ndarray:
+        """Log-mel frames [T, n_mels] of a whole recording, as the model's recipe computes them (what the
+        attention picture draws; a long recording's pieces are cut from the same samples)."""
+        return log_mel(self.samples(source, index), self.features)
+
+    def _prepare(self, source: SpeechInput, index: int) -> _Prepared:
+        """Read one input and cut it into the pieces the encoder sees (none when it is silence only)."""
+        x = self.samples(source, index)
+        rate = self.features.sample_rate
+        seconds = x.size / rate
+        if is_silence(x, rate):
+            return _Prepared([], seconds, x.size)
+        if seconds <= self.max_seconds:
+            feats = log_mel(x, self.features)
+            if feats.shape[0] == 0:
+                raise InputError(f"{_name(source, index)} is {1000 * seconds:.0f} ms long, shorter than one "
+                                 f"{self.features.win_ms:g} ms frame: record at least a second of speech")
+            return _Prepared([(0, x.size, feats)], seconds, x.size)
+        bounds = split_on_silence(x, rate, self.max_seconds, align=self.samples_per_position)
+        for s, e in bounds:
+            if e - s > self.max_seconds * rate:
+                raise InputError(
+                    f"{_name(source, index)} is {seconds:.1f} s long, more than the model's limit of "
+                    f"{self.max_seconds:g} s, and has no pause of {SPLIT_GAP_MS / 1000:g} s or more to split it at "
+                    f"between {s / rate:.1f} s and {s / rate + self.max_seconds:.1f} s: cut it into recordings "
+                    f"shorter than {self.max_seconds:g} s")
+        pieces = []
+        for s, e in bounds:
+            if is_silence(x[s:e], rate):
+                continue
+            feats = log_mel(x[s:e], self.features)
+            if feats.shape[0]:
+                pieces.append((s, e, feats))
+        return _Prepared(pieces, seconds, x.size, split=len(bounds))
+
+    # --- the API -----------------------------------------------------------------------------
+
+    def transcribe(self, inputs: list[SpeechInput], search: SearchConfig = Greedy(), max_length: int | None = None,
+                   min_length: int = 0, batch_size: int = 8, errors: str = "raise",
+                   callback: Callable[[TokenEvent], bool | None] | None = None,
+                   timings: Timings | None = None) -> list[Transcript]:
+        """Transcribe every recording (paths, file bytes, or float samples at the bundle's rate); one
+        Transcript per input, in input order.
+
+        errors="raise": an unusable input raises InputError naming it (nothing is transcribed);
+        errors="keep": its Transcript has `error` set and no hypotheses, the others are still done.
+        """
+        if errors not in ERRORS:
+            raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if not isinstance(inputs, (list, tuple)):
+            raise InputError("transcribe() takes a list of recordings (paths, bytes or 1-D float arrays): "
+                             "wrap a single recording in a list")
+        if not inputs:
+            raise InputError("no recordings given: pass at least one")
+        self._check_call(search, callback, max_length, min_length)
+        results: list[Transcript | None] = [None] * len(inputs)
+        for start in range(0, len(inputs), batch_size):
+            prepared: dict[int, _Prepared] = {}
+            for i in range(start, min(start + batch_size, len(inputs))):
+                try:
+                    prep = self._prepare(inputs[i], i)
+                except InputError as e:
+                    if errors == "raise":
+                        raise
+                    msg, name = str(e), _name(inputs[i], i)
+                    results[i] = Transcript([], error=msg if name in msg else f"{name}: {msg}")
+                    continue
+                if prep.pieces:
+                    prepared[i] = prep
+                else:
+                    results[i] = self._silent(prep.seconds)
+            rows = [(i, p) for i, prep in prepared.items() for p in range(len(prep.pieces))]
+            decoded: dict[tuple[int, int], Result] = {}
+            for r0 in range(0, len(rows), batch_size):  # a long recording's pieces may need several batches
+                chunk = rows[r0: r0 + batch_size]
+                frames = [prepared[i].pieces[p][2] for i, p in chunk]
+                for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search, max_length,
+                                                              min_length, callback, timings)):
+                    decoded[key] = res
+            for i, prep in prepared.items():
+                results[i] = self._assemble(prep, [decoded[(i, p)] for p in range(len(prep.pieces))])
+        return results  # type: ignore[return-value]
+
+    def _silent(self, seconds: float) -> Transcript:
+        empty = Hypothesis(ids=[], tokens=[], text="", score=0.0, log_prob=0.0, attention=np.zeros((0, 0), np.float32))
+        return Transcript([empty], note=SILENCE_NOTE, duration=seconds, frame_seconds=self.frame_seconds)
+
+    def _decode_chunk(self, frames: list[np.ndarray], index: list[int], search: SearchConfig,
+                      max_length: int | None, min_length: int, callback, timings: Timings | None) -> list[Result]:
+        """Pad frames into one batch and decode it; `index` maps its rows to input indices for `callback`."""
+        lengths = np.array([f.shape[0] for f in frames], dtype=np.int64)
+        batch = np.zeros((len(frames), int(lengths.max()), self.features.n_mels), np.float32)
+        for b, f in enumerate(frames):
+            batch[b, : f.shape[0]] = f
+        raws = self.decode_features(batch, lengths, search, max_length, min_length,
+                                    _remap_callback(callback, index), timings)
+        return [self._result(r, self.memory_length(f.shape[0])) for f, r in zip(frames, raws)]
+
+    def _assemble(self, prep: _Prepared, parts: list[Result]) -> Transcript:
+        """One input's Transcript from its pieces' Results (a whole recording is its only piece)."""
+        fs = self.frame_seconds
+        if not prep.split:
+            return Transcript(parts[0].hypotheses, duration=prep.seconds, frame_seconds=fs)
+        rate, spp = self.features.sample_rate, self.samples_per_position
+        best = [r.hypotheses[0] for r in parts]
+        L = self.memory_length(self.features.n_frames(prep.n_samples))
+        att = np.zeros((sum(len(h.ids) for h in best), L), np.float32)
+        row = 0
+        for (s, _, _), h in zip(prep.pieces, best):
+            if h.attention is not None and h.attention.size:
+                off = s // spp  # cuts fall on multiples of spp: the piece's positions shift exactly
+                a = h.attention[:, : max(0, L - off)]
+                att[row: row + a.shape[0], off: off + a.shape[1]] = a
+            row += len(h.ids)
+        joined = Hypothesis(ids=[i for h in best for i in h.ids], tokens=[t for h in best for t in h.tokens],
+                            text=" ".join(h.text.strip() for h in best if h.text.strip()),
+                            score=float(sum(h.score for h in best)),
+                            log_prob=float(sum(h.log_prob for h in best)),
+                            token_log_probs=[p for h in best for p in h.token_log_probs], attention=att)
+        note = (f"{prep.seconds:.1f} s is longer than the model's limit of {self.max_seconds:g} s: split at pauses "
+                f"into {prep.split} pieces")
+        return Transcript([joined], note=note, duration=prep.seconds, frame_seconds=fs,
+                          pieces=[(round(s / rate, 4), round(e / rate, 4)) for s, e, _ in prep.pieces])
+
+    def _result(self, raws: list[RawHypothesis], src_len: int) -> Result:
+        res = super()._result(raws, src_len)
+        for h in res.hypotheses:
+            h.text = join_units(h.tokens, self.unit)
+        return res
+
+
+@dataclass
+class _Prepared:
+    """One input ready for the encoder: (start sample, end sample, log-mel frames) of each piece with sound
+    (none: silence only), its length, and how many pieces it was cut into (0: not cut)."""
+
+    pieces: list[tuple[int, int, np.ndarray]]
+    seconds: float
+    n_samples: int
+    split: int = 0
+
+
+def _remap_callback(callback: Callable[[TokenEvent], bool | None] | None, index: list[int]):
+    """`callback` seeing input indices instead of rows of a chunk that skipped unreadable inputs."""
+    if callback is None:
+        return None
+
+    def remapped(ev: TokenEvent):
+        ev.batch_index = index[ev.batch_index]
+        return callback(ev)
+
+    return remapped
+
+
+def _name(source: SpeechInput, index: int) -> str:
+    if isinstance(source, np.ndarray):
+        return f"array input {index}"
+    return describe(source, None if isinstance(source, (str, os.PathLike)) else index)

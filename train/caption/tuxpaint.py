@@ -1,0 +1,420 @@
+"""Turn Tux Paint's stamps into a small captioning data set (COCO + Karpathy JSON, JPEG frames).
+
+Debian's `tuxpaint-stamps-default` ships ~1,000 clip-art stamps (PNG cut-outs with alpha,
+some SVG), most with a `<stem>.txt` whose first line is a human English description;
+the later `ll.utf8=...` lines are translations and are ignored. A captioner trained on bare
+cut-outs would only ever see flat transparent margins, so each stamp is composited onto
+seeded, varied full-frame backgrounds (solid, gradients, smooth noise, blurred shapes,
+a horizon) at a random scale and place, and saved as an RGB JPEG.
+
+Splits are by group, never by image: all composites of a stamp stay in one split, and so
+do stamps that are byte-identical files in two folders or share the exact description
+(the filled and outlined letter R, six "A flower." stamps) -- otherwise a test image could
+be a near copy of a training one with the same caption. Train stamps get several
+composites, val/test stamps exactly one. Everything random derives from the seed and the
+stamp's path, so the same seed gives byte-identical JSON (and images, with the same Pillow).
+
+SVGs are rasterised with cairosvg (pip, needs Debian's libcairo2); a PNG with the same
+stem wins over its SVG. Tux Paint's pre-drawn `_mirror`/`_flip` images are the same
+picture flipped and have no text of their own: they are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import json
+import multiprocessing
+import random
+import re
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from ...runtime.errors import EdgeS2SError
+from ...runtime.text import tokenize
+
+PACKAGE = "tuxpaint-stamps-default"
+STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
+APT_INSTALL = f"sudo apt-get install -y {PACKAGE}"
+SVG_INSTALL = "pip install cairosvg (it needs Debian's libcairo2: sudo apt-get install -y libcairo2)"
+FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+JPEG_QUALITY = 92
+COVER = (0.45, 0.90)  # the cut-out's long side, as a fraction of the frame
+LICENCE = (f"Tux Paint stamps are GPL-2+ (see /usr/share/doc/{PACKAGE}/copyright); "
+           "these composites are derived from them and carry the same licence.")
+
+_VARIANT_RE = re.compile(r"_(mirror|flip)$")
+_TRANSLATION_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?(@\w+)?\.utf8=")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+
+
+class ConvertError(EdgeS2SError):
+    """The stamps folder, a stamp or a needed tool is missing (message names the fix)."""
+
+
+@dataclass
+class Stamp:
+    path: Path  # the image: the PNG, or the SVG when no PNG has the same stem
+    rel: str  # the image's path relative to the stamps folder (posix)
+    caption: str  # the English description, cleaned
+    colorable: bool = False  # a black silhouette Tux Paint fills with the chosen colour
+    group: str = ""  # stamps split together (see module docstring)
+
+
+@dataclass
+class Scan:
+    stamps: list[Stamp]
+    no_text: list[str] = field(default_factory=list)  # images without a .txt or with no English line
+    mirrors: list[str] = field(default_factory=list)  # pre-drawn _mirror/_flip variants, skipped
+    svg_with_png: list[str] = field(default_factory=list)  # SVGs skipped: a PNG has the same stem
+    text_without_image: list[str] = field(default_factory=list)
+
+
+def read_description(txt: Path) -> str:
+    """The English first line of a stamp's .txt, tidied ("" when there is none)."""
+    first = txt.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+    if _TRANSLATION_RE.match(first):  # no English line: the file starts with a translation
+        return ""
+    return " ".join(first.translate(_QUOTES).split())
+
+
+def find_stamps(root: str | Path) -> Scan:
+    """Every stamp with an English description, one image per stem (PNG preferred), grouped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConvertError(f"{root}: no such stamps folder: {APT_INSTALL}")
+    by_stem: dict[Path, list[Path]] = defaultdict(list)
+    for p in root.rglob("*"):
+        if p.suffix.lower() in (".png", ".svg") and p.is_file():
+            by_stem[p.with_suffix("")].append(p)
+    scan = Scan([])
+    for stem in sorted(by_stem):
+        files = sorted(by_stem[stem], key=lambda p: (p.suffix.lower() != ".png", p.name))
+        image = files[0]
+        rel = image.relative_to(root).as_posix()
+        scan.svg_with_png += [f.relative_to(root).as_posix() for f in files[1:]]
+        txt = stem.with_name(stem.name + ".txt")
+        base = _VARIANT_RE.sub("", stem.name)
+        if not txt.is_file() and base != stem.name and stem.with_name(base) in by_stem:
+            scan.mirrors.append(rel)
+            continue
+        caption = read_description(txt) if txt.is_file() else ""
+        if not tokenize(caption):
+            scan.no_text.append(rel)
+            continue
+        dat = stem.with_name(stem.name + ".dat")
+        colorable = dat.is_file() and "colorable" in dat.read_text(encoding="utf-8", errors="replace").split()
+        scan.stamps.append(Stamp(image, rel, caption, colorable))
+    images = set(by_stem)
+    scan.text_without_image = sorted(t.relative_to(root).as_posix() for t in root.rglob("*.txt")
+                                     if t.with_suffix("") not in images)
+    _group(scan.stamps)
+    return scan
+
+
+def _group(stamps: list[Stamp]) -> None:
+    """Union stamps that are byte-identical or share a description; the group is its first path."""
+    parent = list(range(len(stamps)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, s in enumerate(stamps):
+        for key in ("c:" + s.caption.lower(), "h:" + hashlib.sha256(s.path.read_bytes()).hexdigest()):
+            j = first.setdefault(key, i)
+            parent[find(i)] = find(j)
+    roots: dict[int, str] = {}
+    for i, s in enumerate(stamps):  # stamps are sorted by path, so the first seen is the smallest
+        s.group = roots.setdefault(find(i), s.rel)
+
+
+def assign_splits(groups: Iterable[str], seed: int, fractions: dict[str, float] = FRACTIONS) -> dict[str, str]:
+    """Seeded group -> split; val and test get round(fraction * groups), at least one each."""
+    keys = sorted(set(groups))
+    if len(keys) < 3:
+        raise ConvertError(f"only {len(keys)} stamp groups: need at least 3 for train/val/test, add stamps")
+    random.Random(seed).shuffle(keys)
+    n_test = max(1, round(len(keys) * fractions["test"]))
+    n_val = max(1, round(len(keys) * fractions["val"]))
+    out = {k: "test" for k in keys[:n_test]}
+    out.update({k: "val" for k in keys[n_test : n_test + n_val]})
+    out.update({k: "train" for k in keys[n_test + n_val :]})
+    return out
+
+
+# ---------------------------------------------------------------- images
+
+
+def svg_rasteriser_error() -> str | None:
+    """None when SVGs can be rasterised here, else the one-line fix."""
+    try:
+        import cairosvg  # noqa: F401  (raises OSError when libcairo2 is missing)
+    except (ImportError, OSError):
+        return f"SVG stamps need cairosvg: {SVG_INSTALL}"
+    return None
+
+
+def rasterise_svg(path: Path, long_side: int) -> Image.Image:
+    """An SVG as RGBA with its long side `long_side` pixels."""
+    try:
+        import cairosvg
+        from defusedxml import EntitiesForbidden
+    except (ImportError, OSError):
+        raise ConvertError(f"{path}: SVG stamps need cairosvg: {SVG_INSTALL}") from None
+
+    def render(**kw) -> Image.Image:
+        try:
+            data = cairosvg.svg2png(url=str(path), **kw)
+        except EntitiesForbidden:  # Illustrator files declare internal entities; the file is local
+            data = cairosvg.svg2png(url=str(path), unsafe=True, **kw)
+        return Image.open(io.BytesIO(data)).convert("RGBA")
+
+    im = render()
+    return render(scale=long_side / max(im.size)) if max(im.size) != long_side else im
+
+
+def load_cutout(path: Path, long_side: int) -> Image.Image:
+    """The stamp as RGBA, cropped to its visible pixels, at most `long_side` on its long side."""
+    if path.suffix.lower() == ".svg":
+        im = rasterise_svg(path, long_side)
+    else:
+        with Image.open(path) as f:
+            im = f.convert("RGBA")  # palette / grey+alpha / RGB with a transparent colour included
+    box = im.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
+    if box is None:
+        raise ConvertError(f"{path}: the stamp is fully transparent: remove it from the stamps folder")
+    im = im.crop(box)
+    if max(im.size) > long_side:
+        s = long_side / max(im.size)
+        im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.Resampling.LANCZOS)
+    return im
+
+
+def _colour(rng: np.random.Generator) -> np.ndarray:
+    h, s, v = rng.random(), rng.uniform(0.05, 0.9), rng.uniform(0.15, 0.98)
+    return np.array(colorsys.hsv_to_rgb(h, s, v)) * 255.0
+
+
+def _mix(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a * (1.0 - t[..., None]) + b * t[..., None]
+
+
+def make_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A float RGB frame [size, size, 3]: solid, gradient, smooth noise, blurred shapes or horizon."""
+    kind = rng.integers(5)
+    c1, c2 = _colour(rng), _colour(rng)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / max(1, size - 1)
+    if kind == 0:  # solid colour with a faint vignette
+        r = np.hypot(xx - 0.5, yy - 0.5)
+        bg = np.broadcast_to(c1, (size, size, 3)) * (1.0 - rng.uniform(0.0, 0.35) * r[..., None] ** 2)
+    elif kind == 1:  # two-colour linear gradient at any angle
+        a = rng.uniform(0, 2 * np.pi)
+        t = xx * np.cos(a) + yy * np.sin(a)
+        bg = _mix((t - t.min()) / (np.ptp(t) or 1.0), c1, c2)
+    elif kind == 2:  # smooth value noise, two octaves
+        t = np.zeros((size, size))
+        for cells, w in ((int(rng.integers(2, 6)), 0.7), (int(rng.integers(8, 20)), 0.3)):
+            grid = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
+            t += w * np.asarray(grid.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255.0
+        bg = _mix(np.clip((t - t.min()) / (np.ptp(t) or 1.0), 0, 1), c1, c2)
+    elif kind == 3:  # soft blurred shapes on a base colour
+        im = Image.new("RGB", (size, size), tuple(int(v) for v in c1))
+        draw = ImageDraw.Draw(im)
+        for _ in range(int(rng.integers(3, 9))):
+            x0, y0 = rng.uniform(-0.2, 1.0, 2) * size
+            w, h = rng.uniform(0.15, 0.6, 2) * size
+            fill = tuple(int(v) for v in _colour(rng))
+            (draw.ellipse if rng.random() < 0.6 else draw.rectangle)((x0, y0, x0 + w, y0 + h), fill=fill)
+        im = im.filter(ImageFilter.GaussianBlur(size * rng.uniform(0.03, 0.09)))
+        bg = np.asarray(im, dtype=np.float64)
+    else:  # horizon: graded "sky" over "ground", softly blended
+        y0 = rng.uniform(0.35, 0.75)
+        sky = _mix(yy / max(y0, 1e-6), c1 * 1.1, c1 * 0.8)
+        ground = _mix(np.clip((yy - y0) / (1 - y0), 0, 1), c2, c2 * 0.6)
+        t = 1.0 / (1.0 + np.exp(-(yy - y0) * size / rng.uniform(1.5, 6.0)))
+        bg = sky * (1 - t[..., None]) + ground * t[..., None]
+    return np.clip(bg, 0, 255)
+
+
+def composite(cutout: Image.Image, rng: np.random.Generator, size: int, colorable: bool = False) -> Image.Image:
+    """The cut-out at a random scale and place on a random background, as an RGB frame."""
+    bg = make_background(rng, size)
+    cover = rng.uniform(*COVER)
+    s = cover * size / max(cutout.size)
+    w, h = max(1, round(cutout.width * s)), max(1, round(cutout.height * s))
+    cut = cutout.resize((w, h), Image.Resampling.LANCZOS)
+    x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
+    alpha = np.zeros((size, size))
+    alpha[y : y + h, x : x + w] = np.asarray(cut.getchannel("A"), dtype=np.float64) / 255.0
+    rgb = np.zeros((size, size, 3))
+    rgb[y : y + h, x : x + w] = np.asarray(cut.convert("RGB"), dtype=np.float64)
+    if colorable:  # Tux Paint fills these silhouettes with the chosen colour: pick one that stands out
+        under = bg[alpha > 0.5].mean(axis=0) if (alpha > 0.5).any() else bg.mean(axis=(0, 1))
+        light = float(under @ np.array([0.299, 0.587, 0.114])) > 128
+        v = rng.uniform(0.05, 0.35) if light else rng.uniform(0.8, 1.0)
+        rgb[:] = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.9), v)) * 255.0
+    if rng.random() < 0.5:  # a soft drop shadow
+        blur = ImageFilter.GaussianBlur(size * rng.uniform(0.01, 0.04))
+        shadow = Image.fromarray((alpha * 255).astype(np.uint8)).filter(blur)
+        dx, dy = (rng.uniform(-0.03, 0.03, 2) * size).astype(int)
+        sh = np.roll(np.asarray(shadow, dtype=np.float64) / 255.0, (dy, dx), axis=(0, 1))
+        bg = bg * (1.0 - rng.uniform(0.2, 0.5) * sh[..., None])
+    out = bg * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
+    out += rng.normal(0.0, rng.uniform(1.5, 5.0), out.shape)  # sensor-like grain over everything
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def image_seed(seed: int, rel: str, variant: int) -> int:
+    """Per-composite seed: independent of worker count and processing order."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{rel}/{variant}".encode()).digest()[:8], "little")
+
+
+def _render(task: tuple[str, bool, int, list[tuple[str, int]]]) -> None:
+    path, colorable, size, outputs = task
+    cutout = load_cutout(Path(path), size)
+    for out, s in outputs:
+        img = composite(cutout, np.random.default_rng(s), size, colorable)
+        img.save(out, "JPEG", quality=JPEG_QUALITY)
+
+
+# ---------------------------------------------------------------- the data set
+
+
+@dataclass
+class Report:
+    counts: dict[str, dict[str, int]]  # split -> stamps, groups, images
+    scan: Scan
+    out: Path
+
+
+def _slug(rel: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", rel.rsplit(".", 1)[0].replace("/", "__"))
+
+
+def _package_version() -> str:
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", PACKAGE], capture_output=True, text=True, check=False)
+    except OSError:
+        return "unknown"
+    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"
+
+
+def _dump(path: Path, obj: object) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def convert(stamps_dir: str | Path, out_dir: str | Path, seed: int = 13, train_variants: int = 4,
+            size: int = 256, workers: int = 2, fractions: dict[str, float] = FRACTIONS) -> Report:
+    """Scan, split, render and write the data set under `out_dir` (see the module docstring)."""
+    if train_variants < 1 or size < 32:
+        raise ConvertError(f"train_variants={train_variants}, size={size}: pass train_variants >= 1 and size >= 32")
+    stamps_dir, out = Path(stamps_dir), Path(out_dir)
+    scan = find_stamps(stamps_dir)
+    if not scan.stamps:
+        raise ConvertError(f"{stamps_dir}: no stamp with an English description: {APT_INSTALL}")
+    if any(s.path.suffix.lower() == ".svg" for s in scan.stamps) and (err := svg_rasteriser_error()):
+        raise ConvertError(err)
+    split_of = assign_splits((s.group for s in scan.stamps), seed, fractions)
+
+    images_dir = out / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    coco: dict[str, dict] = {k: {"images": [], "annotations": []} for k in FRACTIONS}
+    karpathy: list[dict] = []
+    tasks: list[tuple[str, bool, int, list[tuple[str, int]]]] = []
+    image_id = 0
+    for st in scan.stamps:
+        split = split_of[st.group]
+        outputs = []
+        for v in range(train_variants if split == "train" else 1):
+            image_id += 1
+            name = f"{_slug(st.rel)}_{v}.jpg"
+            outputs.append((str(images_dir / name), image_seed(seed, st.rel, v)))
+            coco[split]["images"].append({"id": image_id, "file_name": name, "width": size, "height": size,
+                                          "stamp": st.rel, "group": st.group, "variant": v})
+            coco[split]["annotations"].append({"id": image_id, "image_id": image_id, "caption": st.caption})
+            words = [t for t in tokenize(st.caption) if any(ch.isalnum() for ch in t)]
+            karpathy.append({"filepath": "images", "filename": name, "imgid": image_id - 1, "cocoid": image_id,
+                             "split": split, "sentids": [image_id - 1], "stamp": st.rel, "group": st.group,
+                             "sentences": [{"raw": st.caption, "tokens": words, "imgid": image_id - 1,
+                                            "sentid": image_id - 1}]})
+        tasks.append((str(st.path), st.colorable, size, outputs))
+
+    wanted = {Path(o).name for t in tasks for o, _ in t[3]}
+    for old in images_dir.glob("*.jpg"):  # composites of an earlier run with other settings
+        if old.name not in wanted:
+            old.unlink()
+    if workers > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_render, tasks, chunksize=4):
+                pass
+    else:
+        for t in tasks:
+            _render(t)
+
+    version = _package_version()
+    info = {"description": "Tux Paint stamps composited onto varied backgrounds", "source": PACKAGE,
+            "source_version": version, "seed": seed, "licence": LICENCE}
+    for split, d in coco.items():
+        _dump(out / f"captions_{split}.json", {"info": {**info, "split": split}, "images": d["images"],
+                                                "annotations": d["annotations"]})
+    _dump(out / "dataset_tuxpaint.json", {"dataset": "tuxpaint", "images": karpathy})
+
+    counts: dict[str, dict[str, int]] = {}
+    for split in FRACTIONS:
+        st = [s for s in scan.stamps if split_of[s.group] == split]
+        lengths = [len(tokenize(s.caption)) for s in st] or [0]
+        counts[split] = {"stamps": len(st), "groups": len({s.group for s in st}), "images": len(coco[split]["images"]),
+                         "caption_tokens_min": min(lengths), "caption_tokens_max": max(lengths),
+                         "caption_tokens_mean": round(mean(lengths), 2)}
+    record = {"source": {"package": PACKAGE, "version": version, "stamps_dir": str(stamps_dir)},
+              "seed": seed, "fractions": fractions, "train_variants": train_variants, "size": size,
+              "jpeg_quality": JPEG_QUALITY, "cover": list(COVER), "counts": counts,
+              "groups_with_several_stamps": sum(1 for g in {s.group for s in scan.stamps}
+                                                if sum(s.group == g for s in scan.stamps) > 1),
+              "skipped": {"no_text": scan.no_text, "mirror_variants": scan.mirrors,
+                          "svg_with_png": scan.svg_with_png, "text_without_image": scan.text_without_image},
+              "licence": LICENCE}
+    _dump(out / "split.json", record)
+    (out / "README.md").write_text(_readme(record), encoding="utf-8")
+    return Report(counts, scan, out)
+
+
+def _readme(r: dict) -> str:
+    c = r["counts"]
+    rows = "\n".join(f"| {k} | {v['stamps']} | {v['groups']} | {v['images']} | {v['caption_tokens_mean']} |"
+                     for k, v in c.items())
+    sk = r["skipped"]
+    return f"""# Tux Paint stamp captions
+
+Made by `scripts/tuxpaint_to_coco.py` from Debian's `{r['source']['package']}` {r['source']['version']}
+(seed {r['seed']}, {r['train_variants']} composites per train stamp,
+{r['size']}x{r['size']} JPEG quality {r['jpeg_quality']}).
+Each stamp's English description (first line of its .txt) is the caption; the stamp is composited
+onto a random background covering {r['cover'][0]:.0%}-{r['cover'][1]:.0%} of the frame. Splits are by stamp
+group (byte-identical files and stamps with the same description stay together), fractions {r['fractions']}.
+
+| split | stamps | groups | images | mean caption tokens |
+| --- | --- | --- | --- | --- |
+{rows}
+
+Skipped: {len(sk['no_text'])} images without an English description, {len(sk['mirror_variants'])} pre-drawn
+mirror/flip variants, {len(sk['svg_with_png'])} SVGs that have a PNG of the same stem; see split.json.
+
+Files: `images/*.jpg`; COCO captions `captions_{{train,val,test}}.json` (file names relative to `images/`;
+each image also has "stamp", "group", "variant"); Karpathy style `dataset_tuxpaint.json` (all splits,
+filepath "images", cocoid = the COCO id).
+
+Licence: {r['licence']}
+"""

@@ -1,0 +1,168 @@
+"""Model and training configuration: plain dataclasses, validated on construction.
+
+Both are written to the run directory's `config.json` and read back by `--resume` and by
+the exporter, so a run directory fully describes how its checkpoints were made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..methods.exposure import INPUT_FEEDS, FeedConfig, feed_from
+
+ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
+DECODERS = ("lstm", "ntm")
+
+
+@dataclass
+class ModelConfig:
+    """The attention encoder-decoder of the notes (bidirectional LSTM encoder, LSTM decoder).
+
+    The encoder is bidirectional, so the memory width D = 2 * enc_hidden.
+    attention: the match function between the decoder state z and each memory position:
+      dot      z . h                       (needs dec_hidden == D)
+      general  z . (W h)                   (bilinear)
+      additive v . tanh(W_h h + W_z z)     (MLP, Bahdanau; att_dim = hidden size of the MLP)
+      cosine   s * cos(z, W h)             (learnable scale s)
+      none     no attention: the decoder starts from the encoder's final states and reads
+               that final vector at every step (the notes' first encoder-decoder).
+    decoder: "lstm" (the attention LSTM decoder above) or "ntm": a Neural Turing Machine
+      decoder whose memory starts as the encoder's outputs projected to ntm_width, read
+      and written by content addressing (train/ntm_translator.py; `attention` is unused).
+    ntm_width, ntm_read_heads, ntm_write_heads: that memory's row width and its heads.
+    input_feed: what each step reads: "token" (the previous word's embedding) or
+      "distribution" (the notes' "better idea?": the expected embedding under the previous
+      softmax, carried as `state.prev_dist`; train/exposure.py).
+    """
+
+    emb_dim: int = 64
+    enc_hidden: int = 128
+    dec_hidden: int = 256
+    attention: str = "general"
+    att_dim: int = 128  # only used by "additive"
+    dropout: float = 0.1
+    decoder: str = "lstm"
+    ntm_width: int = 64
+    ntm_read_heads: int = 1
+    ntm_write_heads: int = 1
+    input_feed: str = "token"
+
+    def __post_init__(self) -> None:
+        if self.input_feed not in INPUT_FEEDS:
+            raise ValueError(f"ModelConfig.input_feed must be one of {', '.join(INPUT_FEEDS)}, got {self.input_feed!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"ModelConfig.decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        for name in ("emb_dim", "enc_hidden", "dec_hidden", "att_dim", "ntm_width", "ntm_read_heads",
+                     "ntm_write_heads"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {v!r}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"ModelConfig.attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.decoder == "lstm" and self.attention == "dot" and self.dec_hidden != self.memory_dim:
+            raise ValueError(
+                f"dot attention compares the decoder state with the memory directly, so dec_hidden ({self.dec_hidden}) "
+                f"must equal the memory width 2*enc_hidden ({self.memory_dim}): set dec_hidden={self.memory_dim} "
+                "or use attention='general'"
+            )
+
+    @property
+    def memory_dim(self) -> int:
+        return 2 * self.enc_hidden
+
+    @property
+    def key_dim(self) -> int:
+        """Width A of memory_key."""
+        if self.attention == "dot":
+            return self.memory_dim
+        if self.attention == "additive":
+            return self.att_dim
+        if self.attention == "none":
+            return 0
+        return self.dec_hidden  # general, cosine: key = W memory lives in the query space
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `data` is a tab-separated parallel text file (source<TAB>target).
+
+    feed: what the decoder reads while training (teacher forcing, scheduled sampling, or the
+    distribution; train/exposure.py).
+    """
+
+    data: str = ""
+    out_dir: str = "runs/translate"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    clip: float = 1.0  # gradient norm clip (0 = off)
+    seed: int = 1
+    val_fraction: float = 0.05
+    val_file: str | None = None  # a separate TSV for validation (then val_fraction is ignored)
+    max_source_length: int = 50  # words, the end token not counted; longer pairs are skipped
+    max_target_length: int = 50
+    vocab_min_count: int = 1
+    vocab_max_size: int | None = 30000
+    checkpoint_every: int = 0  # also write last.pt every N optimizer steps (0 = only at epoch ends)
+    max_steps: int = 0  # stop after this many optimizer steps in total (0 = run all epochs)
+    val_bleu_max: int = 500  # validation sentences decoded for BLEU each epoch (0 = skip BLEU)
+    device: str = "cpu"
+    lowercase: bool = True
+    feed: FeedConfig = field(default_factory=FeedConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        self.feed = feed_from(self.feed)
+        check_feed(self.feed, self.model.input_feed)
+        for name in ("epochs", "batch_size", "max_source_length", "max_target_length", "vocab_min_count"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+        for name in ("checkpoint_every", "max_steps", "val_bleu_max"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"TrainConfig.{name} must be an integer >= 0, got {v!r}")
+        if self.vocab_max_size is not None and self.vocab_max_size < 5:
+            raise ValueError(f"TrainConfig.vocab_max_size must be >= 5 (4 special tokens + words), got {self.vocab_max_size}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.clip < 0:
+            raise ValueError(f"TrainConfig.clip must be >= 0 (0 = off), got {self.clip}")
+        if self.val_file is None and not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"TrainConfig.val_fraction must be in (0, 1) when no val_file is given, got {self.val_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return config_from_dict(cls, ModelConfig, d)
+
+
+def check_feed(feed: FeedConfig, input_feed: str) -> None:
+    """The training feed and the model's input_feed must agree: a distribution-fed step reads no token."""
+    if feed.mode == "distribution" and input_feed != "distribution":
+        raise ValueError("feed mode 'distribution' trains a model fed distributions: set the model's "
+                         "input_feed='distribution' (the CLI's --feed distribution does)")
+    if input_feed == "distribution" and feed.mode != "distribution":
+        raise ValueError(f"a model with input_feed='distribution' reads no token, so feed mode {feed.mode!r} "
+                         "cannot apply: use feed mode 'distribution'")
+
+
+def config_from_dict(cls, model_cls, d: dict[str, Any]):
+    """A training config (with its nested model config) from a dict; unknown keys refused."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown training config keys {unknown}")
+    d = dict(d)
+    if isinstance(d.get("model"), dict):
+        bad = sorted(set(d["model"]) - {f.name for f in fields(model_cls)})
+        if bad:
+            raise ValueError(f"unknown model config keys {bad}")
+        d["model"] = model_cls(**d["model"])
+    return cls(**d)

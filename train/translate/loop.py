@@ -1,0 +1,172 @@
+"""Translator training: data, vocabulary, validation loss and BLEU (the epoch loop, checkpoints
+and resume are train/epochs.py, shared with the captioner).
+
+Run directory (cfg.out_dir)::
+
+    config.json     the TrainConfig (and vocabulary size) this run was started with
+    tokens.txt      the shared vocabulary, built from the training split
+    val.tsv         the held-out validation pairs (the exporter takes golden inputs from it)
+    last.pt         the latest checkpoint (every `checkpoint_every` steps and each epoch end)
+    best.pt         the checkpoint with the lowest validation loss so far
+    metrics.jsonl   one JSON line per epoch: step, train/val loss, val BLEU, seconds (and ss_p,
+                    the reference probability at the epoch's last step, under scheduled sampling)
+    steps.jsonl     one JSON line per optimizer step: step, epoch, loss, tokens, tokens_per_s, lr, time
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...runtime.errors import EdgeS2SError
+from ...runtime.search import Greedy
+from ...runtime.text import Vocab, detokenize
+from ..core.checkpoint import LAST, atomic_write_bytes
+from ..core.epochs import METRICS_FILE, run_epochs
+from ..methods.exposure import FeedConfig, reference_probability
+from .config import TrainConfig
+from .data import Dataset, collate, fixed_batches, load_dataset, read_tsv
+from .decode import bleu, decode_ids, source_ids
+from .model import Translator
+from .ntm_decoder import build_translator
+
+CONFIG_FILE = "config.json"
+TOKENS_FILE = "tokens.txt"
+VAL_FILE = "val.tsv"
+
+
+class RunError(EdgeS2SError, ValueError):
+    """The run directory cannot be started or resumed as asked."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def resumed_config(cfg, config_cls=TrainConfig, task: str = "translate"):
+    """The run's saved config, with only epochs and max_steps (and out_dir) taken from `cfg`."""
+    saved = load_run_config(cfg.out_dir, config_cls, task)
+    saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
+    return saved
+
+
+def load_run_config(run_dir: str | Path, config_cls=TrainConfig, task: str = "translate"):
+    """The training config a run directory was started with (`config_cls` for its task)."""
+    path = Path(run_dir, CONFIG_FILE)
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        got = d.get("task", "translate")
+        cfg = config_cls.from_dict(d["train"]) if got == task else None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
+    if cfg is None:
+        raise RunError(f"{run_dir} is a {got!r} run, not a {task!r} run: resume it with `edge-s2s train {got}`")
+    return cfg
+
+
+def build_model(cfg: TrainConfig, vocab_size: int) -> Translator:
+    return build_translator(cfg.model, vocab_size)
+
+
+@torch.no_grad()
+def validation_loss(model: Translator, batches, device) -> float:
+    was = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for b in batches:
+        loss, k = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device))
+        total += float(loss) * k
+        n += k
+    model.train(was)
+    return total / max(n, 1)
+
+
+def validation_bleu(model: Translator, data: Dataset, cfg: TrainConfig) -> float:
+    pairs = data.val[: cfg.val_bleu_max]
+    ids = [source_ids(p.source, data.vocab, cfg.lowercase) for p in pairs]
+    hyps = decode_ids(model, ids, Greedy(), max_length=cfg.max_target_length + 1)
+    texts = [detokenize(data.vocab.decode(h[0].ids)) if h else "" for h in hyps]
+    return bleu(texts, [p.target for p in pairs], cfg.lowercase)
+
+
+def _write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train (or resume) a translation model; returns the run directory.
+
+    resume=True continues from `out_dir/last.pt` with the run's saved configuration; only
+    `epochs` and `max_steps` are taken from `cfg`, so a finished run can be extended.
+    """
+    run = Path(cfg.out_dir)
+    last = run / LAST
+    if resume:
+        if not last.is_file():
+            raise RunError(f"cannot resume: {last} does not exist (start the run without --resume)")
+        cfg = resumed_config(cfg, TrainConfig, "translate")
+        vocab = Vocab.load(run / TOKENS_FILE)
+        data = load_dataset(cfg, vocab)
+    else:
+        if last.is_file():
+            raise RunError(f"{run} already holds a training run ({LAST}): resume it, or choose another output directory")
+        data = load_dataset(cfg)
+        vocab = data.vocab
+        run.mkdir(parents=True, exist_ok=True)
+        vocab.save(run / TOKENS_FILE)
+        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "translate"})
+        val_text = "".join(f"{p.source}\t{p.target}\n" for p in data.val)
+        atomic_write_bytes(run / VAL_FILE, val_text.encode("utf-8"))
+
+    device = torch.device(cfg.device)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, len(vocab)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    val_batches = fixed_batches(data.val, vocab, cfg.batch_size)
+
+    last_step = [0]
+
+    def train_step(indices: list[int], step: int):
+        b = collate([data.train[i] for i in indices], vocab, indices)
+        last_step[0] = step
+        loss, n = model.loss(b.src.to(device), b.src_lengths.to(device), b.tgt_in.to(device), b.tgt_out.to(device),
+                             cfg.feed, step)
+        return loss, n, loss.item()
+
+    def evaluate():
+        val_loss = validation_loss(model, val_batches, device)
+        val_bleu = validation_bleu(model, data, cfg) if cfg.val_bleu_max else None
+        shown = f", val loss {val_loss:.4f}" + (f", val BLEU {val_bleu:.2f}" if val_bleu is not None else "")
+        metrics = {"val_loss": val_loss, "val_bleu": val_bleu, **feed_metrics(cfg.feed, last_step[0])}
+        return metrics, -val_loss, shown  # best = lowest val loss
+
+    return run_epochs(run, cfg, model, opt, len(data.train), [len(p.src_tokens) for p in data.train], train_step,
+                      evaluate, {"vocab_size": len(vocab)}, resume, progress)
+
+
+def feed_metrics(feed: FeedConfig, step: int) -> dict[str, float]:
+    """{"ss_p": p at `step`} under scheduled sampling (what metrics.jsonl logs per epoch), else {}."""
+    return {"ss_p": reference_probability(feed, step)} if feed.mode == "scheduled" else {}
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir, METRICS_FILE)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_val_pairs(run_dir: str | Path):
+    """The held-out validation pairs the run saved (source, target strings)."""
+    path = Path(run_dir, VAL_FILE)
+    if not path.is_file():
+        return []
+    return [(p.source, p.target) for p in read_tsv(path)]
