@@ -26,8 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def synthetic_run(work: Path, vocab: int, src_len: int, hidden: int) -> tuple[Path, Path]:
     """A real model at the requested size, trained briefly on generated data, and its bundle."""
@@ -71,7 +69,7 @@ def main() -> None:
 
     import torch
 
-    from edge_s2s.export.bundle_writer import load_trained
+    from edge_s2s.export.translate import load_trained
     from edge_s2s.runtime import Beam, Greedy, Seq2Seq, Timings
     from edge_s2s.runtime.reference_loop import decode as reference_decode
     from edge_s2s.train.core.torch_step import decode_manifest, pad_ids, torch_encode_fn, torch_step_fn

@@ -11,10 +11,18 @@ import sys
 import typer
 
 from ..runtime.errors import EdgeS2SError
-from . import bundle_cmds, caption_cmd, export_cmd, generate_cmd, profile_cmd, train_cmds, translate_cmd
-from . import plot_cmd
-from . import answer_cmd
-from . import transcribe_cmd
+from . import (
+    answer_cmd,
+    bundle_cmds,
+    caption_cmd,
+    export_cmd,
+    generate_cmd,
+    plot_cmd,
+    profile_cmd,
+    train_cmds,
+    transcribe_cmd,
+    translate_cmd,
+)
 
 app = typer.Typer(
     name="edge-s2s",

@@ -51,7 +51,7 @@ def export(
         report = export_generator_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
         nxt = f"edge-s2s generate --bundle {out}"
     else:
-        from ..export.bundle_writer import export_bundle
+        from ..export.translate import export_bundle
 
         report = export_bundle(run, out, checkpoint=checkpoint, int8=int8, parity=parity)
         nxt = f"edge-s2s translate --bundle {out} \"...\""

@@ -73,11 +73,11 @@ def generate(
     if n < 1:
         raise InputError(f"--n must be >= 1 (how many to generate), got {n}")
     if out is not None:
-        from ..runtime.pictures.sample_grid import check_writable
+        from ..runtime.output_files import check_writable
 
         check_writable(out)
     if trace is not None:
-        from ..runtime.pictures.sample_grid import check_writable
+        from ..runtime.output_files import check_writable
 
         check_writable(trace)
     elif trace_memory:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..runtime.errors import InputError
-from ..runtime.pictures.sample_grid import check_writable
+from ..runtime.output_files import check_writable
 
 if TYPE_CHECKING:  # the CLI imports torch (under edge_s2s.train) only when a command needs it
     from ..runtime.pictures.line_plot import Panel
@@ -93,7 +93,7 @@ def _run_names(paths: list[Path]) -> list[str]:
 
 def read_run(path: Path, name: str | None = None) -> RunLog:
     """A run directory's logs; one clear line when it is not a run or has logged nothing yet."""
-    from ..train.core.step_log import STEPS_FILE, read_steps
+    from ..runtime.tools.run_logs import STEPS_FILE, read_steps
 
     if not path.exists():
         raise InputError(f"{path} does not exist: pass a run directory written by `edge-s2s train` "

@@ -42,7 +42,7 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
 def attention_targets(target: Path, paths: list[Path]) -> list[Path]:
     """--attention's picture for each recording: `target` itself for one, `<target stem>-<recording stem>.png`
     beside it for several (a recording whose stem repeats gets its position added)."""
-    from ..runtime.pictures.sample_grid import check_writable
+    from ..runtime.output_files import check_writable
 
     check_writable(target)
     if len(paths) == 1:

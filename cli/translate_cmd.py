@@ -81,7 +81,7 @@ def translate(
         if not s.strip():
             raise InputError(f"input {i + 1} is empty: give one non-empty sentence per line")
     if trace is not None:
-        from ..runtime.pictures.sample_grid import check_writable
+        from ..runtime.output_files import check_writable
 
         if stream:
             raise InputError("--trace replays a finished translation: drop --stream")

@@ -1,6 +1,7 @@
 """edge_s2s.export: PyTorch -> ONNX bundle (graphs, parity, int8, manifest)."""
 
-from .bundle_writer import ExportError, ExportReport, export_bundle
+from .bundle_writer import ExportError, ExportReport
 from .parity import ParityError
+from .translate import export_bundle
 
 __all__ = ["export_bundle", "ExportReport", "ExportError", "ParityError"]

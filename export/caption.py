@@ -22,13 +22,14 @@ from ..runtime import manifest as mf
 from ..runtime.manifest import Manifest
 from ..runtime.media.image import ImageSpec, preprocess
 from ..runtime.text import Vocab
+from ..runtime.tools.run_logs import read_metrics
 from ..train.caption.config import CaptionTrainConfig
 from ..train.caption.image_encoder import GRID
 from ..train.caption.loop import image_spec, read_val_items
 from ..train.caption.model import CaptionModel, PixelEncoderGraph
 from ..train.core.checkpoint import load_checkpoint
+from ..train.core.run_dir import TOKENS_FILE
 from ..train.core.step_contract import StepGraph
-from ..train.translate.loop import TOKENS_FILE, read_metrics
 from .bundle_writer import (
     GOLDEN_SEARCHES,
     ExportError,

@@ -22,12 +22,13 @@ from ..runtime import manifest as mf
 from ..runtime.manifest import Manifest
 from ..runtime.search import Beam, Greedy, Sample
 from ..runtime.text import Vocab
+from ..runtime.tools.run_logs import read_metrics
 from ..train.core.checkpoint import load_checkpoint
+from ..train.core.run_dir import TOKENS_FILE
 from ..train.core.step_contract import StepGraph
 from ..train.generate.config import GeneratorTrainConfig
 from ..train.generate.loop import TASK, load_generator_data, load_generator_run_config
 from ..train.generate.model import make_generator
-from ..train.translate.loop import TOKENS_FILE, read_metrics
 from .bundle_writer import (
     ExportError,
     ExportReport,
@@ -65,7 +66,7 @@ def load_generator_run(run_dir: str | Path, checkpoint: str | Path = "best"):
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
-    from ..train.translate.loop import RunError
+    from ..train.core.errors import RunError
 
     try:
         cfg = load_generator_run_config(run)
@@ -257,9 +258,9 @@ def export_ntm_task_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint:
     `3a 07 ff <delim>`), so `edge-s2s generate --greedy` runs the task; max_length fits the
     longest size the generalisation table asks for (4x the longest trained) with room to spare.
     """
+    from ..train.core.errors import RunError
     from ..train.ntm.loop import describe_model, generalisation_sizes, load_ntm_task_run, parameter_count
     from ..train.ntm.tasks import make_example
-    from ..train.translate.loop import RunError
 
     run, out = Path(run_dir), Path(out_dir)
     if not run.is_dir():

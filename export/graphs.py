@@ -19,7 +19,8 @@ import torch
 
 from ..runtime import manifest as mf
 from ..runtime.manifest import TensorSpec
-from ..train.translate.model import EncoderGraph, StepGraph, Translator
+from ..train.core.step_contract import EncoderGraph
+from ..train.translate.model import StepGraph, Translator
 
 OPSET = 17
 EXAMPLE_B, EXAMPLE_S, EXAMPLE_N, EXAMPLE_K = 2, 5, 3, 3

@@ -31,9 +31,10 @@ from ..runtime.tasks import memory_manifest as mm
 from ..runtime.tasks.memory_manifest import AnswersSpec, MemoryManifest
 from ..runtime.tasks.memory_network import MemoryNetwork
 from ..runtime.tasks.story import question_words
+from ..runtime.tools.run_logs import read_metrics
+from ..train.core.errors import RunError
 from ..train.memn2n.loop import load_memn2n_run, read_heldout, read_results
 from ..train.memn2n.model import MemN2N
-from ..train.translate.loop import RunError, read_metrics
 from .bundle_writer import ExportError, staged_bundle, write_manifest
 from .graphs import _quiet_export, check_model, graph_io, set_output_shapes
 from .parity import TOL, ParityError

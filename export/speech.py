@@ -21,9 +21,8 @@ from ..runtime.manifest import Manifest
 from ..runtime.media.features import FeatureConfig
 from ..runtime.tasks.transcriber import DEFAULT_MAX_SECONDS, FEATURE_LENGTHS, FEATURES, Transcriber
 from ..runtime.text import Vocab
-from ..train.core.step_contract import StepGraph
+from ..train.core.step_contract import EncoderGraph, StepGraph
 from ..train.speech.model import Speller
-from ..train.translate.model import EncoderGraph
 from .bundle_writer import (
     GOLDEN_SEARCHES,
     ExportError,
@@ -199,8 +198,8 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
 def load_speech_run(run_dir: str | Path, checkpoint: str | Path = "best"):
     """(model in eval mode, vocab, SpeechTrainConfig, checkpoint path) of a speech run."""
     from ..train.core.checkpoint import load_checkpoint
+    from ..train.core.run_dir import TOKENS_FILE
     from ..train.speech.loop import TASK, SpeechTrainConfig
-    from ..train.translate.loop import TOKENS_FILE
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -284,8 +283,8 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     """
     import json
 
+    from ..runtime.tools.run_logs import read_metrics
     from ..train.speech.loop import data_info
-    from ..train.translate.loop import read_metrics
     from .bundle_writer import ExportReport
 
     model, vocab, cfg, ck_path = load_speech_run(run_dir, checkpoint)

@@ -29,9 +29,9 @@ import torch  # noqa: E402
 
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
 from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
+from edge_s2s.runtime.tools.run_logs import read_metrics  # noqa: E402
 from edge_s2s.train.speech.data import read_manifest  # noqa: E402
 from edge_s2s.train.speech.features import features_from_file  # noqa: E402
-from edge_s2s.train.translate.loop import read_metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCHES = {"greedy": Greedy(), "beam5": Beam(size=5)}

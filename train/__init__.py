@@ -1,8 +1,8 @@
 """edge_s2s.train: PyTorch datasets, the attention encoder-decoder and its training loop."""
 
 from .core.checkpoint import CheckpointError
+from .core.errors import DataError, RunError
 from .translate.config import ModelConfig, TrainConfig
-from .translate.data import DataError
-from .translate.loop import RunError, train_translator
+from .translate.loop import train_translator
 
 __all__ = ["ModelConfig", "TrainConfig", "train_translator", "CheckpointError", "DataError", "RunError"]

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
 from ..media.image import ImageInput, ImageSpec, load_image, model_view
+from .canvas import LABEL_HEIGHT, _label
 
-LABEL_HEIGHT = 20  # the text strip under every panel
 MARGIN = 4  # white space around and between panels
 ALPHA = 0.6  # weight of the heat map over the image
 
@@ -48,23 +48,6 @@ def _attention_map(row: np.ndarray, grid: tuple[int, int], panel: int) -> np.nda
     a = (a - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(a)
     up = Image.fromarray(a).resize((panel, panel), Image.BICUBIC, reducing_gap=None)
     return np.clip(np.asarray(up, dtype=np.float32), 0.0, 1.0)
-
-
-def _label(draw: ImageDraw.ImageDraw, font, text: str, x: int, y: int, width: int) -> None:
-    """Write `text` centred in a strip of `width` at (x, y), shortened with … when too wide."""
-    def fits(t: str) -> bool:
-        return draw.textlength(t, font=font) <= width - 4
-
-    try:
-        if not fits(text):
-            while text and not fits(text + "…"):
-                text = text[:-1]
-            text += "…"
-        w = draw.textlength(text, font=font)
-        draw.text((x + (width - w) / 2, y + 4), text, fill=(0, 0, 0), font=font)
-    except UnicodeEncodeError:  # the bitmap fallback font is Latin-1 only
-        safe = text.encode("latin-1", "replace").decode("latin-1")
-        draw.text((x + 2, y + 4), safe, fill=(0, 0, 0), font=font)
 
 
 def attention_figure(image: Image.Image | ImageInput, words: list[str], attention: np.ndarray,

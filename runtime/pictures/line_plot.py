@@ -22,8 +22,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
-from .sample_grid import _format_for, check_writable, write_atomic
-from .trace_map import _fit, _text
+from ..output_files import check_writable, write_atomic
+from .canvas import _fit, _format_for, _text
 
 # tab10: distinct on white, and what readers of learning curves are used to
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),

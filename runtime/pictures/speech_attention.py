@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
-from .sample_grid import _format_for, check_writable, write_atomic
-from .trace_map import FORCED_TEXT, TEXT, _fit, _text, hot_colormap
+from ..output_files import check_writable, write_atomic
+from .canvas import _fit, _format_for, _text, hot_colormap
+from .trace_map import FORCED_TEXT, TEXT
 
 MARGIN = 10
 LINE = 16  # px per text line (13 px font)

@@ -27,8 +27,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
 from ..manifest import ATTENTION
+from ..output_files import check_writable, write_atomic
 from ..tools.trace import Trace
-from .sample_grid import _format_for, check_writable, write_atomic
+from .canvas import _fit, _format_for, _text, hot_colormap
 
 MAX_CELL = 16  # px per cell at most (short traces, few slots)
 MAX_MAP_WIDTH = 1600  # px of the widest heat map (cells shrink below MAX_CELL to fit)
@@ -43,13 +44,6 @@ BOUNDARY = (0, 190, 255)  # cyan: end of the forced prefix
 FORCED_TEXT, TEXT = (130, 130, 130), (0, 0, 0)
 PRETTY = {"read_w": "read weighting", "write_w": "write weighting", ATTENTION: "attention",
           "ntm_memory": "memory", "read_vec": "read vector", "ctrl_h": "controller h", "ctrl_c": "controller c"}
-
-
-def hot_colormap(x: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB [..., 3]: black, red, yellow, white (brightness grows with x)."""
-    x = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float32)), 0.0, 1.0)[..., None]
-    rgb = np.clip(3.0 * x - np.array([0.0, 1.0, 2.0], dtype=np.float32), 0.0, 1.0)
-    return np.rint(rgb * 255.0).astype(np.uint8)
 
 
 @dataclass
@@ -142,22 +136,6 @@ def trace_panels(trace: Trace, names: Sequence[str] | None = None) -> list[Panel
 
 def _font():
     return ImageFont.load_default()
-
-
-def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fill, font) -> None:
-    try:
-        draw.text(xy, text, fill=fill, font=font)
-    except UnicodeEncodeError:  # the bitmap fallback font is Latin-1 only
-        draw.text(xy, text.encode("latin-1", "replace").decode("latin-1"), fill=fill, font=font)
-
-
-def _fit(draw: ImageDraw.ImageDraw, text: str, width: float, font) -> str:
-    """`text` shortened with '..' until it fits `width` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "..", font=font) > width:
-        text = text[:-1]
-    return text + ".."
 
 
 def _short(token: str) -> str:

@@ -15,7 +15,6 @@ weight 0 inside the graph).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,8 @@ import numpy as np
 
 from ..bundle import FIX, check_graph, sha256_file
 from ..errors import BundleError, InputError
-from ..manifest import GOLDEN_FILE
 from ..session import create_session
 from ..text import UNK, Vocab
-from ..tools.verify import CaseResult
 from .memory_manifest import INPUTS, N_SENTENCES, OUTPUTS, QUESTION, STORY, MemoryManifest, read_answers
 from .story import Sentence, parse_story, question_words
 
@@ -211,28 +208,3 @@ class MemoryNetwork:
         return logp, att
 
 
-def verify_memory_bundle(path: str | Path, provider: str = "cpu") -> list[CaseResult]:
-    """Re-run golden.json (PyTorch's answers to held-out questions): same answer, log-probs and
-    attention within 1e-4 on CPU (1e-3 elsewhere)."""
-    golden = Path(path, GOLDEN_FILE)
-    if not golden.is_file():
-        raise BundleError(f"bundle {path} has no {GOLDEN_FILE}: {FIX} to get golden cases")
-    try:
-        cases = json.loads(golden.read_text(encoding="utf-8"))["cases"]
-        stories, questions = [c["story"] for c in cases], [c["question"] for c in cases]
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(f"{golden} is malformed ({type(e).__name__}: {e}): {FIX}") from None
-    net = MemoryNetwork.load(path, provider=provider)
-    tol = 1e-4 if net.providers[0] == "CPUExecutionProvider" else 1e-3
-    out = []
-    for case, got in zip(cases, net.answer_many(stories, questions)):
-        want_lp = np.asarray(case["log_probs"], dtype=np.float64)
-        want_att = np.asarray(case["attention"], dtype=np.float64)
-        same_shape = want_lp.shape == got.log_probs.shape and want_att.shape == got.attention.shape
-        diff = float(max(np.abs(want_lp - got.log_probs).max(), np.abs(want_att - got.attention).max())
-                     if same_shape else np.inf)
-        ok = got.text == case["answer"] and diff <= tol
-        desc = f"{case['question']!r} -> {got.text}" + ("" if ok else f" (expected {case['answer']}, max diff "
-                                                                          f"{diff:.2e})")
-        out.append(CaseResult(desc, ok, [{"answer": case["answer"]}], [{"answer": got.text}], diff))
-    return out

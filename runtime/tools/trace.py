@@ -44,7 +44,7 @@ import numpy as np
 from ..bundle import Bundle
 from ..errors import InputError
 from ..manifest import ATTENTION, state_output
-from ..pictures.sample_grid import check_writable, write_atomic
+from ..output_files import check_writable, write_atomic
 from ..reference_loop import decode, ort_step
 from ..search import Greedy
 

@@ -21,9 +21,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ..bundle import FIX
 from ..errors import BundleError
 from ..manifest import ANSWER_TASK, GOLDEN_FILE
 from ..search import Beam, Greedy, Sample, SearchConfig
+from ..tasks.memory_network import MemoryNetwork
 
 
 @dataclass
@@ -52,7 +56,7 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
     from ..tasks.loading import bundle_task
 
     if bundle_task(path) == ANSWER_TASK:  # memory networks: answers, not decodes
-        from ..tasks.memory_network import verify_memory_bundle
+        from .verify import verify_memory_bundle
 
         return verify_memory_bundle(path, provider=provider)
     golden = Path(path, GOLDEN_FILE)
@@ -96,4 +100,31 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
         desc = f"{name} {src!r}" + ("" if ok else f" (expected {expected[0]['ids'] if expected else []}, got "
                                                    f"{got[0]['ids'] if got else []}, log-prob diff {diff:.2e})")
         out.append(CaseResult(desc, ok, expected, got, diff))
+    return out
+
+
+def verify_memory_bundle(path: str | Path, provider: str = "cpu") -> list[CaseResult]:
+    """Re-run golden.json (PyTorch's answers to held-out questions): same answer, log-probs and
+    attention within 1e-4 on CPU (1e-3 elsewhere)."""
+    golden = Path(path, GOLDEN_FILE)
+    if not golden.is_file():
+        raise BundleError(f"bundle {path} has no {GOLDEN_FILE}: {FIX} to get golden cases")
+    try:
+        cases = json.loads(golden.read_text(encoding="utf-8"))["cases"]
+        stories, questions = [c["story"] for c in cases], [c["question"] for c in cases]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BundleError(f"{golden} is malformed ({type(e).__name__}: {e}): {FIX}") from None
+    net = MemoryNetwork.load(path, provider=provider)
+    tol = 1e-4 if net.providers[0] == "CPUExecutionProvider" else 1e-3
+    out = []
+    for case, got in zip(cases, net.answer_many(stories, questions)):
+        want_lp = np.asarray(case["log_probs"], dtype=np.float64)
+        want_att = np.asarray(case["attention"], dtype=np.float64)
+        same_shape = want_lp.shape == got.log_probs.shape and want_att.shape == got.attention.shape
+        diff = float(max(np.abs(want_lp - got.log_probs).max(), np.abs(want_att - got.attention).max())
+                     if same_shape else np.inf)
+        ok = got.text == case["answer"] and diff <= tol
+        desc = f"{case['question']!r} -> {got.text}" + ("" if ok else f" (expected {case['answer']}, max diff "
+                                                                          f"{diff:.2e})")
+        out.append(CaseResult(desc, ok, [{"answer": case["answer"]}], [{"answer": got.text}], diff))
     return out

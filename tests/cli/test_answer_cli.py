@@ -4,7 +4,6 @@ said once, and one `error:` line (nothing else printed, exit 1) for each bad inp
 import json
 
 import pytest
-
 from memory_stories import long_story, write_babi_root
 
 from edge_s2s.cli.app import run

@@ -1,6 +1,5 @@
 """`edge-s2s caption`, `train caption`, `export` and `evaluate` for captioners, and the bad-image list."""
 
-import io
 import json
 import struct
 import zlib

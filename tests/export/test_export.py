@@ -8,8 +8,9 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.export import graphs as og
-from edge_s2s.export.bundle_writer import ExportError, export_bundle
+from edge_s2s.export.bundle_writer import ExportError
 from edge_s2s.export.parity import ParityError
+from edge_s2s.export.translate import export_bundle
 from edge_s2s.runtime.bundle import sha256_file
 from edge_s2s.runtime.manifest import Manifest
 from edge_s2s.train.core.checkpoint import CheckpointError
@@ -127,7 +128,7 @@ def test_failed_export_leaves_no_half_bundle(runs, tmp_path, monkeypatch):
     export_bundle(run, out, parity=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    import edge_s2s.export.bundle_writer as bw
+    import edge_s2s.export.translate as bw
 
     def fail(*a, **k):
         raise ParityError("simulated parity failure: max |diff| = 1")

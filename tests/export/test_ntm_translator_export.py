@@ -8,7 +8,7 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.export import graphs as og
-from edge_s2s.export.bundle_writer import export_bundle
+from edge_s2s.export.translate import export_bundle
 from edge_s2s.runtime.manifest import Manifest
 from edge_s2s.runtime.search import Beam, Greedy
 from edge_s2s.runtime.tasks.seq2seq import Seq2Seq

@@ -7,13 +7,13 @@ from PIL import Image
 from edge_s2s.runtime.errors import InputError
 from edge_s2s.runtime.media.image import ImageSpec
 from edge_s2s.runtime.pictures.attention_map import (
-    LABEL_HEIGHT,
     MARGIN,
     attention_figure,
     figure_size,
     heat_colormap,
     save_attention_figure,
 )
+from edge_s2s.runtime.pictures.canvas import LABEL_HEIGHT
 
 PANEL = 224
 

@@ -1,6 +1,5 @@
 """The Captioner API: any image kind in, captions with 7x7 attention out, bad images named."""
 
-import io
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from edge_s2s.runtime.errors import InputError
-from edge_s2s.runtime.pictures.attention_map import LABEL_HEIGHT
+from edge_s2s.runtime.pictures.canvas import LABEL_HEIGHT
 from edge_s2s.runtime.pictures.sample_grid import (
     RAMP,
     SEPARATOR,

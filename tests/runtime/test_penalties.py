@@ -12,10 +12,10 @@ from math import log
 
 import numpy as np
 import pytest
+from graphs import run_loop, write_table_bundle
 
 from edge_s2s.runtime import Beam, Greedy, Sample, Seq2Seq
 from edge_s2s.runtime.loop_common import apply_penalties, has_penalties
-from graphs import run_loop, write_table_bundle
 
 EOS, A, B, C = 3, 4, 5, 6
 LOOPS = ["reference", "compiled"]

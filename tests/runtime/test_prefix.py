@@ -7,9 +7,9 @@ hand below.
 
 import numpy as np
 import pytest
+from graphs import run_loop, write_table_bundle
 
 from edge_s2s.runtime import Beam, Greedy, Sample, Seq2Seq
-from graphs import run_loop, write_table_bundle
 
 EOS, A, B, C = 3, 4, 5, 6
 JUNK = -100.0

@@ -6,9 +6,9 @@ step, previous token); every expected hypothesis and score below is worked out b
 
 import numpy as np
 import pytest
+from graphs import write_table_bundle
 
 from edge_s2s.runtime import Beam, Greedy, Sample, Seq2Seq
-from graphs import write_table_bundle
 
 EOS, A, B, C = 3, 4, 5, 6
 JUNK = -100.0

@@ -12,12 +12,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ntm_copy import SLOTS, VOCAB, copy_bundle  # noqa: E402
 
 from edge_s2s.runtime.errors import InputError  # noqa: E402
+from edge_s2s.runtime.pictures.canvas import hot_colormap
 from edge_s2s.runtime.pictures.trace_map import (
     BOUNDARY,
     MAX_CELL,
     MAX_MAP_WIDTH,
     draw_trace,
-    hot_colormap,
     save_trace_figure,
     trace_panels,
 )

@@ -17,7 +17,7 @@ from edge_s2s.train.caption.data import (
     load_karpathy,
     split_items,
 )
-from edge_s2s.train.translate.data import DataError
+from edge_s2s.train.core.errors import DataError
 
 
 def _image(path):

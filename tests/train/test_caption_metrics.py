@@ -9,7 +9,8 @@ import pytest
 
 from edge_s2s.runtime.errors import EdgeS2SError
 from edge_s2s.train.caption import metrics as caption_metrics
-from edge_s2s.train.caption.metrics import MetricsError, caption_scores, java_available, simple_tokenize
+from edge_s2s.train.caption.metrics import MetricsError, caption_scores, java_available
+from edge_s2s.train.methods.rewards import simple_tokenize
 
 REFS = {
     "1": ["A dog runs across the green grass.", "A brown dog running on a lawn."],

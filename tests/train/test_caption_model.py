@@ -228,9 +228,9 @@ def _feed_config(shapes_data, out, feed, **model):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["scheduled", "distribution"])
 def test_captioner_trains_with_each_feed(tmp_path, shapes_data, caption_cache, mode):
+    from edge_s2s.runtime.tools.run_logs import read_metrics
     from edge_s2s.train.caption.loop import train_captioner
     from edge_s2s.train.methods.exposure import FeedConfig
-    from edge_s2s.train.translate.loop import read_metrics
 
     if mode == "scheduled":
         cfg = _feed_config(shapes_data, tmp_path / "r", FeedConfig(mode="scheduled", schedule="linear", k=24.0))

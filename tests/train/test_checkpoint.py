@@ -6,8 +6,10 @@ import pytest
 import torch
 from toy import tiny_config
 
+from edge_s2s.runtime.tools.run_logs import read_metrics
 from edge_s2s.train.core.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
-from edge_s2s.train.translate.loop import RunError, read_metrics, train_translator
+from edge_s2s.train.core.errors import RunError
+from edge_s2s.train.translate.loop import train_translator
 
 
 def test_atomic_write_never_leaves_a_partial_file(tmp_path, monkeypatch):

@@ -3,8 +3,10 @@
 import pytest
 
 from edge_s2s.runtime.errors import EdgeS2SError
+from edge_s2s.train.core.epochs import epoch_batches
+from edge_s2s.train.core.errors import DataError
 from edge_s2s.train.translate.config import ModelConfig, TrainConfig
-from edge_s2s.train.translate.data import DataError, collate, epoch_batches, load_dataset, read_tsv, split
+from edge_s2s.train.translate.data import collate, load_dataset, read_tsv, split
 
 
 def test_reads_pairs_and_lowercases(tmp_path):

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from edge_s2s.runtime.tools.run_logs import read_metrics, read_steps
 from edge_s2s.train.__main__ import main
 from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
-from edge_s2s.train.core.step_log import read_steps
-from edge_s2s.train.translate.loop import read_metrics
 
 pytestmark = pytest.mark.slow
 

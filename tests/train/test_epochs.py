@@ -5,10 +5,10 @@ import json
 
 from toy import tiny_config
 
+from edge_s2s.runtime.tools.run_logs import STEPS_FILE, read_metrics, read_steps
 from edge_s2s.train.__main__ import main
 from edge_s2s.train.core.distributed import World, shard, world_from_env
-from edge_s2s.train.core.step_log import STEPS_FILE, read_steps
-from edge_s2s.train.translate.loop import read_metrics, train_translator
+from edge_s2s.train.translate.loop import train_translator
 
 
 def test_step_lines_add_up_to_the_epoch_metrics(toy_tsv, tmp_path):

@@ -9,10 +9,11 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.cli.app import run as cli
+from edge_s2s.runtime.tools.run_logs import read_metrics
 from edge_s2s.train.core.checkpoint import load_checkpoint
 from edge_s2s.train.methods.exposure import FeedConfig, reference_probability, unroll
 from edge_s2s.train.translate.config import ModelConfig, TrainConfig
-from edge_s2s.train.translate.loop import read_metrics, train_translator
+from edge_s2s.train.translate.loop import train_translator
 from edge_s2s.train.translate.model import Translator
 from edge_s2s.train.translate.ntm_decoder import build_translator
 

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from edge_s2s.cli.app import run
+from edge_s2s.runtime.tools.run_logs import read_metrics
 from edge_s2s.train.core.checkpoint import BEST, LAST, load_checkpoint
-from edge_s2s.train.translate.loop import read_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -94,7 +94,7 @@ def _read(run):
 
 
 def test_scst_translator_raises_reward_and_exports(tmp_path, toy_tsv):
-    from edge_s2s.export.bundle_writer import export_bundle
+    from edge_s2s.export.translate import export_bundle
     from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
     from edge_s2s.train.methods.scst import ScstConfig, train_scst
 
@@ -133,8 +133,8 @@ def test_scst_captioner_raises_reward_and_exports(tmp_path, caption_run, caption
 
 
 def test_scst_refuses_other_tasks_and_missing_runs(tmp_path):
+    from edge_s2s.train.core.errors import RunError
     from edge_s2s.train.methods.scst import ScstConfig, train_scst
-    from edge_s2s.train.translate.loop import RunError
 
     run = tmp_path / "lm"
     run.mkdir()

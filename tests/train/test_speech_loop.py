@@ -14,6 +14,7 @@ from edge_s2s.export.speech import export_speech_bundle, load_speech_run
 from edge_s2s.runtime.tasks.transcriber import Transcriber
 from edge_s2s.runtime.text import Vocab
 from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.core.errors import RunError
 from edge_s2s.train.speech.config import SpeechModelConfig
 from edge_s2s.train.speech.data import SpeechDataError, read_manifest
 from edge_s2s.train.speech.loop import (
@@ -25,7 +26,6 @@ from edge_s2s.train.speech.loop import (
     torch_transcribe,
     train_speech,
 )
-from edge_s2s.train.translate.loop import RunError
 
 RATE = 8000
 

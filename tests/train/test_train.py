@@ -7,8 +7,9 @@ import torch
 from toy import tiny_config
 
 from edge_s2s.runtime.manifest import Manifest
+from edge_s2s.runtime.tools.run_logs import read_metrics
 from edge_s2s.train.translate.config import ModelConfig
-from edge_s2s.train.translate.loop import read_metrics, train_translator
+from edge_s2s.train.translate.loop import train_translator
 from edge_s2s.train.translate.model import Translator
 
 ATTENTIONS = ["dot", "general", "additive", "cosine", "none"]
@@ -68,7 +69,7 @@ def test_contract_names_match_manifest():
 
 
 def test_reverse_index_is_its_own_inverse():
-    from edge_s2s.train.translate.model import gather_time, reverse_index
+    from edge_s2s.train.core.sequences import gather_time, reverse_index
 
     lengths = torch.tensor([4, 1, 3])
     idx = reverse_index(lengths, 4)

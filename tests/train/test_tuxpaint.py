@@ -11,13 +11,14 @@ from PIL import Image, ImageDraw
 from edge_s2s.train.caption.data import load_coco, load_karpathy
 from edge_s2s.train.caption.tuxpaint import (
     ConvertError,
-    assign_splits,
     composite,
     convert,
     find_stamps,
     read_description,
     svg_rasteriser_error,
 )
+from edge_s2s.train.core.errors import DataError
+from edge_s2s.train.core.splits import assign_splits
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tuxpaint_to_coco.py"
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
@@ -168,7 +169,7 @@ def test_assign_splits_fractions_and_determinism():
     assert a == assign_splits(list(reversed(groups)), seed=13)
     assert sorted(a.values()).count("val") == 10 and sorted(a.values()).count("test") == 10
     assert a != assign_splits(groups, seed=14)
-    with pytest.raises(ConvertError, match="at least 3"):
+    with pytest.raises(DataError, match="at least 3"):
         assign_splits(["a", "b"], seed=1)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..methods.exposure import INPUT_FEEDS, FeedConfig, feed_from
-from ..translate.config import check_feed, config_from_dict
+from ..core.config import config_from_dict
+from ..methods.exposure import INPUT_FEEDS, FeedConfig, check_feed, feed_from
 
 CAPTION_ATTENTIONS = ("soft", "none")
 TAU_MODES = ("learned", "fixed")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...runtime.text import Vocab, tokenize
-from ..translate.data import DataError
+from ..core.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ...runtime.errors import InputError
 from ...runtime.media.image import ImageSpec, preprocess
 from ..core.checkpoint import atomic_write_bytes
-from ..translate.data import DataError
+from ..core.errors import DataError
 from .image_encoder import FEATURE_DIM, REGIONS
 
 CNN_ID = "efficientnet-lite0-57934424"  # the weight file's name: part of every cache key

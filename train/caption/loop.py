@@ -26,17 +26,9 @@ from ...runtime.search import Greedy
 from ...runtime.text import Vocab, detokenize, tokenize
 from ..core.checkpoint import LAST
 from ..core.epochs import run_epochs
-from ..translate.data import DataError
-from ..translate.loop import (
-    CONFIG_FILE,
-    TOKENS_FILE,
-    RunError,
-    _write_json,
-    feed_metrics,
-    load_run_config,
-    resumed_config,
-    seed_everything,
-)
+from ..core.errors import DataError, RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, resumed_config, seed_everything, write_json
+from ..methods.exposure import feed_metrics
 from .config import CaptionTrainConfig
 from .data import CaptionItem, build_caption_vocab, load_captions, split_items
 from .features import region_features
@@ -179,9 +171,9 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         vocab = build_caption_vocab(train_items, min_count=cfg.vocab_min_count, lowercase=cfg.lowercase)
         run.mkdir(parents=True, exist_ok=True)
         vocab.save(run / TOKENS_FILE)
-        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "caption",
+        write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "caption",
                                         "images": {"train": len(train_items), "val": len(val_items)}})
-        _write_json(run / VAL_FILE, [{"image": str(i.image), "captions": i.captions} for i in val_items])
+        write_json(run / VAL_FILE, [{"image": str(i.image), "captions": i.captions} for i in val_items])
 
     device = torch.device(cfg.device)
     seed_everything(cfg.seed)

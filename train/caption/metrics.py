@@ -20,14 +20,13 @@ import contextlib
 import io
 import logging
 import os
-import re
 import shutil
 
 from ...runtime.errors import EdgeS2SError
+from ..methods.rewards import simple_tokenize
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
-_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
 
 
 class MetricsError(EdgeS2SError):
@@ -49,11 +48,6 @@ def _warn_once(msg: str) -> None:
 
 def java_available() -> bool:
     return shutil.which("java") is not None
-
-
-def simple_tokenize(text: str) -> str:
-    """The no-Java fallback: lower-cased words (apostrophes kept inside), punctuation dropped."""
-    return " ".join(_WORD_RE.findall(text.lower()))
 
 
 @contextlib.contextmanager

@@ -26,11 +26,9 @@ import hashlib
 import io
 import json
 import multiprocessing
-import random
 import re
 import subprocess
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
@@ -40,12 +38,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ...runtime.errors import EdgeS2SError
 from ...runtime.text import tokenize
+from ..core.splits import FRACTIONS, assign_splits
 
 PACKAGE = "tuxpaint-stamps-default"
 STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
 APT_INSTALL = f"sudo apt-get install -y {PACKAGE}"
 SVG_INSTALL = "pip install cairosvg (it needs Debian's libcairo2: sudo apt-get install -y libcairo2)"
-FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 JPEG_QUALITY = 92
 COVER = (0.45, 0.90)  # the cut-out's long side, as a fraction of the frame
 LICENCE = (f"Tux Paint stamps are GPL-2+ (see /usr/share/doc/{PACKAGE}/copyright); "
@@ -138,20 +136,6 @@ def _group(stamps: list[Stamp]) -> None:
     roots: dict[int, str] = {}
     for i, s in enumerate(stamps):  # stamps are sorted by path, so the first seen is the smallest
         s.group = roots.setdefault(find(i), s.rel)
-
-
-def assign_splits(groups: Iterable[str], seed: int, fractions: dict[str, float] = FRACTIONS) -> dict[str, str]:
-    """Seeded group -> split; val and test get round(fraction * groups), at least one each."""
-    keys = sorted(set(groups))
-    if len(keys) < 3:
-        raise ConvertError(f"only {len(keys)} stamp groups: need at least 3 for train/val/test, add stamps")
-    random.Random(seed).shuffle(keys)
-    n_test = max(1, round(len(keys) * fractions["test"]))
-    n_val = max(1, round(len(keys) * fractions["val"]))
-    out = {k: "test" for k in keys[:n_test]}
-    out.update({k: "val" for k in keys[n_test : n_test + n_val]})
-    out.update({k: "train" for k in keys[n_test + n_val :]})
-    return out
 
 
 # ---------------------------------------------------------------- images

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,12 +39,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ..translate.data import epoch_batches
+from ...runtime.tools.run_logs import METRICS_FILE
 from .checkpoint import BEST, LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .distributed import Ddp, world_from_env
 from .step_log import StepLog
 
-METRICS_FILE = "metrics.jsonl"
 LOG_EVERY = 1  # steps.jsonl line every N optimizer steps when the config has no `log_every` (a line is ~20 us)
 
 
@@ -193,3 +193,23 @@ def _run(run: Path, cfg, model: torch.nn.Module, opt: torch.optim.Optimizer, n_e
         if log:
             log.close()
     return run
+
+
+def epoch_batches(n: int, lengths: list[int], batch_size: int, seed: int, epoch: int,
+                  bucket_batches: int = 50) -> list[list[int]]:
+    """The batches (lists of indices) of one epoch; a pure function of (seed, epoch).
+
+    Shuffle, cut into buckets of `bucket_batches` batches, sort each bucket by source
+    length (less padding), cut into batches, shuffle the batch order. Resuming recomputes
+    the same list and skips the batches already done.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    idx = list(range(n))
+    rng.shuffle(idx)
+    bucket = batch_size * bucket_batches
+    batches: list[list[int]] = []
+    for start in range(0, n, bucket):
+        chunk = sorted(idx[start : start + bucket], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches

@@ -94,3 +94,15 @@ class StepGraph(nn.Module):
     def forward(self, token, row, batch_of_row, topk_k, *tensors):
         out = self.model.step(token, row, batch_of_row, topk_k, *tensors)
         return tuple(out[n] for n in self.model.step_output_names())
+
+
+class EncoderGraph(nn.Module):
+    """`encode` with positional outputs in manifest order (what torch.onnx.export traces)."""
+
+    def __init__(self, model: DecoderContract):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, src_lengths):
+        out = self.model.encode(src, src_lengths)
+        return tuple(out[n] for n in self.model.encoder_output_names())

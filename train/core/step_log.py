@@ -14,25 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from ...runtime.tools.run_logs import STEPS_FILE, read_steps
 from .checkpoint import atomic_write_bytes
-
-STEPS_FILE = "steps.jsonl"
-
-
-def read_steps(run_dir: str | Path) -> list[dict]:
-    """The run's step lines (a torn last line is skipped)."""
-    path = Path(run_dir, STEPS_FILE)
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict) and "step" in d:
-            out.append(d)
-    return out
 
 
 class StepLog:

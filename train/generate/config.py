@@ -195,6 +195,6 @@ class GeneratorTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeneratorTrainConfig:
-        from ..translate.config import config_from_dict
+        from ..core.config import config_from_dict
 
         return config_from_dict(cls, GeneratorConfig, d)

@@ -23,16 +23,8 @@ import torch
 from ...runtime.text import Vocab
 from ..core.checkpoint import LAST, load_checkpoint
 from ..core.epochs import run_epochs
-from ..translate.data import DataError
-from ..translate.loop import (
-    CONFIG_FILE,
-    TOKENS_FILE,
-    RunError,
-    _write_json,
-    load_run_config,
-    resumed_config,
-    seed_everything,
-)
+from ..core.errors import DataError, RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, resumed_config, seed_everything, write_json
 from .config import GeneratorTrainConfig
 from .model import make_generator, sequence_nll
 
@@ -165,7 +157,7 @@ def train_generator(cfg: GeneratorTrainConfig, resume: bool = False, progress: b
         data = load_generator_data(cfg)
         run.mkdir(parents=True, exist_ok=True)
         data.vocab.save(run / TOKENS_FILE)
-        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(data.vocab), "task": TASK,
+        write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(data.vocab), "task": TASK,
                                         "data": data.card,
                                         "examples": {k: len(v) for k, v in data.splits.items()}})
     train, val = data.splits["train"], data.splits["val"]

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from ...runtime.text import Vocab
+from ...runtime.tools.run_logs import METRICS_FILE
 from ..core.checkpoint import LAST, atomic_write_bytes, load_checkpoint, save_checkpoint
-from ..core.epochs import METRICS_FILE
-from ..translate.loop import CONFIG_FILE, RunError
+from ..core.errors import RunError
+from ..core.run_dir import CONFIG_FILE, write_json
 from .babi import DEFAULT_ROOT, SIZES, TASKS, BabiError, Example, load_tasks
 from .model import MemN2N, MemN2NConfig, evaluate, train_memn2n
 
@@ -96,10 +97,6 @@ def example_json(ex: Example) -> dict[str, Any]:
             "answer": ex.answer, "task": ex.task}
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
 def train_babi(cfg: BabiRunConfig, progress: Callable[[str], None] | None = None) -> tuple[Path, dict[int, float]]:
     """Train on the tasks' training files (a share held out), score each task's test file.
 
@@ -126,13 +123,13 @@ def train_babi(cfg: BabiRunConfig, progress: Callable[[str], None] | None = None
     errors = {t: evaluate(model, [ex for ex in test_all if ex.task == t]) for t in cfg.tasks}
 
     run.mkdir(parents=True, exist_ok=True)
-    _write_json(run / CONFIG_FILE, {"task": TASK, "train": cfg.to_dict(), "tasks": list(cfg.tasks),
+    write_json(run / CONFIG_FILE, {"task": TASK, "train": cfg.to_dict(), "tasks": list(cfg.tasks),
                                     "tokens": model.vocab.tokens, "answers": model.answers})
     lines = "".join(json.dumps(row) + "\n" for row in history)
     atomic_write_bytes(run / METRICS_FILE, lines.encode("utf-8"))
     held = [ex for t in cfg.tasks for ex in [e for e in val_ex if e.task == t][:HELDOUT_PER_TASK]]
-    _write_json(run / HELDOUT_FILE, {"examples": [example_json(ex) for ex in held]})
-    _write_json(run / RESULTS_FILE, {"test_error": {str(t): e for t, e in errors.items()},
+    write_json(run / HELDOUT_FILE, {"examples": [example_json(ex) for ex in held]})
+    write_json(run / RESULTS_FILE, {"test_error": {str(t): e for t, e in errors.items()},
                                      "mean_test_error": float(np.mean(list(errors.values()))),
                                      "test_questions": {str(t): sum(ex.task == t for ex in test_all)
                                                         for t in cfg.tasks},

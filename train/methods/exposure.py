@@ -174,3 +174,18 @@ def unroll(step_fn: StepFn, tgt_in: torch.Tensor, states: dict, feed: FeedConfig
             if mixed:
                 token = torch.where(from_ref[:, t + 1], token, _model_tokens(lp, feed.pick, u[1, :, t + 1]))
     return torch.stack(lps, 1), (torch.stack(atts, 1) if atts else None)
+
+
+def feed_metrics(feed: FeedConfig, step: int) -> dict[str, float]:
+    """{"ss_p": p at `step`} under scheduled sampling (what metrics.jsonl logs per epoch), else {}."""
+    return {"ss_p": reference_probability(feed, step)} if feed.mode == "scheduled" else {}
+
+
+def check_feed(feed: FeedConfig, input_feed: str) -> None:
+    """The training feed and the model's input_feed must agree: a distribution-fed step reads no token."""
+    if feed.mode == "distribution" and input_feed != "distribution":
+        raise ValueError("feed mode 'distribution' trains a model fed distributions: set the model's "
+                         "input_feed='distribution' (the CLI's --feed distribution does)")
+    if input_feed == "distribution" and feed.mode != "distribution":
+        raise ValueError(f"a model with input_feed='distribution' reads no token, so feed mode {feed.mode!r} "
+                         "cannot apply: use feed mode 'distribution'")

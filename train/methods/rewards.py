@@ -14,6 +14,7 @@ look rare. With the corpus equal to the scored images it is exactly pycocoevalca
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
@@ -21,7 +22,6 @@ import numpy as np
 import sacrebleu
 
 from ...runtime.text import detokenize, tokenize
-from ..caption.metrics import simple_tokenize
 
 NGram = tuple[str, ...]
 
@@ -111,3 +111,10 @@ class BleuReward:
 def sentence_bleu(hypothesis: str, reference: str) -> float:
     """sacrebleu sentence BLEU with exponential smoothing, scaled to 0..1."""
     return float(sacrebleu.sentence_bleu(hypothesis, [reference], smooth_method="exp").score) / 100.0
+
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*", re.UNICODE)
+
+
+def simple_tokenize(text: str) -> str:
+    """The no-Java fallback: lower-cased words (apostrophes kept inside), punctuation dropped."""
+    return " ".join(_WORD_RE.findall(text.lower()))

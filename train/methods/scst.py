@@ -35,7 +35,8 @@ import torch
 from ...runtime.text import Vocab, detokenize
 from ..core.checkpoint import BEST, LAST, load_checkpoint
 from ..core.epochs import run_epochs
-from ..translate.loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, load_run_config, seed_everything
+from ..core.errors import RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, seed_everything, write_json
 from .rewards import BleuReward, CaptionReward
 
 TASKS = ("translate", "caption")
@@ -299,7 +300,7 @@ def train_scst(cfg: ScstConfig, resume: bool = False, progress: bool = True,
         model.load_state_dict(load_checkpoint(ck_path)["model"])
         start, _, shown = t.evaluate()
         doc["scst"]["start"] = start  # the cross-entropy model's validation scores, for comparison
-        _write_json(out / CONFIG_FILE, doc)
+        write_json(out / CONFIG_FILE, doc)
         if progress:
             print(f"start (cross-entropy model){shown}")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)

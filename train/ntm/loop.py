@@ -31,11 +31,12 @@ import torch
 from torch import nn
 
 from ...runtime.text import Vocab
+from ...runtime.tools.run_logs import METRICS_FILE
 from ..core.checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ..core.epochs import METRICS_FILE
+from ..core.errors import RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, seed_everything, write_json
 from ..generate.config import GeneratorConfig
 from ..generate.model import RasterGenerator
-from ..translate.loop import CONFIG_FILE, TOKENS_FILE, RunError, _write_json, seed_everything
 from .cell import CONTROLLERS, MEMORY_INITS, NTMConfig
 from .model import NTMDecoder
 from .tasks import TASKS, TaskExample, bit_errors, bit_inputs, curriculum_size, make_example, task_vocab
@@ -311,7 +312,7 @@ def _start(cfg: NTMTaskConfig, resume: bool, vocab: Vocab) -> NTMTaskConfig:
         saved = load_ntm_task_config(run)
         saved.steps, saved.out_dir = cfg.steps, cfg.out_dir
         d = json.loads((run / CONFIG_FILE).read_text(encoding="utf-8"))
-        _write_json(run / CONFIG_FILE, {**d, "train": saved.to_dict()})  # the step target the run now has
+        write_json(run / CONFIG_FILE, {**d, "train": saved.to_dict()})  # the step target the run now has
         return saved
     if (run / LAST).is_file():
         raise RunError(f"{run} already holds a training run ({LAST}): resume it, or choose another output directory")
@@ -321,7 +322,7 @@ def _start(cfg: NTMTaskConfig, resume: bool, vocab: Vocab) -> NTMTaskConfig:
     run.mkdir(parents=True, exist_ok=True)
     vocab.save(run / TOKENS_FILE)
     params = parameter_count(build_task_model(cfg, len(vocab)))
-    _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "task": TASK, "generator": GENERATOR,
+    write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "task": TASK, "generator": GENERATOR,
                                     "vocab_size": len(vocab), "model": describe_model(cfg), "parameters": params})
     return cfg
 

@@ -52,8 +52,9 @@ import numpy as np
 
 from ...runtime.errors import EdgeS2SError
 from ...runtime.media.audio import frame_levels_db, load_audio, trim_silence
-from ..caption.tuxpaint import APT_INSTALL, FRACTIONS, STAMPS_DIR, assign_splits
+from ..caption.tuxpaint import APT_INSTALL, STAMPS_DIR
 from ..core.checkpoint import atomic_write_bytes
+from ..core.splits import FRACTIONS, assign_splits
 
 FSDD_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd"
 FSDD_HINT = ("get the Free Spoken Digit Dataset (https://github.com/Jakobovski/free-spoken-digit-dataset) "

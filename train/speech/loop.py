@@ -37,18 +37,10 @@ from ...runtime.search import Greedy
 from ...runtime.text import SPECIALS, Vocab
 from ..caption.tuxpaint import STAMPS_DIR
 from ..core.checkpoint import LAST
+from ..core.config import config_from_dict
 from ..core.epochs import run_epochs
-from ..translate.config import config_from_dict
-from ..translate.data import DataError
-from ..translate.loop import (
-    CONFIG_FILE,
-    TOKENS_FILE,
-    RunError,
-    _write_json,
-    load_run_config,
-    resumed_config,
-    seed_everything,
-)
+from ..core.errors import DataError, RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, resumed_config, seed_everything, write_json
 from .config import SpeechModelConfig
 from .data import FSDD_ROOT, MANIFEST, TEST_SPEAKERS, build_fsdd, build_tuxpaint, read_manifest
 from .features import SpecAugment, batch_features, features_from_file
@@ -325,7 +317,7 @@ def train_speech(cfg: SpeechTrainConfig, resume: bool = False, progress: bool = 
     if not resume:
         run.mkdir(parents=True, exist_ok=True)
         vocab.save(run / TOKENS_FILE)
-        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": TASK,
+        write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": TASK,
                                         "utterances": {"train": len(train_feats), "val": len(val_feats)}})
 
     device = torch.device(cfg.device)

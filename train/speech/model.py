@@ -29,8 +29,8 @@ from torch import nn
 from ...runtime import manifest as mf
 from ...runtime.manifest import StateSpec
 from ..core.attention import AdditiveMatch, masked_softmax
+from ..core.sequences import gather_time, reverse_index
 from ..core.step_contract import DecoderContract
-from ..translate.model import gather_time, reverse_index
 from .config import SpeechModelConfig
 
 

@@ -6,10 +6,11 @@ the exporter, so a run directory fully describes how its checkpoints were made.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..methods.exposure import INPUT_FEEDS, FeedConfig, feed_from
+from ..core.config import config_from_dict
+from ..methods.exposure import INPUT_FEEDS, FeedConfig, check_feed, feed_from
 
 ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
 DECODERS = ("lstm", "ntm")
@@ -144,25 +145,3 @@ class TrainConfig:
         return config_from_dict(cls, ModelConfig, d)
 
 
-def check_feed(feed: FeedConfig, input_feed: str) -> None:
-    """The training feed and the model's input_feed must agree: a distribution-fed step reads no token."""
-    if feed.mode == "distribution" and input_feed != "distribution":
-        raise ValueError("feed mode 'distribution' trains a model fed distributions: set the model's "
-                         "input_feed='distribution' (the CLI's --feed distribution does)")
-    if input_feed == "distribution" and feed.mode != "distribution":
-        raise ValueError(f"a model with input_feed='distribution' reads no token, so feed mode {feed.mode!r} "
-                         "cannot apply: use feed mode 'distribution'")
-
-
-def config_from_dict(cls, model_cls, d: dict[str, Any]):
-    """A training config (with its nested model config) from a dict; unknown keys refused."""
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown training config keys {unknown}")
-    d = dict(d)
-    if isinstance(d.get("model"), dict):
-        bad = sorted(set(d["model"]) - {f.name for f in fields(model_cls)})
-        if bad:
-            raise ValueError(f"unknown model config keys {bad}")
-        d["model"] = model_cls(**d["model"])
-    return cls(**d)

@@ -14,13 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ...runtime.errors import EdgeS2SError
 from ...runtime.text import Vocab, tokenize
+from ..core.errors import DataError
 from .config import TrainConfig
-
-
-class DataError(EdgeS2SError, ValueError):
-    """A training data file is missing or malformed (message names file:line and the fix)."""
 
 
 @dataclass
@@ -141,26 +137,6 @@ def collate(pairs: list[Pair], vocab: Vocab, indices: list[int]) -> Batch:
         tgt_in[i, : len(t) + 1] = torch.tensor([vocab.bos_id] + t)
         tgt_out[i, : len(t) + 1] = torch.tensor(t + [vocab.eos_id])
     return Batch(src, lengths, tgt_in, tgt_out, indices)
-
-
-def epoch_batches(n: int, lengths: list[int], batch_size: int, seed: int, epoch: int,
-                  bucket_batches: int = 50) -> list[list[int]]:
-    """The batches (lists of indices) of one epoch; a pure function of (seed, epoch).
-
-    Shuffle, cut into buckets of `bucket_batches` batches, sort each bucket by source
-    length (less padding), cut into batches, shuffle the batch order. Resuming recomputes
-    the same list and skips the batches already done.
-    """
-    rng = random.Random(seed * 1_000_003 + epoch)
-    idx = list(range(n))
-    rng.shuffle(idx)
-    bucket = batch_size * bucket_batches
-    batches: list[list[int]] = []
-    for start in range(0, n, bucket):
-        chunk = sorted(idx[start : start + bucket], key=lambda i: lengths[i])
-        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
 
 
 def fixed_batches(pairs: list[Pair], vocab: Vocab, batch_size: int) -> list[Batch]:

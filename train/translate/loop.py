@@ -15,61 +15,24 @@ Run directory (cfg.out_dir)::
 
 from __future__ import annotations
 
-import json
-import random
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ...runtime.errors import EdgeS2SError
 from ...runtime.search import Greedy
 from ...runtime.text import Vocab, detokenize
 from ..core.checkpoint import LAST, atomic_write_bytes
-from ..core.epochs import METRICS_FILE, run_epochs
-from ..methods.exposure import FeedConfig, reference_probability
+from ..core.epochs import run_epochs
+from ..core.errors import RunError
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, resumed_config, seed_everything, write_json
+from ..methods.exposure import feed_metrics
 from .config import TrainConfig
 from .data import Dataset, collate, fixed_batches, load_dataset, read_tsv
 from .decode import bleu, decode_ids, source_ids
 from .model import Translator
 from .ntm_decoder import build_translator
 
-CONFIG_FILE = "config.json"
-TOKENS_FILE = "tokens.txt"
 VAL_FILE = "val.tsv"
-
-
-class RunError(EdgeS2SError, ValueError):
-    """The run directory cannot be started or resumed as asked."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-def resumed_config(cfg, config_cls=TrainConfig, task: str = "translate"):
-    """The run's saved config, with only epochs and max_steps (and out_dir) taken from `cfg`."""
-    saved = load_run_config(cfg.out_dir, config_cls, task)
-    saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
-    return saved
-
-
-def load_run_config(run_dir: str | Path, config_cls=TrainConfig, task: str = "translate"):
-    """The training config a run directory was started with (`config_cls` for its task)."""
-    path = Path(run_dir, CONFIG_FILE)
-    if not path.is_file():
-        raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-        got = d.get("task", "translate")
-        cfg = config_cls.from_dict(d["train"]) if got == task else None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
-    if cfg is None:
-        raise RunError(f"{run_dir} is a {got!r} run, not a {task!r} run: resume it with `edge-s2s train {got}`")
-    return cfg
 
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Translator:
@@ -97,10 +60,6 @@ def validation_bleu(model: Translator, data: Dataset, cfg: TrainConfig) -> float
     return bleu(texts, [p.target for p in pairs], cfg.lowercase)
 
 
-def _write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
 def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a translation model; returns the run directory.
 
@@ -122,7 +81,7 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
         vocab = data.vocab
         run.mkdir(parents=True, exist_ok=True)
         vocab.save(run / TOKENS_FILE)
-        _write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "translate"})
+        write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "translate"})
         val_text = "".join(f"{p.source}\t{p.target}\n" for p in data.val)
         atomic_write_bytes(run / VAL_FILE, val_text.encode("utf-8"))
 
@@ -150,18 +109,6 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
 
     return run_epochs(run, cfg, model, opt, len(data.train), [len(p.src_tokens) for p in data.train], train_step,
                       evaluate, {"vocab_size": len(vocab)}, resume, progress)
-
-
-def feed_metrics(feed: FeedConfig, step: int) -> dict[str, float]:
-    """{"ss_p": p at `step`} under scheduled sampling (what metrics.jsonl logs per epoch), else {}."""
-    return {"ss_p": reference_probability(feed, step)} if feed.mode == "scheduled" else {}
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir, METRICS_FILE)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_val_pairs(run_dir: str | Path):

@@ -33,24 +33,10 @@ from torch import nn
 from ...runtime.manifest import StateSpec
 from ...runtime.text import Vocab
 from ..core.attention import make_match, masked_softmax
+from ..core.sequences import gather_time, reverse_index
 from ..core.step_contract import DecoderContract, StepGraph, topk  # noqa: F401  (re-exported)
 from ..methods.exposure import FeedConfig, expected_embedding, keep_token_input, start_distribution, unroll
 from .config import ModelConfig
-
-
-def reverse_index(lengths: torch.Tensor, S: int) -> torch.Tensor:
-    """idx[b, t] = len_b - 1 - t for t < len_b, else t: reverses each item within its length.
-
-    Applying the same gather twice is the identity, so it also un-reverses.
-    """
-    t = torch.arange(S, device=lengths.device).unsqueeze(0)
-    L = lengths.unsqueeze(1)
-    return torch.where(t < L, L - 1 - t, t)
-
-
-def gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """x [B, S, E] reordered along time by idx [B, S]."""
-    return torch.gather(x, 1, idx.unsqueeze(2).expand(-1, -1, x.size(2)))
 
 
 class Translator(DecoderContract, nn.Module):
@@ -215,13 +201,3 @@ class Translator(DecoderContract, nn.Module):
         return nll / max(n, 1), n
 
 
-class EncoderGraph(nn.Module):
-    """`encode` with positional outputs in manifest order (what torch.onnx.export traces)."""
-
-    def __init__(self, model: Translator):
-        super().__init__()
-        self.model = model
-
-    def forward(self, src, src_lengths):
-        out = self.model.encode(src, src_lengths)
-        return tuple(out[n] for n in self.model.encoder_output_names())
