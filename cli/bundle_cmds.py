@@ -37,10 +37,10 @@ def info(
     echo(f"bundle      {bundle}")
     echo(f"format      {m.format} v{m.format_version}   created by {m.created_by or '?'}")
     echo(f"task        {m.task}   max output length {m.max_length}   attention {'yes' if m.attention else 'no'}")
-    echo(f"model       " + ", ".join(f"{k}={v}" for k, v in m.model.items()))
+    echo("model       " + ", ".join(f"{k}={v}" for k, v in m.model.items()))
     echo(f"vocabulary  {m.tokens.size} tokens ({m.tokens.file})   pad={m.tokens.pad_id} unk={m.tokens.unk_id} "
          f"bos={m.tokens.bos_id} eos={m.tokens.eos_id}")
-    echo(f"input       " + ", ".join(f"{k}={v}" for k, v in m.preprocessing.items()))
+    echo("input       " + ", ".join(f"{k}={v}" for k, v in m.preprocessing.items()))
     echo("files")
     for name, sha in m.files.items():
         p = Path(bundle, name)

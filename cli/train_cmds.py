@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,21 @@ import typer
 from ..runtime.errors import InputError
 
 app = typer.Typer(help="Train a model into a run directory (checkpoints, vocabulary, metrics).", no_args_is_help=True)
+
+
+@app.callback()
+def _torchrun_process() -> None:
+    """Under torchrun (WORLD_SIZE > 1; `torchrun -m edge_s2s train ...`): pin this process's GPU
+    (cuda:LOCAL_RANK) before any model is built and let only rank 0 print to standard output; the
+    epoch loop then joins the process group (train/core/distributed.py). A plain process skips this."""
+    if os.environ.get("WORLD_SIZE", "1") in ("", "0", "1"):
+        return
+    from ..train.core.distributed import pin_device, world_from_env
+
+    world = world_from_env()
+    pin_device()
+    if world is not None and not world.main:  # one set of log lines (errors still reach stderr)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
 
 
 def _next_step(run_dir: Path) -> None:
@@ -187,7 +204,9 @@ def scst(
 ) -> None:
     """Self-critical sequence training (Rennie et al. 2017): reward whole sampled sentences (CIDEr-D for captions,
     sentence BLEU for translation) against the model's greedy decode."""
+    from ..train.caption.scst import FAMILY as CAPTION
     from ..train.methods.scst import ScstConfig, train_scst
+    from ..train.translate.scst import FAMILY as TRANSLATE
 
     if out is None:
         raise InputError("--out is required: the new run directory for the fine-tuned model")
@@ -200,7 +219,7 @@ def scst(
                          batch_size=batch_size, seed=seed, max_steps=max_steps, checkpoint_every=checkpoint_every)
     except ValueError as e:
         raise InputError(f"--{str(e).replace('_', '-')}") from None
-    run_dir = train_scst(cfg, resume=resume, progress=not no_progress)
+    run_dir = train_scst(cfg, {"translate": TRANSLATE, "caption": CAPTION}, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from edge_s2s.runtime.tools.run_logs import read_metrics, read_steps
-from edge_s2s.train.__main__ import main
+from edge_s2s.cli.app import run
 from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def torchrun(args: list[str], log: Path) -> subprocess.CompletedProcess:
     """Two gloo processes on this machine; --standalone picks a free rendezvous port."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "edge_s2s.train", "translate", *args]
+           "-m", "edge_s2s", "train", "translate", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     log.write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -46,7 +46,7 @@ def torchrun(args: list[str], log: Path) -> subprocess.CompletedProcess:
 def runs(toy_tsv, tmp_path_factory):
     """One plain run, one torchrun run, and one torchrun run stopped at step 20 and resumed."""
     root = tmp_path_factory.mktemp("ddp")
-    assert main(["translate", "--data", str(toy_tsv), "--out", str(root / "single"), "--no-progress", *ARGS]) == 0
+    assert run(["train", "translate", "--data", str(toy_tsv), "--out", str(root / "single"), "--no-progress", *ARGS]) == 0
     ddp = torchrun(["--data", str(toy_tsv), "--out", str(root / "ddp"), *ARGS], root / "ddp.log")  # with progress
     torchrun(["--data", str(toy_tsv), "--out", str(root / "resumed"), "--max-steps", "20", "--no-progress", *ARGS],
              root / "part1.log")

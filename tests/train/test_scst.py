@@ -7,6 +7,11 @@ import pytest
 import torch
 from toy import tiny_config
 
+from edge_s2s.train.caption.scst import FAMILY as CAPTION
+from edge_s2s.train.translate.scst import FAMILY as TRANSLATE
+
+SCST_FAMILIES = {"translate": TRANSLATE, "caption": CAPTION}
+
 
 def test_cider_d_matches_pycocoevalcap():
     from pycocoevalcap.cider.cider import Cider
@@ -101,7 +106,7 @@ def test_scst_translator_raises_reward_and_exports(tmp_path, toy_tsv):
     torch.set_num_threads(1)
     src, _ = _toy_translator(tmp_path, toy_tsv, epochs=8)
     out = tmp_path / "scst"
-    train_scst(ScstConfig(source=str(src), out_dir=str(out), epochs=3, lr=1e-3, samples=4), progress=False)
+    train_scst(ScstConfig(source=str(src), out_dir=str(out), epochs=3, lr=1e-3, samples=4), SCST_FAMILIES, progress=False)
     hist = _read(out)
     assert len(hist) == 3
     assert hist[-1]["mean_reward"] > hist[0]["mean_reward"]
@@ -113,7 +118,7 @@ def test_scst_translator_raises_reward_and_exports(tmp_path, toy_tsv):
     assert report.parity["search"]
     assert Seq2Seq.load(tmp_path / "bundle").manifest.task == "translate"
     # --resume extends the finished run by one epoch
-    train_scst(ScstConfig(out_dir=str(out), epochs=4), resume=True, progress=False)
+    train_scst(ScstConfig(out_dir=str(out), epochs=4), SCST_FAMILIES, resume=True, progress=False)
     assert [h["epoch"] for h in _read(out)] == [1, 2, 3, 4]
 
 
@@ -123,7 +128,7 @@ def test_scst_captioner_raises_reward_and_exports(tmp_path, caption_run, caption
 
     torch.set_num_threads(1)
     out = tmp_path / "scst"
-    train_scst(ScstConfig(source=str(caption_run), out_dir=str(out), epochs=3, lr=5e-4, samples=3),
+    train_scst(ScstConfig(source=str(caption_run), out_dir=str(out), epochs=3, lr=5e-4, samples=3), SCST_FAMILIES,
                progress=False, cache_dir=caption_cache)
     hist = _read(out)
     assert hist[-1]["mean_reward"] > hist[0]["mean_reward"]
@@ -140,9 +145,9 @@ def test_scst_refuses_other_tasks_and_missing_runs(tmp_path):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"task": "generate", "train": {}}))
     with pytest.raises(RunError, match="'generate' run"):
-        train_scst(ScstConfig(source=str(run), out_dir=str(tmp_path / "o")), progress=False)
+        train_scst(ScstConfig(source=str(run), out_dir=str(tmp_path / "o")), SCST_FAMILIES, progress=False)
     with pytest.raises(RunError, match="no config.json"):
-        train_scst(ScstConfig(source=str(tmp_path / "nothing"), out_dir=str(tmp_path / "o")), progress=False)
+        train_scst(ScstConfig(source=str(tmp_path / "nothing"), out_dir=str(tmp_path / "o")), SCST_FAMILIES, progress=False)
     with pytest.raises(ValueError, match="samples"):
         ScstConfig(samples=0)
 

@@ -15,7 +15,7 @@ import torch
 
 from ...runtime import manifest as mf
 from ...runtime.manifest import GraphSpec, Manifest, TokensSpec
-from ..translate.model import Translator
+from .step_contract import DecoderContract
 
 StepFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -24,7 +24,7 @@ def _t(x: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)).to(device)
 
 
-def torch_step_fn(model: Translator) -> StepFn:
+def torch_step_fn(model: DecoderContract) -> StepFn:
     """feeds (step-graph inputs by name) -> step-graph outputs by name, with the torch model."""
     model.eval()
     names = model.step_input_names()
@@ -39,7 +39,7 @@ def torch_step_fn(model: Translator) -> StepFn:
     return step
 
 
-def torch_encode_fn(model: Translator) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+def torch_encode_fn(model: DecoderContract) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
     """(src int64 [B, S], src_lengths int64 [B]) -> encoder outputs by name, as numpy."""
     model.eval()
     names = model.encoder_output_names()
@@ -62,7 +62,7 @@ def pad_ids(ids: list[list[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarr
     return src, np.array([len(x) for x in ids], dtype=np.int64)
 
 
-def decode_manifest(model: Translator, max_length: int) -> Manifest:
+def decode_manifest(model: DecoderContract, max_length: int) -> Manifest:
     """A manifest with what the search loop reads (tokens, memory, state, max_length).
 
     Lets `reference_loop.decode` run the PyTorch model before any graph is exported

@@ -8,7 +8,7 @@ sentence-level metric, and uses the model's greedy decode as the baseline:
     loss = - mean over samples of (r(sample) - r(greedy)) * sum_t log p(sample_t | sample_<t)
 
 so only samples better than what the model would output at test time are made more likely.
-Rewards (train/rewards.py): CIDEr-D for captions (against all training references of the
+Rewards (methods/rewards.py): CIDEr-D for captions (against all training references of the
 image, document frequencies from the training references), smoothed sentence BLEU for
 translation.
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -37,9 +37,6 @@ from ..core.checkpoint import BEST, LAST, load_checkpoint
 from ..core.epochs import run_epochs
 from ..core.errors import RunError
 from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, seed_everything, write_json
-from .rewards import BleuReward, CaptionReward
-
-TASKS = ("translate", "caption")
 
 
 @dataclass
@@ -139,8 +136,13 @@ def scst_loss(logprob: torch.Tensor, reward: np.ndarray, baseline: np.ndarray) -
 
 
 @dataclass
-class _Task:
-    """What differs between the translator and the captioner; the SCST step is shared."""
+class ScstTask:
+    """What differs between model families (the translator, the captioner); the SCST step is shared.
+
+    Built by the family's `ScstFamily.build` for one run: the model (not yet loaded), its config and
+    vocabulary, the training items (`encode` turns item indices into encoder outputs), the
+    sentence reward against each item's references, and the validation function of its loop.
+    """
 
     model: torch.nn.Module
     cfg: object  # the task's TrainConfig / CaptionTrainConfig
@@ -154,8 +156,17 @@ class _Task:
     extra: dict
 
 
-def source_task(run: str | Path) -> str:
-    """The task of a run directory (config.json), refused when SCST has no reward for it."""
+@dataclass(frozen=True)
+class ScstFamily:
+    """How a model family takes part in SCST: its training config class, and a builder
+    `build(train_config, vocab, device, cache_dir, progress) -> ScstTask`."""
+
+    config_cls: type
+    build: Callable[..., ScstTask]
+
+
+def source_task(run: str | Path, tasks: Iterable[str] = ("translate", "caption")) -> str:
+    """The task of a run directory (config.json), refused when SCST has no reward for it (`tasks`)."""
     path = Path(run, CONFIG_FILE)
     if not path.is_file():
         raise RunError(f"{run} has no {CONFIG_FILE}: pass a training run directory (edge-s2s train translate/caption)")
@@ -163,77 +174,11 @@ def source_task(run: str | Path) -> str:
         task = str(json.loads(path.read_text(encoding="utf-8")).get("task", "translate"))
     except (ValueError, AttributeError):
         raise RunError(f"{path} is not valid JSON: the run directory is damaged") from None
-    if task not in TASKS:
-        raise RunError(f"{run} is a {task!r} run: self-critical training fine-tunes translate or caption runs "
+    tasks = list(tasks)
+    if task not in tasks:
+        raise RunError(f"{run} is a {task!r} run: self-critical training fine-tunes {' or '.join(tasks)} runs "
                        "(it needs a BLEU or CIDEr-D reward)")
     return task
-
-
-def _config_cls(task: str):
-    if task == "caption":
-        from ..caption.config import CaptionTrainConfig
-
-        return CaptionTrainConfig
-    from ..translate.config import TrainConfig
-
-    return TrainConfig
-
-
-def _translate_task(cfg, vocab: Vocab, device: torch.device) -> _Task:
-    from ..translate.data import collate, fixed_batches, load_dataset
-    from ..translate.loop import build_model, validation_bleu, validation_loss
-
-    data = load_dataset(cfg, vocab)
-    model = build_model(cfg, len(vocab)).to(device)
-    val_batches = fixed_batches(data.val, vocab, cfg.batch_size)
-
-    def encode(indices: list[int]) -> dict[str, torch.Tensor]:
-        b = collate([data.train[i] for i in indices], vocab, indices)
-        return model.encode(b.src.to(device), b.src_lengths.to(device))
-
-    def evaluate():
-        val_loss = validation_loss(model, val_batches, device)
-        val_bleu = validation_bleu(model, data, cfg) if cfg.val_bleu_max else None
-        shown = f", val loss {val_loss:.4f}" + (f", val BLEU {val_bleu:.2f}" if val_bleu is not None else "")
-        return {"val_loss": val_loss, "val_bleu": val_bleu}, (val_bleu if val_bleu is not None else -val_loss), shown
-
-    return _Task(model, cfg, vocab, len(data.train), [len(p.src_tokens) for p in data.train], encode,
-                 BleuReward([p.target for p in data.train], cfg.lowercase), cfg.max_target_length + 1, evaluate,
-                 {"vocab_size": len(vocab)})
-
-
-def _caption_task(cfg, vocab: Vocab, device: torch.device, cache_dir, progress: bool) -> _Task:
-    from ..caption.features import region_features
-    from ..caption.loop import examples, image_spec, load_splits, validation_loss, validation_scores
-    from ..caption.model import CaptionModel
-
-    if cfg.model.finetune_cnn:
-        raise RunError("self-critical training runs on cached CNN features: a run that fine-tuned its CNN "
-                       "(--finetune-cnn) is not supported")
-    train_items, val_items = load_splits(cfg)
-    train_items = [i for i in train_items if any(c.strip() for c in i.captions)]
-    model = CaptionModel(cfg.model, len(vocab)).to(device)
-    spec = image_spec(cfg)
-    train_regions = region_features(model.cnn, [i.image for i in train_items], spec, cache_dir, progress=progress)
-    val_regions = region_features(model.cnn, [i.image for i in val_items], spec, cache_dir, progress=progress)
-    val_ex = examples(val_items, vocab, cfg)
-
-    def encode(indices: list[int]) -> dict[str, torch.Tensor]:
-        return model.encode_regions(train_regions[torch.tensor(indices)].float().to(device))
-
-    def evaluate():
-        vr = val_regions.to(device)
-        val_loss = validation_loss(model, vr, val_ex, vocab, cfg.batch_size)
-        scores = validation_scores(model, vr, val_items, vocab, cfg) if cfg.val_max else {}
-        metrics = {"val_loss": val_loss, **{f"val_{k}": v for k, v in scores.items()}}
-        shown = f", val loss {val_loss:.4f}" + "".join(f", {k} {v:.3f}" for k, v in scores.items()
-                                                       if k in ("BLEU-4", "CIDEr-D"))
-        return metrics, scores.get("CIDEr-D", -val_loss), shown
-
-    lengths = [max((len(c.split()) for c in i.captions), default=1) for i in train_items]
-    return _Task(model, cfg, vocab, len(train_items), lengths, encode,
-                 CaptionReward([i.captions for i in train_items]), cfg.max_caption_length + 1, evaluate,
-                 {"vocab_size": len(vocab), "task": "caption"})
 
 
 def _source_checkpoint(source: Path) -> Path:
@@ -243,14 +188,14 @@ def _source_checkpoint(source: Path) -> Path:
     raise RunError(f"{source} has no {BEST} or {LAST}: train the run (cross-entropy) before self-critical training")
 
 
-def _start_run(cfg: ScstConfig, task: str) -> dict:
+def _start_run(cfg: ScstConfig, task: str, config_cls: type) -> dict:
     """Create the new run directory from the source run; returns its config.json content."""
     src, out = Path(cfg.source), Path(cfg.out_dir)
     if out.resolve() == src.resolve():
         raise RunError(f"--out {out} is the source run: write the fine-tuned run to a new directory")
     if (out / LAST).is_file():
         raise RunError(f"{out} already holds a training run ({LAST}): pass --resume, or choose another --out")
-    base = load_run_config(src, _config_cls(task), task)
+    base = load_run_config(src, config_cls, task)
     train_cfg = replace(base, out_dir=str(out), epochs=cfg.epochs, lr=cfg.lr, max_steps=cfg.max_steps,
                         checkpoint_every=cfg.checkpoint_every, batch_size=cfg.batch_size or base.batch_size,
                         seed=cfg.seed or base.seed)
@@ -263,9 +208,12 @@ def _start_run(cfg: ScstConfig, task: str) -> dict:
     return doc
 
 
-def train_scst(cfg: ScstConfig, resume: bool = False, progress: bool = True,
+def train_scst(cfg: ScstConfig, families: Mapping[str, ScstFamily], resume: bool = False, progress: bool = True,
                cache_dir: str | Path | None = None) -> Path:
     """Fine-tune `cfg.source`'s best checkpoint with SCST into `cfg.out_dir`; returns the run directory.
+
+    families: task name -> ScstFamily (e.g. {"translate": edge_s2s.train.translate.scst.FAMILY,
+    "caption": edge_s2s.train.caption.scst.FAMILY}); the source run's task picks one.
 
     resume=True continues `out_dir/last.pt` with the run's saved settings (only epochs and
     max_steps are taken from `cfg`).
@@ -274,7 +222,7 @@ def train_scst(cfg: ScstConfig, resume: bool = False, progress: bool = True,
     if resume:
         if not (out / LAST).is_file():
             raise RunError(f"cannot resume: {out / LAST} does not exist (start the run without --resume)")
-        task = source_task(out)
+        task = source_task(out, families)
         doc = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
         if "scst" not in doc:
             raise RunError(f"{out} is not a self-critical run: resume it with `edge-s2s train {task} --resume`")
@@ -282,19 +230,18 @@ def train_scst(cfg: ScstConfig, resume: bool = False, progress: bool = True,
         names = {f.name for f in fields(ScstConfig)}
         cfg = ScstConfig(**{**{k: v for k, v in saved.items() if k in names},
                             "epochs": cfg.epochs, "max_steps": cfg.max_steps})
-        train_cfg = load_run_config(out, _config_cls(task), task)
+        train_cfg = load_run_config(out, families[task].config_cls, task)
         train_cfg.epochs, train_cfg.max_steps = cfg.epochs, cfg.max_steps
     else:
-        task = source_task(cfg.source)
+        task = source_task(cfg.source, families)
         ck_path = _source_checkpoint(Path(cfg.source))
-        doc = _start_run(cfg, task)
+        doc = _start_run(cfg, task, families[task].config_cls)
         doc["scst"]["from_checkpoint"] = str(ck_path)
-        train_cfg = _config_cls(task).from_dict(doc["train"])
+        train_cfg = families[task].config_cls.from_dict(doc["train"])
     vocab = Vocab.load(out / TOKENS_FILE)
     device = torch.device(train_cfg.device)
     seed_everything(train_cfg.seed)
-    t = (_caption_task(train_cfg, vocab, device, cache_dir, progress) if task == "caption"
-         else _translate_task(train_cfg, vocab, device))
+    t = families[task].build(train_cfg, vocab, device, cache_dir, progress)
     model = t.model
     if not resume:
         model.load_state_dict(load_checkpoint(ck_path)["model"])
