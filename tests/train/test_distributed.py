@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge_s2s.runtime.tools.run_logs import read_metrics, read_steps
 from edge_s2s.cli.app import run
+from edge_s2s.runtime.tools.run_logs import read_metrics, read_steps
 from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
 
 pytestmark = pytest.mark.slow
