@@ -429,6 +429,8 @@ def babi(
     data_root: Annotated[Path | None, typer.Option(help="bAbI folder holding en/ and en-10k/ "
                                                         "(default: ../shared/data/babi).")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/babi"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run directory's last checkpoint with its "
+                                                          "saved settings.")] = False,
     hops: Annotated[int, typer.Option(help="Memory hops K (1 to 3).")] = 3,
     dim: Annotated[int, typer.Option(help="Embedding size d.")] = 20,
     memory_size: Annotated[int, typer.Option(help="Sentences kept in memory (the most recent).")] = 50,
@@ -436,6 +438,9 @@ def babi(
     tying: Annotated[str, typer.Option(help="Weight tying: adjacent or layerwise.")] = "adjacent",
     epochs: Annotated[int, typer.Option(help="Epochs with the softmax (after the linear-start epochs).")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed (split, init, order, noise).")] = 1,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many optimizer steps (0 = all epochs); "
+                                                "--resume continues.")] = 0,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train an End-To-End Memory Network (Sukhbaatar et al. 2015) on bAbI question answering."""
     from ..train.memn2n.loop import BabiRunConfig, parse_tasks, train_babi
@@ -445,8 +450,9 @@ def babi(
         model = MemN2NConfig(hops=hops, dim=dim, memory_size=memory_size, encoding=encoding, tying=tying,
                              epochs=epochs)
         kw = {"data_root": str(data_root)} if data_root is not None else {}
-        cfg = BabiRunConfig(tasks=parse_tasks(tasks), size=size, out_dir=str(out), seed=seed, model=model, **kw)
+        cfg = BabiRunConfig(tasks=parse_tasks(tasks), size=size, out_dir=str(out), seed=seed, model=model,
+                            max_steps=max_steps, **kw)
     except ValueError as e:
         raise InputError(str(e)) from None
-    run_dir, _ = train_babi(cfg, progress=typer.echo)
+    run_dir, _ = train_babi(cfg, progress=None if no_progress else typer.echo, resume=resume)
     _next_step(run_dir)

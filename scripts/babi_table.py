@@ -30,8 +30,8 @@ from typing import Any
 import torch
 
 from edge_s2s.train.memn2n.babi import DEFAULT_ROOT, BabiError, load_task
-from edge_s2s.train.memn2n.joint import JOINT_CONFIG, train_joint
-from edge_s2s.train.memn2n.model import MemN2NConfig, train_and_score
+from edge_s2s.train.memn2n.experiments import JOINT_CONFIG, train_and_score, train_joint
+from edge_s2s.train.memn2n.model import MemN2NConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAIL = 0.05  # the paper counts a task failed above 5% test error

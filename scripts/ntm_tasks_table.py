@@ -99,7 +99,8 @@ def train_or_resume(plan: Plan, cfg: NTMTaskConfig) -> dict:
     ck = load_checkpoint(run / LAST)
     saved = json.loads((run / "config.json").read_text(encoding="utf-8"))["train"]
     return {"run": str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run), "steps": ck["step"],
-            "train_seconds": round(ck.get("seconds", 0.0), 1), "config": saved, "final_metrics": ck["metrics"]}
+            "train_seconds": round(ck.get("position", {}).get("seconds", ck.get("seconds", 0.0)), 1), "config": saved,
+            "final_metrics": ck["metrics"]}
 
 
 def evaluate(plan: Plan, cfg: NTMTaskConfig, bundles: Path, n: int) -> dict:

@@ -1,4 +1,4 @@
-"""Fixtures shared across test folders: a tiny captioner trained on generated shapes,
+"""Fixtures shared across test folders (helpers/ holds their toy data and models): the toy translation pairs, a tiny captioner trained on generated shapes,
 its run directory and its exported bundle (built once per session)."""
 
 import os
@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "train"))
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # toy data and models shared by the tests
 
-from caption_toy import write_shapes  # noqa: E402
+from caption_toy import tiny_caption_config, write_shapes  # noqa: E402
+from toy import write_toy_tsv  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def toy_tsv(tmp_path_factory):
+    """~240 generated pairs of the synthetic reverse-and-map task (train/export/CLI tests)."""
+    return write_toy_tsv(tmp_path_factory.mktemp("data") / "toy.tsv")
 
 
 @pytest.fixture(scope="session")
@@ -23,16 +30,6 @@ def caption_cache(tmp_path_factory):
     path = tmp_path_factory.mktemp("feature-cache")
     os.environ["EDGE_S2S_CACHE"] = str(path)
     return path
-
-
-def tiny_caption_config(shapes_data, out_dir, **model):
-    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
-
-    m = dict(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.0)
-    m.update(model)
-    return CaptionTrainConfig(captions=str(shapes_data["karpathy"]), images=str(shapes_data["images"]),
-                              out_dir=str(out_dir), model=CaptionModelConfig(**m), epochs=6, batch_size=8, lr=5e-3,
-                              vocab_min_count=1, max_caption_length=8, val_max=12)
 
 
 @pytest.fixture(scope="session")

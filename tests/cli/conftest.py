@@ -1,18 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "train"))
-
-from toy import write_toy_tsv  # noqa: E402
-
-from edge_s2s.cli.app import run  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def toy_tsv(tmp_path_factory):
-    return write_toy_tsv(tmp_path_factory.mktemp("data") / "toy.tsv")
+from edge_s2s.cli.app import run
 
 
 @pytest.fixture(scope="session")

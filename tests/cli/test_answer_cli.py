@@ -5,6 +5,7 @@ import json
 
 import pytest
 from memory_stories import long_story, write_babi_root
+from paths import REPO
 
 from edge_s2s.cli.app import run
 
@@ -100,9 +101,8 @@ def test_bad_inputs(memn2n_bundle, story, tmp_path, capsys):
 
 
 def test_wrong_bundle_task_both_ways(memn2n_bundle, story, capsys):
-    from pathlib import Path
 
-    captioner = Path(__file__).resolve().parents[2] / "models" / "captioner"
+    captioner = REPO / "models" / "captioner"
     assert run(["answer", "-b", str(captioner), "-s", str(story), "Where is Mary?"]) == 1
     assert "'caption' bundle, not a memory network" in _error(capsys)
     b = str(memn2n_bundle)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import TEST_DATA
 from PIL import Image
 
 from edge_s2s.cli.app import run
 
-KJV = Path(__file__).parent.parent / "data" / "kjv-genesis-1-3.txt"
+KJV = TEST_DATA / "kjv-genesis-1-3.txt"
 
 
 def _error(capsys) -> str:

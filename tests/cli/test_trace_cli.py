@@ -1,16 +1,11 @@
 """`generate --trace` / `translate --trace` and `plot-trace`: files written, and bad input as one line."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))
-
 from ntm_copy import SLOTS, copy_bundle  # noqa: E402
+from PIL import Image
 
 from edge_s2s.cli.app import run  # noqa: E402
 from edge_s2s.runtime.search import Beam  # noqa: E402

@@ -4,16 +4,12 @@ bad-input list (one `error:` line each, the rest still transcribed, exit 1; sile
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))
-
-from test_transcriber import RATE, tiny_speech_bundle, tone_audio  # noqa: E402
+from speech_toy import RATE, tiny_speech_bundle, tone_audio  # noqa: E402
 
 from edge_s2s.cli.app import run  # noqa: E402
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402

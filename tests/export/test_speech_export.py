@@ -3,12 +3,12 @@ reordering, and whole searches through the runtime's loops identical to PyTorch.
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from paths import REPO
 
 from edge_s2s.export import graphs as og
 from edge_s2s.export.bundle_writer import ExportError, write_manifest
@@ -198,7 +198,7 @@ def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_p
     # the speed benchmark runs on it too (smoke: its table, and runtime and torch agree on every text)
     import runpy
 
-    bench = runpy.run_path(str(Path(__file__).parents[2] / "bench" / "bench_speech.py"))
+    bench = runpy.run_path(str(REPO / "bench" / "bench_speech.py"))
     assert bench["main"](["--bundle", str(tmp_path / "bundle"), "--run", str(tmp_path / "run"), "--data",
                           str(tmp_path / "digits" / "test"), "--n", "2", "--repeats", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()

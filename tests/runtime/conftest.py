@@ -1,11 +1,5 @@
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from graphs import write_model_bundle  # noqa: E402
+from graphs import write_model_bundle
 
 
 @pytest.fixture(scope="session")

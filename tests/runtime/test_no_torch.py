@@ -124,7 +124,7 @@ def test_audio_and_features_without_torch_or_onnx(tmp_path):
 def test_transcriber_and_transcribe_cli_without_torch_or_onnx(tmp_path_factory):
     """A speech bundle, through Transcriber and `transcribe --json`, with torch and onnx blocked."""
     import soundfile as sf
-    from test_transcriber import RATE, tiny_speech_bundle, tone_audio
+    from speech_toy import RATE, tiny_speech_bundle, tone_audio
 
     bundle = tiny_speech_bundle(tmp_path_factory.mktemp("speech"))
     wav = tmp_path_factory.mktemp("audio") / "call.wav"

@@ -190,7 +190,7 @@ def test_no_repeat_ngram_on_random_model(model_loops, n):
 ], ids=repr)
 @pytest.mark.parametrize("with_prefix", [False, True])
 def test_compiled_equals_reference_with_penalties(model_loops, search, with_prefix):
-    from test_prefix import assert_same, random_prefixes
+    from graphs import assert_same, random_prefixes
 
     for seed in range(2):
         srcs = _sources(seed + 50)

@@ -7,7 +7,7 @@ hand below.
 
 import numpy as np
 import pytest
-from graphs import run_loop, write_table_bundle
+from graphs import assert_same, random_prefixes, run_loop, write_table_bundle
 
 from edge_s2s.runtime import Beam, Greedy, Sample, Seq2Seq
 
@@ -217,30 +217,6 @@ MODEL_SEARCHES = [
     Sample(seed=5, top_k=4, temperature=0.8),
     Sample(seed=6, top_p=0.7, temperature=1.3),
 ]
-
-
-def random_prefixes(seed: int, batch: int, V: int = 24, max_length: int = 12) -> list[list[int]]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for b in range(batch):
-        n = int(rng.integers(0, 6))
-        ids = [int(x) for x in rng.integers(4, V, n)]
-        if ids and rng.random() < 0.3:
-            ids[-1] = EOS
-        out.append(ids)
-    if batch > 2:
-        out[2] = [int(x) for x in rng.integers(4, V, max_length)]  # as long as max_length
-    return out
-
-
-def assert_same(a, b):
-    assert [[h.ids for h in r] for r in a] == [[h.ids for h in r] for r in b]
-    for ra, rb in zip(a, b):
-        for ha, hb in zip(ra, rb):
-            assert ha.finished == hb.finished
-            assert ha.log_prob == pytest.approx(hb.log_prob, abs=1e-6) and ha.score == pytest.approx(hb.score, abs=1e-6)
-            assert ha.token_log_probs == pytest.approx(hb.token_log_probs, abs=1e-6)
-            assert np.array_equal(ha.attention, hb.attention)
 
 
 @pytest.fixture(scope="module")

@@ -84,16 +84,14 @@ config_babi.m, build_model.m, train.m, train_linear_start.m, memory/Memory.m; an
 * Tokens: train/babi.py lower-cases and drops "." and "?", as parseBabiTask.m; the question
   is no memory (include_question = false there too); time index 0 is the most recent
   sentence, as the authors' time words (n:-1:1).
-* Results: docs/babi-results.md (scripts/babi_table.py), joint training train/memn2n_joint.py.
+* Training: train/memn2n/loop.py (the shared epoch loop with this schedule as task hooks).
+* Results: docs/babi-results.md (scripts/babi_table.py), joint training train/memn2n/experiments.py.
 """
 
 from __future__ import annotations
 
-import math
-import time as _time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -102,7 +100,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...runtime.text import Vocab
-from .babi import MEMORY_SIZE, Example, answer_vocab, build_vocab, encode_example, load_task
+from .babi import MEMORY_SIZE, Example, encode_example
 
 TYINGS = ("adjacent", "layerwise")
 ENCODINGS = ("pe", "bow")
@@ -477,128 +475,5 @@ def evaluate(model: MemN2N, examples: Sequence[Example]) -> float:
 # --- training ----------------------------------------------------------------------------
 
 
-def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Example] | None,
-                 cfg: MemN2NConfig, seed: int = 1) -> tuple[MemN2N, list[dict[str, Any]]]:
-    """Train one network; returns it (softmax on, eval mode) and one history row per epoch.
-
-    examples_val None holds out cfg.val_fraction of examples_train at random (seeded).
-    The vocabulary and answer classes come from the training and validation examples.
-    History rows: epoch (1-based, over both phases), phase ("linear" or "softmax"), lr,
-    train_loss (mean NLL), train_error, val_loss, val_error.
-    Deterministic for a seed: torch.manual_seed(seed) for the weights, a numpy Generator
-    for the order, the held-out split and RN.
-    """
-    examples_train = list(examples_train)
-    rng = np.random.default_rng(seed)
-    if examples_val is None:
-        if len(examples_train) < 2:
-            raise ValueError("train_memn2n needs at least 2 training examples to hold some out for validation")
-        order = rng.permutation(len(examples_train))
-        n_val = max(1, int(round(cfg.val_fraction * len(examples_train))))
-        examples_val = [examples_train[i] for i in order[:n_val]]
-        examples_train = [examples_train[i] for i in np.sort(order[n_val:])]
-    examples_val = list(examples_val)
-    if not examples_train or not examples_val:
-        raise ValueError("train_memn2n needs training and validation examples (pass examples_val=None to hold out "
-                         f"{cfg.val_fraction:.0%} of the training ones)")
-    vocab = build_vocab(examples_train + examples_val)
-    answers = answer_vocab(examples_train + examples_val)
-    torch.manual_seed(seed)
-    model = MemN2N(cfg, vocab, answers)
-    train = encode_examples(examples_train, vocab, answers, cfg.memory_size)
-    val = encode_examples(examples_val, vocab, answers, cfg.memory_size)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.0, weight_decay=0.0)
-    N = train["answer"].shape[0]
-    history: list[dict[str, Any]] = []
-    model.linear_start = cfg.linear_start
-    phase_start, best_val, stale = 0, math.inf, 0
-    base_lr = cfg.ls_lr if cfg.linear_start else cfg.lr
-    max_epochs = cfg.epochs + (cfg.ls_max_epochs if cfg.linear_start else 0)
-    model.train()
-    for epoch in range(max_epochs):
-        if not model.linear_start and epoch - phase_start >= cfg.epochs:
-            break
-        lr = base_lr if model.linear_start else base_lr * 0.5 ** ((epoch - phase_start) // cfg.lr_decay_every)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        total, wrong = 0.0, 0
-        for idx in _batches(N, cfg.batch_size, rng.permutation(N)):
-            story, question, n = _take(train, idx)
-            time = None
-            if cfg.random_noise > 0:
-                time = torch.from_numpy(random_time_index(n.numpy(), story.shape[1], cfg.random_noise, rng,
-                                                          cfg.memory_size))
-            logp, _ = model(story, question, n, time)
-            loss = F.nll_loss(logp, train["answer"][idx], reduction="sum")  # summed, as the paper
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            total += float(loss.detach())
-            wrong += int((logp.argmax(-1) != train["answer"][idx]).sum())
-        val_loss, val_error = _loss_error(model, val)
-        history.append({"epoch": epoch + 1, "phase": "linear" if model.linear_start else "softmax", "lr": lr,
-                        "train_loss": total / N, "train_error": wrong / N, "val_loss": val_loss,
-                        "val_error": val_error})
-        if model.linear_start:
-            stale = 0 if val_loss < best_val else stale + 1
-            best_val = min(best_val, val_loss)
-            if (cfg.ls_patience and stale >= cfg.ls_patience) or epoch + 1 >= cfg.ls_max_epochs:
-                model.linear_start = False  # re-insert the softmax, restart the schedule
-                phase_start = epoch + 1
-    model.linear_start = False
-    model.eval()
-    return model, history
-
-
-@dataclass
-class RunScore:
-    """One trained network's errors: test, and the last epoch's training and validation ones."""
-
-    test_error: float
-    train_error: float  # during the last epoch (RN on), what the paper picks its best run by
-    val_error: float
-    seconds: float  # training only
-    epochs: int
-    ls_epochs: int
-
-
-def train_and_score(train_ex: Sequence[Example], test_ex: Sequence[Example], cfg: MemN2NConfig,
-                    seed: int = 1) -> tuple[MemN2N, RunScore]:
-    """train_memn2n (cfg.val_fraction of train_ex held out) and the test error on test_ex."""
-    start = _time.perf_counter()
-    model, history = train_memn2n(train_ex, None, cfg, seed)
-    seconds = _time.perf_counter() - start
-    last = history[-1]
-    return model, RunScore(evaluate(model, test_ex), last["train_error"], last["val_error"], round(seconds, 2),
-                           len(history), sum(h["phase"] == "linear" for h in history))
-
-
-def run_table(root: str | Path, tasks: Sequence[int], hops: int | Sequence[int], cfg: MemN2NConfig | None = None,
-              seed: int = 1, size: str = "1k",
-              progress: Callable[[str], None] | None = None) -> dict[int, dict[int, float]]:
-    """Test error per task and number of hops: {task: {hops: error}}, one network each.
-
-    Each task trains alone on its training file (cfg.val_fraction held out for validation)
-    and is scored on its test file, as the paper's per-task tables; several seeds and the
-    joint column are scripts/babi_table.py's. progress, when given, gets one line per run
-    with the error and the training seconds.
-    """
-    cfg = cfg or MemN2NConfig()
-    hop_list = [hops] if isinstance(hops, int) else list(hops)
-    table: dict[int, dict[int, float]] = {}
-    for task in tasks:
-        train_ex = load_task(root, task, "train", size)
-        test_ex = load_task(root, task, "test", size)
-        for k in hop_list:
-            _, score = train_and_score(train_ex, test_ex, replace(cfg, hops=k), seed)
-            table.setdefault(task, {})[k] = score.test_error
-            if progress is not None:
-                progress(f"task {task} hops {k}: test error {score.test_error:.3f} ({score.seconds:.1f} s training)")
-    return table
-
-
 __all__ = ["MemN2NConfig", "MemN2N", "word_weights", "time_index", "random_time_index", "slot_index",
-           "answer_word_ids", "encode_examples", "evaluate", "train_memn2n", "RunScore", "train_and_score",
-           "run_table", "PE_STYLES", "LEGACY"]
+           "answer_word_ids", "encode_examples", "evaluate", "PE_STYLES", "LEGACY"]

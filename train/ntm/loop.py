@@ -6,22 +6,30 @@ ntm_tasks.py). Both models read prefix + target teacher-forced, one token a step
 cross-entropy covers the target positions only: at test time the prefix is forced
 (`prefix=` of the runtime loop), so predicting it is no part of the task. Batches mix
 lengths (padding is masked out with the prefix); the largest length grows by one every
-`curriculum_steps` steps (`ntm_tasks.curriculum_size`), and every example is drawn fresh.
+`curriculum_steps` steps (`tasks.curriculum_size`), and every example is drawn fresh.
+
+Training runs through the shared epoch loop (train/core/epochs.py), so it has torchrun,
+steps.jsonl, atomic checkpoints and exact resume like every other task. An "epoch" here is
+`eval_every` steps, ended by an evaluation; example i of step s is drawn from its own generator
+seeded with (seed, s * batch_size + i), so any step's batch is a pure function of the seed
+(resume and DDP sharding need no stored data-generator state).
 
 Run directory (cfg.out_dir), laid out like the other generator runs so that `edge-s2s
-export` makes a "generate" bundle of it (export/generator_export.py):
+export` makes a "generate" bundle of it (export/generate.py):
 
     config.json     {"task": "generate", "generator": "ntm-task", "train": NTMTaskConfig, ...}
     tokens.txt      task_vocab(): specials, the 256 patterns, <delim> <item> <query>
-    last.pt/best.pt atomic checkpoints (best = fewest bit errors on a fixed evaluation set)
-    metrics.jsonl   one line per evaluation: step, train loss, eval loss, bit errors, accuracy
+    last.pt/best.pt atomic checkpoints (best = fewest bit errors on a fixed evaluation set,
+                    then the lowest evaluation loss)
+    metrics.jsonl   one line per evaluation: epoch, step, train loss, curriculum size, eval loss,
+                    bit errors, accuracy, seconds
+    steps.jsonl     one line per optimizer step
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +39,8 @@ import torch
 from torch import nn
 
 from ...runtime.text import Vocab
-from ...runtime.tools.run_logs import METRICS_FILE
-from ..core.checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..core.checkpoint import BEST, LAST, load_checkpoint
+from ..core.epochs import Schedule, TaskHooks, run_epochs
 from ..core.errors import RunError
 from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, seed_everything, write_json
 from ..generate.config import GeneratorConfig
@@ -129,6 +137,11 @@ class NTMTaskConfig:
                          memory_slots=self.memory_slots, memory_width=self.memory_width,
                          shift_range=self.shift_range, memory_init=self.memory_init)
 
+    def schedule(self) -> Schedule:
+        """The epoch loop's view: one epoch per evaluation (`eval_every` steps), `steps` in all."""
+        return Schedule(epochs=math.ceil(self.steps / self.eval_every), seed=self.seed, batch_size=self.batch_size,
+                        clip=self.clip, max_steps=self.steps, checkpoint_every=self.checkpoint_every)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -185,11 +198,15 @@ def target_nll(logprobs: torch.Tensor, seqs: torch.Tensor, mask: torch.Tensor) -
     return -torch.where(mask, picked, torch.zeros_like(picked)).sum(), int(mask.sum())
 
 
-def training_examples(cfg: NTMTaskConfig, step: int, rng: np.random.Generator, vocab: Vocab) -> list[TaskExample]:
-    """One batch, each example's size drawn by the curriculum at this step."""
+def training_examples(cfg: NTMTaskConfig, step: int, items: list[int], vocab: Vocab) -> list[TaskExample]:
+    """The examples `items` of a batch at optimizer step `step`: example k is drawn (its size by the
+    curriculum at this step, then its content) from a generator seeded with (seed, k)."""
     lo, hi = cfg.sizes
-    return [make_example(cfg.task, rng, curriculum_size(step, lo, hi, cfg.curriculum_steps, rng), vocab)
-            for _ in range(cfg.batch_size)]
+    out = []
+    for k in items:
+        rng = np.random.default_rng([cfg.seed, k])
+        out.append(make_example(cfg.task, rng, curriculum_size(step, lo, hi, cfg.curriculum_steps, rng), vocab))
+    return out
 
 
 def fixed_examples(task: str, sizes: list[int], n: int, seed: int, vocab: Vocab) -> list[TaskExample]:
@@ -328,72 +345,44 @@ def _start(cfg: NTMTaskConfig, resume: bool, vocab: Vocab) -> NTMTaskConfig:
 
 
 def train_ntm_task(cfg: NTMTaskConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train (or resume) one model on one task; returns the run directory."""
+    """Train (or resume) one model on one task through the shared epoch loop; returns the run directory."""
     vocab = task_vocab()
     cfg = _start(cfg, resume, vocab)
     run, device = Path(cfg.out_dir), torch.device(cfg.device)
     seed_everything(cfg.seed)
     model = build_task_model(cfg, len(vocab)).to(device)
     opt = _optimizer(cfg, model)
-    data_rng = np.random.default_rng(cfg.seed)
-    step, best, seconds = 0, (math.inf, math.inf), 0.0
-    if resume:
-        ck = load_checkpoint(run / LAST)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step, best, seconds = ck["step"], tuple(ck["best"]), ck.get("seconds", 0.0)
-        set_rng_state(ck["rng"])
-        data_rng.bit_generator.state = ck["data_rng"]
     lo, hi = cfg.sizes
     eval_set = fixed_examples(cfg.task, list(range(lo, hi + 1)), cfg.eval_sequences, cfg.seed + 10_000, vocab)
-    params = parameter_count(model)
+    schedule = cfg.schedule()
+    last_step = [0]
 
-    def save(path: Path, metrics: dict | None = None) -> None:
-        save_checkpoint(path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                               "train_config": cfg.to_dict(), "task": TASK, "generator": GENERATOR,
-                               "vocab_size": len(vocab), "step": step, "best": list(best), "seconds": seconds,
-                               "rng": rng_state(), "data_rng": data_rng.bit_generator.state,
-                               "metrics": metrics or {}})
+    def batches(epoch: int) -> list[list[int]]:
+        """The steps of this evaluation interval; a batch is its examples' global numbers."""
+        first = epoch * cfg.eval_every
+        return [list(range(s * cfg.batch_size, (s + 1) * cfg.batch_size))
+                for s in range(first, min(first + cfg.eval_every, cfg.steps))]
+
+    def train_step(items: list[int], step: int):
+        last_step[0] = step + 1
+        seqs, mask = task_batch(training_examples(cfg, step, items, vocab))
+        seqs, mask = seqs.to(device), mask.to(device)
+        nll, n = target_nll(model(seqs, torch.zeros(len(items), dtype=torch.long, device=device)), seqs, mask)
+        loss = nll / max(n, 1)
+        return loss, n, float(loss.detach())
+
+    def evaluate():
+        m = {"curriculum_max": min(hi, lo + last_step[0] // cfg.curriculum_steps), **evaluate_model(model, eval_set)}
+        shown = (f", eval loss {m['eval_loss']:.4f}, bit errors/seq {m['bit_errors']:.2f}, exact "
+                 f"{m['accuracy']:.2f} (sizes {lo}..{hi}), curriculum up to {m['curriculum_max']}")
+        return m, (-m["bit_errors"], -m["eval_loss"]), shown
 
     if progress:
-        print(f"{describe_model(cfg)} on {cfg.task} sizes {lo}..{hi}: {params} parameters, "
-              f"steps {step}..{cfg.steps}, curriculum +1 every {cfg.curriculum_steps} steps", flush=True)
-    model.train()
-    cond = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
-    window, t0 = [], time.time()
-    while step < cfg.steps:
-        seqs, mask = task_batch(training_examples(cfg, step, data_rng, vocab))
-        seqs, mask = seqs.to(device), mask.to(device)
-        nll, n = target_nll(model(seqs, cond), seqs, mask)
-        loss = nll / max(n, 1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        step += 1
-        window.append(float(loss.detach()))
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            seconds += time.time() - t0
-            t0 = time.time()
-            m = {"step": step, "train_loss": float(np.mean(window)),
-                 "curriculum_max": min(hi, lo + step // cfg.curriculum_steps), **evaluate_model(model, eval_set),
-                 "seconds": round(seconds, 1)}
-            window = []
-            with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
-                f.write(json.dumps(m) + "\n")
-            if progress:
-                print(f"step {step}: train loss {m['train_loss']:.4f}, eval loss {m['eval_loss']:.4f}, "
-                      f"bit errors/seq {m['bit_errors']:.2f}, exact {m['accuracy']:.2f} (sizes {lo}..{hi}), "
-                      f"curriculum up to {m['curriculum_max']}, {seconds:.0f} s", flush=True)
-            score = (m["bit_errors"], m["eval_loss"])
-            if score < best:
-                best = score
-                save(run / BEST, m)
-            save(run / LAST, m)
-        elif cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            save(run / LAST)
-    return run
+        print(f"{describe_model(cfg)} on {cfg.task} sizes {lo}..{hi}: {parameter_count(model)} parameters, "
+              f"{cfg.steps} steps, curriculum +1 every {cfg.curriculum_steps} steps", flush=True)
+    return run_epochs(run, cfg, model, opt, 0, [], train_step, evaluate,
+                      {"task": TASK, "generator": GENERATOR, "vocab_size": len(vocab)}, resume, progress,
+                      TaskHooks(schedule=schedule, batches=batches))
 
 
 # --- evaluation through the runtime ---------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from paths import SHARED
 
 from edge_s2s.runtime.errors import InputError
 from edge_s2s.runtime.media.audio import (
@@ -23,7 +24,7 @@ from edge_s2s.runtime.media.audio import (
     trim_silence,
 )
 
-FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
+FSDD = SHARED / "data" / "fsdd" / "recordings"
 
 
 def sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:

@@ -104,11 +104,7 @@ def test_training_run_writes_what_export_needs(caption_run):
 
 
 def test_resume_continues_bit_for_bit(tmp_path, shapes_data, caption_cache):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent.parent))
-    from conftest import tiny_caption_config
+    from caption_toy import tiny_caption_config
 
     from edge_s2s.train.caption.loop import train_captioner
     from edge_s2s.train.core.checkpoint import load_checkpoint
@@ -156,11 +152,7 @@ def test_decoding_never_says_unk_but_training_still_learns_it():
 
 @pytest.mark.slow
 def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_cache):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent.parent))
-    from conftest import tiny_caption_config
+    from caption_toy import tiny_caption_config
 
     from edge_s2s.train.caption.image_encoder import RegionEncoder
     from edge_s2s.train.caption.loop import train_captioner

@@ -1,15 +1,10 @@
 """The trace picture: one heat map per weighting and head, time along x, brightness = weight."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from ntm_copy import SLOTS, VOCAB, copy_bundle  # noqa: E402
+from PIL import Image
 
 from edge_s2s.runtime.errors import InputError  # noqa: E402
 from edge_s2s.runtime.pictures.canvas import hot_colormap

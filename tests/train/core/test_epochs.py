@@ -1,12 +1,13 @@
 """The shared epoch loop's pieces that need no second process: steps.jsonl (what it holds, how
---resume trims it), the batch sharding of DDP, the torchrun environment, `python -m edge_s2s.train`."""
+--resume trims it), the batch sharding of DDP, the torchrun environment, `python -m edge_s2s train`."""
 
 import json
+import subprocess
+import sys
 
 from toy import tiny_config
 
 from edge_s2s.runtime.tools.run_logs import STEPS_FILE, read_metrics, read_steps
-from edge_s2s.train.__main__ import main
 from edge_s2s.train.core.distributed import World, shard, world_from_env
 from edge_s2s.train.translate.loop import train_translator
 
@@ -69,7 +70,10 @@ def test_world_comes_from_torchrun_environment(monkeypatch):
     assert (w.rank, w.size, w.local_rank, w.main) == (3, 4, 1, False)
 
 
-def test_module_entry_is_the_train_command(tmp_path, capsys):
-    assert main(["translate", "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "r")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+def test_module_entry_is_the_train_command(tmp_path):
+    """`python -m edge_s2s train ...` (what torchrun launches) is `edge-s2s train ...`."""
+    proc = subprocess.run([sys.executable, "-m", "edge_s2s", "train", "translate", "--data",
+                           str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "missing.tsv" in err[0]

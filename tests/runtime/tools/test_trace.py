@@ -12,14 +12,10 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from ntm_copy import SLOTS, VOCAB, copy_bundle  # noqa: E402
 
 from edge_s2s.runtime.errors import InputError  # noqa: E402

@@ -2,9 +2,9 @@
 chapter-level split and the char / word vocabularies."""
 
 import shutil
-from pathlib import Path
 
 import pytest
+from paths import TEST_DATA
 
 from edge_s2s.runtime.text import join_units, split_units
 from edge_s2s.train.generate.text_corpus import (
@@ -22,7 +22,7 @@ from edge_s2s.train.generate.text_corpus import (
     split_kjv,
 )
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "kjv-genesis-1-3.txt"
+FIXTURE = TEST_DATA / "kjv-genesis-1-3.txt"
 GEN_1_1 = "In the beginning God created the heaven and the earth."
 HAVE_BIBLE = shutil.which("bible") is not None
 

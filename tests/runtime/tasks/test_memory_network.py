@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from memory_stories import TASK1_FILE, long_story, raw_questions
+from paths import REPO
 
 from edge_s2s.runtime.errors import BundleError, InputError
 from edge_s2s.runtime.tasks.memory_network import MemoryNetwork
@@ -155,12 +156,11 @@ def test_parse_story_splits_sentences_and_keeps_text():
 
 
 def test_other_bundles_are_refused_both_ways(memn2n_bundle, tmp_path):
-    from pathlib import Path
 
     from edge_s2s.runtime.tasks.loading import bundle_task, load_any
     from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
 
-    captioner = Path(__file__).resolve().parents[2] / "models" / "captioner"
+    captioner = REPO / "models" / "captioner"
     with pytest.raises(BundleError, match="'caption' bundle, not a memory network"):
         MemoryNetwork.load(captioner)
     assert bundle_task(memn2n_bundle) == "answer"

@@ -58,3 +58,13 @@ def write_shapes(root: Path, variants: int = 2, seed: int = 0) -> dict[str, Path
     out["coco_train"].write_text(json.dumps(coco["train"]))
     out["coco_val"].write_text(json.dumps(coco["val"]))
     return out
+
+
+def tiny_caption_config(shapes_data, out_dir, **model):
+    from edge_s2s.train.caption.config import CaptionModelConfig, CaptionTrainConfig
+
+    m = dict(emb_dim=32, dec_hidden=64, region_dim=64, att_dim=32, dropout=0.0)
+    m.update(model)
+    return CaptionTrainConfig(captions=str(shapes_data["karpathy"]), images=str(shapes_data["images"]),
+                              out_dir=str(out_dir), model=CaptionModelConfig(**m), epochs=6, batch_size=8, lr=5e-3,
+                              vocab_min_count=1, max_caption_length=8, val_max=12)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import REPO
 from PIL import Image, ImageDraw
 
 from edge_s2s.train.caption.data import load_coco, load_karpathy
@@ -20,7 +21,7 @@ from edge_s2s.train.caption.tuxpaint import (
 from edge_s2s.train.core.errors import DataError
 from edge_s2s.train.core.splits import assign_splits
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tuxpaint_to_coco.py"
+SCRIPT = REPO / "scripts" / "tuxpaint_to_coco.py"
 SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
        '<rect x="2" y="2" width="36" height="16" fill="#0a0"/></svg>')
 

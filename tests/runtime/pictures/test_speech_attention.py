@@ -3,12 +3,10 @@ one time axis. Checked on hand-made arrays (where each bright spot must land) an
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
+from speech_toy import tiny_speech_bundle, tone_audio  # noqa: E402
 
 from edge_s2s.runtime.errors import InputError
 from edge_s2s.runtime.pictures.speech_attention import (
@@ -18,10 +16,6 @@ from edge_s2s.runtime.pictures.speech_attention import (
 )
 from edge_s2s.runtime.search import Beam
 from edge_s2s.runtime.tasks.transcriber import Transcriber
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_transcriber import tiny_speech_bundle, tone_audio  # noqa: E402
 
 T, BANDS, R = 100, 12, 8  # frames, mel bands, time reduction
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from paths import REPO
 
 from edge_s2s.train.memn2n.babi import (
     DEFAULT_ROOT,
@@ -17,7 +18,8 @@ from edge_s2s.train.memn2n.babi import (
     load_task,
     parse_babi,
 )
-from edge_s2s.train.memn2n.joint import JOINT_CONFIG, train_joint
+from edge_s2s.train.memn2n.experiments import JOINT_CONFIG, run_table, train_joint
+from edge_s2s.train.memn2n.loop import train_memn2n
 from edge_s2s.train.memn2n.model import (
     LEGACY,
     MemN2N,
@@ -27,10 +29,8 @@ from edge_s2s.train.memn2n.model import (
     encode_examples,
     evaluate,
     random_time_index,
-    run_table,
     slot_index,
     time_index,
-    train_memn2n,
     word_weights,
 )
 
@@ -422,10 +422,13 @@ def test_babi_task1_one_hop_learns():
 @needs_data
 def test_babi_task15_deduction_learns_with_the_authors_position_encoding():
     """Task 15 needs two hops chained through a word's position-weighted embedding; with the
-    printed PE formula (half the authors') the same run stays near 50% (measured: 53.7%)."""
+    printed PE formula (half the authors') the same run stays near 50% (measured: 53.7%).
+    Some seeds stall near 45% with either formula, so two seeds are trained and the one with the
+    lower training error is kept, the paper's rule for picking among runs (Section 4.2)."""
     train = load_task(DEFAULT_ROOT, 15, "train")
     test = load_task(DEFAULT_ROOT, 15, "test")
-    model, history = train_memn2n(train, None, MemN2NConfig(hops=3, epochs=20), seed=1)
+    runs = [train_memn2n(train, None, MemN2NConfig(hops=3, epochs=20), seed=seed) for seed in (1, 2)]
+    model, history = min(runs, key=lambda r: r[1][-1]["train_error"])
     assert sum(h["phase"] == "linear" for h in history) == 20
     error = evaluate(model, test)
     print(f"bAbI task 15, 3 hops, 20 + 20 epochs: test error {error:.3f}")
@@ -435,9 +438,8 @@ def test_babi_task15_deduction_learns_with_the_authors_position_encoding():
 def test_babi_table_picks_the_lowest_training_error_and_reports_the_seed_spread():
     """scripts/babi_table.py's page from a made-up results record (no training)."""
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "babi_table.py"
+    path = REPO / "scripts" / "babi_table.py"
     spec = importlib.util.spec_from_file_location("babi_table", path)
     table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(table)
