@@ -124,12 +124,25 @@ class StateSpec:
     shape: row axis first, written "N"; other dims are ints or "L" (memory length).
     init: "encoder" (the encoder outputs `state.<name>` [B, ...]) or a number, the
     constant every element starts from.
+    title, axes: what a person calls the tensor ("write weighting") and each of its axes,
+    row axis first (["row", "head", "memory slot"]); only pictures read them (`edge-s2s
+    plot-trace`), the loop never does. Empty means unnamed, and is left out of manifest.json.
     """
 
     name: str
     shape: list[int | str]
     dtype: str = "float32"
     init: str | float = "encoder"
+    title: str = ""
+    axes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As manifest.json stores it: the display names only when given."""
+        d = asdict(self)
+        for key in ("title", "axes"):
+            if not d[key]:
+                del d[key]
+        return d
 
 
 @dataclass
@@ -174,7 +187,9 @@ class Manifest:
     # --- serialisation -------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        d = asdict(self)
+        d["state"] = [s.to_dict() for s in self.state]
+        return json.dumps(d, indent=2, ensure_ascii=False)
 
     def save(self, directory: str | Path) -> None:
         Path(directory, MANIFEST_FILE).write_text(self.to_json() + "\n", encoding="utf-8")

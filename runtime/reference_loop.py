@@ -51,11 +51,29 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .loop_common import (
-    Timings, apply_penalties, batch_and_length, check_prefix, check_search, has_penalties, host_topk, initial_states,
-    make_rng, sample_rows, topk_width,
+    Timings,
+    apply_penalties,
+    batch_and_length,
+    check_prefix,
+    check_search,
+    has_penalties,
+    host_topk,
+    initial_states,
+    make_rng,
+    sample_rows,
+    topk_width,
 )
 from .manifest import (
-    ATTENTION, BATCH_OF_ROW, LOGPROBS, ROW, TOKEN, TOPK, TOPK_IDS, TOPK_LOGPROBS, Manifest, state_input,
+    ATTENTION,
+    BATCH_OF_ROW,
+    LOGPROBS,
+    ROW,
+    TOKEN,
+    TOPK,
+    TOPK_IDS,
+    TOPK_LOGPROBS,
+    Manifest,
+    state_input,
     state_output,
 )
 from .results import RawHypothesis, TokenEvent

@@ -9,6 +9,8 @@ forced prefix tokens in grey, and a cyan line marks where the forced prefix ends
 model's own output begins. A tensor that is not a weighting (`--trace-memory` states) is
 drawn over time when it is [T, D] (black = its min, white = its max), and as a snapshot
 after the last step when it is [T, A, B] (the NTM memory matrix: y = slot, x = column).
+Titles and axis names come from the bundle's state schema (`StateSpec.title`, `.axes`, copied
+into the trace's info), so this module knows no model family.
 
 Cells are scaled up (up to 16 px, at least 4 px while a 1600 px wide map allows it) and the
 total size is capped, so 20-100 steps over 16-128 slots stay readable. Pillow + numpy only.
@@ -42,8 +44,6 @@ LINE = 14  # px per text line
 TOKEN_CHARS = 10  # longer tokens are shortened on the time axis
 BOUNDARY = (0, 190, 255)  # cyan: end of the forced prefix
 FORCED_TEXT, TEXT = (130, 130, 130), (0, 0, 0)
-PRETTY = {"read_w": "read weighting", "write_w": "write weighting", ATTENTION: "attention",
-          "ntm_memory": "memory", "read_vec": "read vector", "ctrl_h": "controller h", "ctrl_c": "controller c"}
 
 
 @dataclass
@@ -81,8 +81,14 @@ class TraceFigure:
     boxes: list[Box] = field(default_factory=list)
 
 
-def _pretty(name: str) -> str:
-    return PRETTY.get(name, name)
+def _state_title(name: str, info: dict) -> str:
+    """What the manifest calls a state ("write weighting"; its `title`), else its name."""
+    return str((info.get("state_titles") or {}).get(name) or name)
+
+
+def _state_axes(name: str, info: dict) -> list[str]:
+    """The manifest's display names of a state's axes, row axis first ([] when it has none)."""
+    return [str(a) for a in (info.get("state_axes") or {}).get(name) or []]
 
 
 def _scaled(v: np.ndarray, weighting: bool) -> tuple[np.ndarray, str]:
@@ -114,23 +120,24 @@ def trace_panels(trace: Trace, names: Sequence[str] | None = None) -> list[Panel
         if v.dtype.kind not in "fiub":
             raise InputError(f"trace tensor {name!r} is not numeric ({v.dtype}): trace the output again")
         T = v.shape[0]
+        title, axes = _state_title(name, trace.info), _state_axes(name, trace.info)
         if name in trace.weightings:
             positional = name == ATTENTION or (states.get(name) or [None])[-1] == "L"
-            y_name = "source position" if positional else "memory slot"
+            y_name = axes[-1] if axes else "source position" if positional else "position"
             labels = list(source) if positional and source and len(source) == v.shape[-1] else None
             heads = v.reshape(T, -1, v.shape[-1])  # middle axes: one head each
             for h in range(heads.shape[1]):
                 values, legend = _scaled(heads[:, h].T, True)
                 head = f", head {h + 1}" if v.ndim > 2 else ""
-                panels.append(Panel(f"{_pretty(name)}{head}", values, True, f"y = {y_name}", legend, labels))
+                panels.append(Panel(f"{title}{head}", values, True, f"y = {y_name}", legend, labels))
         elif v.ndim == 3:
             values, legend = _scaled(v[-1], False)
-            y_name = "slot" if name == "ntm_memory" else "row"
-            panels.append(Panel(f"{_pretty(name)} after the last step", values, False,
-                                f"x = column, y = {y_name}", legend))
+            y_name, x_name = (axes[1], axes[2]) if len(axes) == 3 else ("row", "column")
+            panels.append(Panel(f"{title} after the last step", values, False, f"x = {x_name}, y = {y_name}",
+                                legend))
         else:
             values, legend = _scaled(v.reshape(T, -1).T, False)
-            panels.append(Panel(_pretty(name), values, True, "y = unit", legend))
+            panels.append(Panel(title, values, True, f"y = {axes[-1] if axes else 'unit'}", legend))
     return panels
 
 

@@ -29,7 +29,14 @@ from typing import Any
 
 from ..errors import BundleError
 from ..manifest import (
-    ANSWER_TASK, FORMAT, FORMAT_VERSION, MANIFEST_FILE, GraphSpec, TokensSpec, check_format, graph_spec,
+    ANSWER_TASK,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    GraphSpec,
+    TokensSpec,
+    check_format,
+    graph_spec,
     read_manifest_dict,
 )
 

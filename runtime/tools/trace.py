@@ -154,6 +154,8 @@ def replay(bundle: Bundle, encoder_outputs: dict[str, np.ndarray], ids: Sequence
         raise RuntimeError(f"replay produced {raw.ids} for the forced tokens {seq}")  # a bug, not user input
     summary = {"task": m.task, "model": m.model, "bundle": str(bundle.path), "max_length": m.max_length,
                "states": {s.name: list(s.shape) for s in m.state},
+               "state_titles": {s.name: s.title for s in m.state if s.title},
+               "state_axes": {s.name: list(s.axes) for s in m.state if s.axes},
                "weightings": [n for n in wanted if n == ATTENTION or is_weighting(n)], **(info or {})}
     return Trace(tensors={n: np.stack(v) for n, v in records.items()}, ids=seq,
                  tokens=bundle.vocab.decode(seq), forced=[i < forced for i in range(T)],

@@ -66,6 +66,9 @@ WRITE_W = "write_w"
 READ_VEC = "read_vec"
 CTRL_H = "ctrl_h"
 CTRL_C = "ctrl_c"
+# what pictures call each state (the manifest's display names; runtime/pictures/trace_map.py)
+TITLES = {MEMORY: "memory", READ_W: "read weighting", WRITE_W: "write weighting", READ_VEC: "read vector",
+          CTRL_H: "controller h", CTRL_C: "controller c"}
 
 
 @dataclass
@@ -168,14 +171,20 @@ class NTMCell(nn.Module):
             names += [CTRL_H, CTRL_C]
         return names
 
-    def state_specs(self) -> list[StateSpec]:
+    def state_specs(self, slots: int | str | None = None, slot_name: str = "memory slot") -> list[StateSpec]:
         """Bundle-manifest specs, `state_names()` order; h, c start at 0, the rest come from
-        `initial_state` (an encoder output)."""
+        `initial_state` (an encoder output). slots: the memory's row count in the manifest (default
+        memory_slots; "L" when the memory is the encoder's output), slot_name what a row is called."""
         c = self.cfg
-        shapes = {MEMORY: ["N", c.memory_slots, c.memory_width], READ_W: ["N", c.read_heads, c.memory_slots],
-                  WRITE_W: ["N", c.write_heads, c.memory_slots], READ_VEC: ["N", c.read_heads, c.memory_width],
+        M = c.memory_slots if slots is None else slots
+        shapes = {MEMORY: ["N", M, c.memory_width], READ_W: ["N", c.read_heads, M],
+                  WRITE_W: ["N", c.write_heads, M], READ_VEC: ["N", c.read_heads, c.memory_width],
                   CTRL_H: ["N", c.controller_size], CTRL_C: ["N", c.controller_size]}
-        return [StateSpec(n, shapes[n], init=0.0 if n in (CTRL_H, CTRL_C) else "encoder") for n in self.state_names()]
+        axes = {MEMORY: ["row", slot_name, "column"], READ_W: ["row", "read head", slot_name],
+                WRITE_W: ["row", "write head", slot_name], READ_VEC: ["row", "read head", "column"],
+                CTRL_H: ["row", "unit"], CTRL_C: ["row", "unit"]}
+        return [StateSpec(n, shapes[n], init=0.0 if n in (CTRL_H, CTRL_C) else "encoder", title=TITLES[n],
+                          axes=axes[n]) for n in self.state_names()]
 
     def _initial_weights(self, heads: int, logits: str, batch: int) -> torch.Tensor:
         S = self.cfg.memory_slots

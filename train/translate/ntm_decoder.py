@@ -28,12 +28,14 @@ Design decisions:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from ...runtime.manifest import StateSpec
 from ..ntm import addressing as na
-from ..ntm.cell import CTRL_C, CTRL_H, MEMORY, READ_VEC, READ_W, WRITE_W, NTMCell, NTMConfig
+from ..ntm.cell import CTRL_H, MEMORY, READ_VEC, READ_W, WRITE_W, NTMCell, NTMConfig
 from .config import ModelConfig
 from .model import Translator
 
@@ -61,13 +63,10 @@ class NTMTranslator(Translator):
         return ["memory_mask"]
 
     def state_specs(self) -> list[StateSpec]:
-        c = self.ntm_cfg
-        return [StateSpec(MEMORY, ["N", "L", c.memory_width]),
-                StateSpec(READ_W, ["N", c.read_heads, "L"]),
-                StateSpec(WRITE_W, ["N", c.write_heads, "L"]),
-                StateSpec(READ_VEC, ["N", c.read_heads, c.memory_width]),
-                StateSpec(CTRL_H, ["N", c.controller_size]),
-                StateSpec(CTRL_C, ["N", c.controller_size], init=0.0), *self.feed_specs()]
+        # the memory starts as the encoder's outputs (one row per source position), and so does the
+        # controller's h (the encoder's final states)
+        specs = self.cell.state_specs(slots="L", slot_name="source position")
+        return [replace(s, init="encoder") if s.name == CTRL_H else s for s in specs] + self.feed_specs()
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """src [B, S], src_lengths [B] -> memory_mask and the NTM's initial states."""

@@ -21,6 +21,11 @@ from edge_s2s.runtime.tasks.generator import Generator  # noqa: E402
 from edge_s2s.runtime.tools.trace import Trace, replay  # noqa: E402
 from edge_s2s.train.ntm.tasks import copy_example  # noqa: E402
 
+# what an NTM bundle's state schema calls its states (train/ntm/cell.py), as a trace's info carries it
+NTM_TITLES = {"write_w": "write weighting", "read_w": "read weighting", "ntm_memory": "memory",
+              "ctrl_h": "controller h"}
+NTM_AXES = {"write_w": ["row", "write head", "memory slot"], "ntm_memory": ["row", "memory slot", "column"]}
+
 
 def _diagonal(T: int, S: int, heads: int = 1, forced: int = 0, name: str = "write_w", info=None) -> Trace:
     """A trace whose head h puts all its weight on slot (t + h) % S at step t."""
@@ -30,7 +35,8 @@ def _diagonal(T: int, S: int, heads: int = 1, forced: int = 0, name: str = "writ
             w[t, h, (t + h) % S] = 1.0
     tokens = [f"{t:02x}" for t in range(T)]
     return Trace({name: w}, list(range(4, 4 + T)), tokens, [t < forced for t in range(T)], [-0.5] * T,
-                 {"task": "generate", "weightings": [name], "states": {name: ["N", heads, S]}, **(info or {})})
+                 {"task": "generate", "weightings": [name], "states": {name: ["N", heads, S]},
+                  "state_titles": NTM_TITLES, "state_axes": NTM_AXES, **(info or {})})
 
 
 def _cell(fig, panel: int, t: int, row: int) -> np.ndarray:
@@ -112,3 +118,34 @@ def test_a_real_trace_as_png(tmp_path_factory, tmp_path):
         save_trace_figure(tmp_path / "missing" / "m.png", tr)
     with pytest.raises(InputError, match="cannot save"):
         save_trace_figure(tmp_path / "m.pdf2", tr)
+
+
+def test_titles_and_axis_names_come_from_the_bundle_manifest(tmp_path_factory, tmp_path):
+    """The picture names nothing itself: rename a state's title and axes in manifest.json and the
+    panels follow; a manifest without display names (older bundles) loads and keeps none."""
+    import json
+    import shutil
+
+    from edge_s2s.runtime.manifest import Manifest
+
+    _, d, _ = copy_bundle(tmp_path_factory)
+    specs = {s.name: s for s in Manifest.load(d).state}
+    assert specs["write_w"].title == "write weighting" and specs["write_w"].axes == ["row", "write head", "memory slot"]
+    renamed = tmp_path / "renamed"
+    shutil.copytree(d, renamed)
+    doc = json.loads((renamed / "manifest.json").read_text())
+    for s in doc["state"]:
+        if s["name"] == "write_w":
+            s["title"], s["axes"] = "Schreibgewichtung", ["Zeile", "Kopf", "Speicherplatz"]
+        if s["name"] == "read_w":
+            del s["title"], s["axes"]
+    (renamed / "manifest.json").write_text(json.dumps(doc))
+    rt = Generator.load(renamed)
+    enc = rt.encode_conditions([0])
+    p = copy_example(np.random.default_rng(2), 4, VOCAB).prefix
+    h = rt.decode_encoded(enc, Greedy(), 12, 10, prefix=[p])[0][0]
+    panels = trace_panels(replay(rt.bundle, enc, h.ids, h.finished, forced=len(p)))
+    assert [(q.title, q.axes) for q in panels] == [("read_w, head 1", "y = position"),
+                                                  ("Schreibgewichtung, head 1", "y = Speicherplatz")]
+    plain = {s.name: s for s in rt.manifest.state}["read_w"]
+    assert plain.title == "" and plain.axes == [] and "title" not in json.loads(rt.manifest.to_json())["state"][1]
