@@ -144,3 +144,35 @@ def test_transcriber_and_transcribe_cli_without_torch_or_onnx(tmp_path_factory):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_plot_learning_curves_without_torch_or_onnx(tmp_path):
+    """`edge-s2s plot` draws a run's curves in a runtime-only install (its drawing and log reading
+    live in runtime/, not train/)."""
+    import json
+
+    from PIL import Image
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "step": 10 * e, "train_loss": 3.0 / e,
+                                                           "val_loss": 3.2 / e, "val_bleu": 5.0 * e}) + "\n"
+                                               for e in (1, 2, 3)))
+    (run / "steps.jsonl").write_text("".join(json.dumps({"step": s, "epoch": 1 + (s - 1) // 10, "loss": 4.0 / s,
+                                                         "tokens": 100, "tokens_per_s": 1000.0, "lr": 0.01,
+                                                         "time": 0.1 * s}) + "\n" for s in range(1, 31)))
+    out = tmp_path / "curves.png"
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["onnx"] = None
+        from edge_s2s.cli.app import run
+        assert run(["plot", {str(run)!r}, "--out", {str(out)!r}]) == 0
+        assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "ok"
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[0] > 200
