@@ -296,7 +296,7 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
             base_lr * 0.5 ** ((epoch - phase["phase_start"]) // cfg.lr_decay_every)
         for group in opt.param_groups:
             group["lr"] = lr
-        counts.update(wrong=0, seen=0, lr=lr)
+        counts["lr"] = lr
 
     def batches(epoch: int) -> list[list[int]]:
         order = np.random.default_rng([seed, epoch]).permutation(N)
@@ -326,6 +326,7 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
     def end_epoch(metrics: dict) -> bool:
         """Record the epoch; end linear start when its time (or patience) is up; True once done."""
         history.append({k: metrics[k] for k in HISTORY_KEYS})
+        counts.update(wrong=0, seen=0)
         epoch = metrics["epoch"]  # epochs done
         if phase["linear_start"]:
             phase["stale"] = 0 if metrics["val_loss"] < phase["best_val"] else phase["stale"] + 1
@@ -337,12 +338,13 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
 
     def load_state(d: dict) -> None:
         phase.update(d.get("phase", {}))
+        counts.update(d.get("counts", {}))
         history[:] = d.get("history", [])
 
     schedule = Schedule(epochs=cfg.epochs + (cfg.ls_max_epochs if cfg.linear_start else 0), seed=seed,
                         batch_size=cfg.batch_size, clip=cfg.clip, max_steps=max_steps, reduction="sum")
     hooks = TaskHooks(schedule=schedule, batches=batches, start_epoch=start_epoch, end_epoch=end_epoch,
-                      state_dict=lambda: {"phase": dict(phase), "history": list(history)},
+                      state_dict=lambda: {"phase": dict(phase), "counts": dict(counts), "history": list(history)},
                       load_state_dict=load_state)
     model.train()
     run_epochs(Path(run_dir) if run_dir is not None else None, run_config or cfg, model, opt, N, [], train_step,

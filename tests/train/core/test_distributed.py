@@ -100,3 +100,21 @@ def test_resume_under_torchrun_continues(runs):
     assert times == sorted(times)  # the clock goes on across the restart
     a, b = _weights(resumed), _weights(ddp)  # dropout 0: the resumed run ends where the uninterrupted one does
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+
+
+def test_ntm_task_under_torchrun_matches_one_process(tmp_path):
+    """`train ntm` runs through the shared loop, so torchrun needs nothing else: each example is a
+    pure function of (seed, its number), so two ranks see the single process's batches."""
+    args = ["--task", "copy", "--steps", "12", "--eval-every", "6", "--batch-size", "8", "--controller-size", "16",
+            "--memory-slots", "12", "--memory-width", "6", "--emb-dim", "8", "--max-length", "3", "--lr", "0.01",
+            "--no-progress"]
+    assert run(["train", "ntm", "--out", str(tmp_path / "one"), *args]) == 0
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "edge_s2s", "train", "ntm", "--out", str(tmp_path / "two"), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < WEIGHT_TOL
+    assert [r["step"] for r in read_metrics(tmp_path / "two")] == [6, 12]
+    assert [d["step"] for d in read_steps(tmp_path / "two")] == list(range(1, 13))
