@@ -127,7 +127,7 @@ def generate(
 
 
 def _write_trace(model, ids: list[int], finished: bool, prompt: str, condition, path: Path, memory: bool) -> None:
-    """Replay one output through the step graph and save its weightings (runtime/trace.py)."""
+    """Replay one output through the step graph and save its weightings (runtime/tools/trace.py)."""
     from ..runtime.tools.trace import save_trace, trace_generated
 
     tr = trace_generated(model, ids, finished, len(model.prompt_ids(prompt)), condition, memory,

@@ -35,7 +35,7 @@ def _next_step(run_dir: Path) -> None:
 
 
 def _feed_config(feed: str, schedule: str, k: float | None, p: float, min_p: float, pick: str):
-    """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/exposure.py)."""
+    """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/methods/exposure.py)."""
     from ..train.methods.exposure import FeedConfig
 
     return FeedConfig(mode=feed, schedule=schedule, k=k, p=p, min_p=min_p, pick=pick)

@@ -246,7 +246,7 @@ def write_generator_bundle(model: nn.Module, vocab: Vocab, run: Path, out: Path,
 def export_ntm_task_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                            int8: bool = False, parity: bool = True, max_length: int | None = None,
                            metrics: dict | None = None) -> ExportReport:
-    """An NTM-task run (train/ntm_train.py: the NTM or its LSTM baseline on copy / recall) as a bundle.
+    """An NTM-task run (train/ntm/loop.py: the NTM or its LSTM baseline on copy / recall) as a bundle.
 
     The prompt is the task input as written in tokens.txt, separated by spaces (unit "symbol":
     `3a 07 ff <delim>`), so `edge-s2s generate --greedy` runs the task; max_length fits the

@@ -2,9 +2,9 @@
 
 memn2n.onnx is `MemN2N.forward` itself (story, question, n_sentences -> answer log-probs,
 per-hop attention), exported like the other graphs (TorchScript exporter, opset
-onnx_graphs.OPSET, `dynamic_axes` for B, M, J and Jq; example sizes >= 2 and pairwise
+graphs.OPSET, `dynamic_axes` for B, M, J and Jq; example sizes >= 2 and pairwise
 different so no axis is frozen or tied to another), then checked by onnx.checker. The
-contract is runtime/memory_manifest.py.
+contract is runtime/tasks/memory_manifest.py.
 
 Parity is proven before the bundle is renamed into place: the runtime's `MemoryNetwork`
 (its tokenisation and padding, ONNX Runtime) against PyTorch on the same held-out

@@ -1,10 +1,10 @@
 """Export a Listen-Attend-Spell `Speller` as a bundle: log-mel frames in, characters out.
 
 encoder.onnx takes `features` float32 [B, T, n_mels] and `feature_lengths` int64 [B] (the
-log-mel recipe itself stays numpy, runtime/features.py, and is written into the manifest's
+log-mel recipe itself stays numpy, runtime/media/features.py, and is written into the manifest's
 "preprocessing"); decoder_step.onnx is the ordinary step contract, with `state.prev_att`
 [N, L] for location-aware attention. Both graphs use the TorchScript exporter like the
-translator's (onnx_graphs.py, whose helpers this reuses): dynamic B, T, L, N, K; example
+translator's (graphs.py, whose helpers this reuses): dynamic B, T, L, N, K; example
 sizes B=2, T=29 (L=4 after 8x), N=3, K=3, so no axis is frozen, and the tests run the
 graphs at other sizes.
 """
@@ -269,7 +269,7 @@ def trained_max_seconds(cfg, margin: float = 1.5) -> float | None:
 def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                          parity: bool = True, max_length: int | None = None, metrics: dict | None = None,
                          golden: int = 3, max_seconds: float | None = None):
-    """Export a speech run (train/speech_loop.py) as a transcribe bundle; returns an ExportReport.
+    """Export a speech run (train/speech/loop.py) as a transcribe bundle; returns an ExportReport.
 
     Parity is proved on the run's validation recordings, and `golden` of them are copied into the
     bundle with PyTorch's decodes (golden.json, re-run by `edge-s2s verify`): they must still be in

@@ -1,6 +1,9 @@
 """edge_s2s.runtime: load a bundle and decode with ONNX Runtime (numpy + onnxruntime only).
 
-Never imports torch or onnx, so an application that embeds it installs neither.
+Never imports torch or onnx, so an application that embeds it installs neither. The public API is
+here: the task front-ends (`Seq2Seq`/`Translator`, `Captioner`, `Transcriber`, `Generator`,
+`MemoryNetwork`; they live in `runtime/tasks/`), the searches, results and errors. Media readers
+are in `runtime/media/`, pictures in `runtime/pictures/`, whole-bundle tools in `runtime/tools/`.
 """
 
 from .errors import BundleError, EdgeS2SError, InputError
@@ -13,7 +16,7 @@ from .tasks.seq2seq import Seq2Seq, Translator
 __all__ = [
     "Seq2Seq", "Translator", "Captioner", "Greedy", "Beam", "Sample", "Result", "Hypothesis", "RawHypothesis", "TokenEvent",
     "Timings", "EdgeS2SError", "BundleError", "InputError", "Manifest", "MemoryNetwork",
-    "Transcriber",
+    "Transcriber", "Generator",
 ]
 
 
@@ -31,4 +34,8 @@ def __getattr__(name: str):
         from .tasks.transcriber import Transcriber
 
         return Transcriber
+    if name == "Generator":
+        from .tasks.generator import Generator
+
+        return Generator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

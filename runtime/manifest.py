@@ -58,7 +58,7 @@ STATE_PREFIX = "state."
 NEXT_SUFFIX = ".next"
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
-ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/memory_manifest.py)
+ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/tasks/memory_manifest.py)
 
 
 def read_manifest_dict(directory: str | Path) -> dict[str, Any]:
@@ -198,7 +198,7 @@ class Manifest:
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
         try:
             check_format(d)
-            if d.get("task") == ANSWER_TASK:  # runtime/memory_manifest.py: one graph, no decoder step
+            if d.get("task") == ANSWER_TASK:  # runtime/tasks/memory_manifest.py: one graph, no decoder step
                 raise BundleError("this bundle is a memory network (task 'answer'): it answers questions about a "
                                   "story, run it with `edge-s2s answer --bundle DIR --story story.txt "
                                   "\"Where is Mary?\"` (MemoryNetwork.load in Python)")

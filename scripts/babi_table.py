@@ -7,10 +7,10 @@
     python scripts/babi_table.py --report-only            # rewrite the .md from the .json
 
 Per-task columns: each (task, hops, seed) trains one network on the task's training file
-(10% held out) and is scored on its test file (train/memn2n.py train_and_score). The
+(10% held out) and is scored on its test file (train/memn2n/model.py train_and_score). The
 paper's protocol picks, per task, the run with the LOWEST TRAINING error among its seeds
 ("best"); the mean +- sd over the seeds is the honest one. The joint column trains one
-network on all tasks together (train/memn2n_joint.py). Results are saved after every run,
+network on all tasks together (train/memn2n/experiments.py). Results are saved after every run,
 so an interrupted run keeps what it finished and a re-run skips it (a changed training
 config starts afresh). Order: seed 1 of every (hops, task), then joint seed 1, then seed 2,
 ... so a cut-short run still fills every row. Data: ../shared/data/babi (never committed).
@@ -245,7 +245,7 @@ def report(results: dict[str, Any]) -> str:
         "a third party's transcription in a public repository; its mean is the paper's 12.4.",
         "",
         "**What changed since the first table** (31.4 / 24.1 / 26.1% mean for 1 / 2 / 3 hops, one seed): an "
-        "audit of train/memn2n.py against the authors' code (its module docstring has the details): (1) the "
+        "audit of train/memn2n/model.py against the authors' code (its module docstring has the details): (1) the "
         "printed PE formula is half the authors' (mean weight 1/2, not 1): task 15 34% -> 0%, task 16 55% -> "
         "~1%; (2) the authors' empty memories take part in the softmax (score 0): task 6 20% -> 8%, task 9 "
         "19% -> 8%; (3) linear start is a fixed 20 epochs as in the authors' code, not ended by the "

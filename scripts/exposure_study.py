@@ -15,7 +15,7 @@ same data, budget and seeds, train every setting through the CLI (`edge-s2s trai
 
 then export each run's best checkpoint to a bundle and decode the held-out TEST split greedily
 through the runtime (ONNX Runtime), scoring BLEU-4 / METEOR / CIDEr-D with pycocoevalcap
-(train/caption_metrics.py) for both tasks. Writes docs/exposure-results.md and .json,
+(train/caption/metrics.py) for both tasks. Writes docs/exposure-results.md and .json,
 docs/img/exposure-schedules.png and docs/img/exposure-curves-<task>.png.
 
     python scripts/exposure_study.py --budget full                  # the lead's run (hours; estimate printed)
@@ -335,14 +335,14 @@ def curves(work: Path, task: str, settings: list[str], seeds: list[int], budget:
 
 
 def save_plots(docs: Path, schedules: dict, all_curves: dict) -> list[str]:
-    """The PNGs, through train/line_plot.py; returns the paths written (none if the module is missing)."""
+    """The PNGs, through runtime/pictures/line_plot.py; returns the paths written (none if the module is missing)."""
     try:
         from edge_s2s.runtime.pictures.line_plot import Panel, save_line_plot
     except ImportError:
-        # PLOT CALL PENDING: train/line_plot.py (save_line_plot(out, panels), Panel(title, x_label, y_label,
+        # PLOT CALL PENDING: runtime/pictures/line_plot.py (save_line_plot(out, panels), Panel(title, x_label, y_label,
         # series)) is not in this checkout yet; the plotted data is in exposure-results.json ("schedules",
         # "curves"), so re-running this script once it lands draws the PNGs from the finished runs.
-        print("note: train/line_plot.py not found: PNGs skipped (their data is in the JSON)", file=sys.stderr)
+        print("note: runtime/pictures/line_plot.py not found: PNGs skipped (their data is in the JSON)", file=sys.stderr)
         return []
     img = docs / "img"
     img.mkdir(parents=True, exist_ok=True)

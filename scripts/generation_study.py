@@ -239,7 +239,7 @@ def write_report(results: dict, path: Path, quick: bool) -> None:
                   "Pixels quantised to 4 levels (the tokens), generated in raster order. `lstm`: a plain LSTM over "
                   "the raster sequence (the notes' \"pixel as a character\"). `grid`: the notes' neighbour-aware "
                   "generator, a 2-D LSTM whose cell reads its left and upper neighbours' states and pixels "
-                  "(train/grid_lstm.py). Test NLL in bits per pixel (lower is better; log2(4) = 2 bits is a uniform "
+                  "(train/generate/grid_lstm.py). Test NLL in bits per pixel (lower is better; log2(4) = 2 bits is a uniform "
                   "guess).", "",
                   "| data | generator | condition | input fed | parameters | epochs | train images | test bits/pixel "
                   "| val bits/pixel |", "|---|---|---|---|---|---|---|---|---|"]

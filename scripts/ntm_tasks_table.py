@@ -8,7 +8,7 @@ the runtime (the exported bundle, greedy, the task input forced as the prefix).
 
 Runs go to runs/ntm-<task>[-lstm] (resumed when they hold fewer steps than asked), bundles to
 bundles/ntm-<task>[-lstm]; the table to docs/ntm-results.md and .json. Per-sequence bit errors
-(ntm_tasks.bit_errors: a missing or extra pattern costs 8 bits) and exact-sequence accuracy
+(train/ntm/tasks.py bit_errors: a missing or extra pattern costs 8 bits) and exact-sequence accuracy
 over --sequences random sequences per length: inside the training range, at the longest
 trained length, and at 2x and 4x of it.
 """

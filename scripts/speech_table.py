@@ -78,8 +78,8 @@ def run_info(run: Path | None) -> dict:
 def markdown(res: dict) -> str:
     info, t = res.get("run", {}), res["train_cfg"]
     lines = ["# Speech recognition on real recordings: FSDD digit strings, held-out speaker", "",
-             "Listen, Attend and Spell (train/speech_model.py) trained on spoken digit strings built from the Free "
-             "Spoken Digit Dataset (human recordings, CC BY-SA 4.0; train/speech_data.py). The test strings are "
+             "Listen, Attend and Spell (train/speech/model.py) trained on spoken digit strings built from the Free "
+             "Spoken Digit Dataset (human recordings, CC BY-SA 4.0; train/speech/data.py). The test strings are "
              f"spoken by a speaker never heard in training ({', '.join(res['test_speakers'])}). Transcripts are "
              "digits separated by spaces, so WER is the digit error rate. Made by `scripts/speech_table.py`.", "",
              f"Test set: {res['n_test']} strings, {res['audio_seconds']:.0f} s of audio. "

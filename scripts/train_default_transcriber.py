@@ -4,7 +4,7 @@ transcriber (the model `edge-s2s transcribe call.wav` and `Transcriber.load()` u
     python scripts/train_default_transcriber.py                       # data, training, exports, ship
     python scripts/train_default_transcriber.py --run runs/speech-fsdd  # ship an existing run
 
-1. Data: FSDD digit strings under --data (`train/speech_data.py` build_fsdd, seed 13; the test
+1. Data: FSDD digit strings under --data (`train/speech/data.py` build_fsdd, seed 13; the test
    strings are spoken by a speaker never heard in training). Built when missing.
 2. Training (skipped with --run): `train_speech` with the FSDD defaults; an interrupted run resumes.
 3. Export fp32 (parity with PyTorch proved), then the same graphs with dynamic int8 weights:

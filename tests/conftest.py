@@ -122,7 +122,7 @@ def grid_bundle(tmp_path_factory, grid_run):
     return out
 
 
-# --- memory networks: a 2-hop MemN2N on generated bAbI-task-1-like stories (tests/train/memory_stories.py) ---
+# --- memory networks: a 2-hop MemN2N on generated bAbI-task-1-like stories (tests/helpers/memory_stories.py) ---
 
 MEMN2N_MEMORY = 10  # sentences the test network keeps: small, so long-story truncation is cheap to test
 

@@ -9,7 +9,7 @@ panels share one time axis, in seconds, at the bottom. Each row is scaled to its
 the picture shows where each character looked, not how sure it was.
 
 Pillow + numpy only (no matplotlib), like the rest of the runtime; the colour map, text and
-atomic PNG writing are the trace picture's (`trace_image`, `image_grid`).
+atomic PNG writing are the trace picture's (`trace_map`, `canvas`, `output_files`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One panel per traced weighting and head ("write weighting, head 1": x = time step, y =
 memory slot; a translator's attention: x = output token, y = source position), brightness
 = weight (black 0, white = the panel's largest weight, through red and yellow, so
-brightness grows with the weight, unlike the jet map of `attention_image`). The tokens are
+brightness grows with the weight, unlike the jet map of `attention_map`). The tokens are
 written along the time axis (every one when the cells are wide enough, else every few),
 forced prefix tokens in grey, and a cyan line marks where the forced prefix ends and the
 model's own output begins. A tensor that is not a weighting (`--trace-memory` states) is

@@ -2,7 +2,7 @@
 
 Commands that take any bundle (verify, profile) call `load_any`; an app that knows what
 it loads calls `Seq2Seq.load`, `Captioner.load` or `Generator.load` directly. A memory
-network (task "answer", runtime/memory_network.py) answers with one graph and no search
+network (task "answer", runtime/tasks/memory_network.py) answers with one graph and no search
 loop: `bundle_task` tells it apart, `load_any` refuses it with a line naming `edge-s2s answer`.
 """
 

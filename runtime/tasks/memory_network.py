@@ -1,7 +1,7 @@
 """`MemoryNetwork`: ask an exported End-To-End Memory Network questions about a story.
 
 numpy + onnxruntime only. The story is cut into sentences and words exactly as training
-cut bAbI (runtime/story.py); the most recent `memory_size` sentences are kept, as the
+cut bAbI (runtime/tasks/story.py); the most recent `memory_size` sentences are kept, as the
 paper does; words the model never saw become <unk>. Both are reported on the `Answer`
 (`notes`), never silent. One graph call answers a whole batch: stories and questions are
 0-padded to the longest, and padding changes nothing (padding words and sentences get

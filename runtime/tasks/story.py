@@ -1,6 +1,6 @@
 """Story and question text -> the words a memory network reads (no torch: training imports it too).
 
-`words` is the one tokenizer of bAbI text: train/babi.py cuts the training files with it
+`words` is the one tokenizer of bAbI text: train/memn2n/babi.py cuts the training files with it
 and the runtime cuts a user's story and question with it, so both see the same words.
 
 A story is text with one sentence per line, or a list of sentences. bAbI-numbered lines

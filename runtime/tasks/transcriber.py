@@ -19,7 +19,7 @@ with a space, whose ids, tokens and attention rows are concatenated, attention p
 whole recording's encoder positions (so `token_times` counts from the recording's start), and
 `pieces` says where the cuts fell. Where no pause allows a cut, it is an InputError naming the
 limit. The attention of every hypothesis (greedy and beam) is `Hypothesis.attention` [tokens, L];
-`runtime.speech_attention_image` draws it under the log-mel spectrogram (`Transcriber.log_mel`).
+`runtime.pictures.speech_attention` draws it under the log-mel spectrogram (`Transcriber.log_mel`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ golden.json::
 
 A case passes when every expected hypothesis has identical ids and a log-prob within
 1e-4 (1e-3 on a non-CPU provider). Memory networks (task "answer") have cases of their own
-(story, question, answer, log_probs, attention): runtime/memory_network.py verify_memory_bundle.
+(story, question, answer, log_probs, attention): runtime/tasks/memory_network.py verify_memory_bundle.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Exporting a memory network (export/memn2n_export.py): one graph whose answers and attention
+"""Exporting a memory network (export/memn2n.py): one graph whose answers and attention
 equal PyTorch's at batch sizes and memory lengths other than the export example's, golden
 cases `verify` re-runs, and clear failures (broken graph, bad run directory)."""
 

@@ -213,7 +213,7 @@ def _write(directory: Path, encoder: onnx.ModelProto, step: onnx.ModelProto, V: 
         state=states,
         attention=True,
         files=files,
-        created_by="tests/runtime/graphs.py",
+        created_by="tests/helpers/graphs.py",
     )
     m.save(directory)
     return directory

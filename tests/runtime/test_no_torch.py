@@ -98,7 +98,7 @@ def test_memory_network_and_answer_cli_without_torch_or_onnx(memn2n_bundle, tmp_
 
 
 def test_audio_and_features_without_torch_or_onnx(tmp_path):
-    """runtime/audio.py and runtime/features.py read a recording and make log-mels with torch and onnx blocked."""
+    """runtime/media/audio.py and runtime/media/features.py read a recording and make log-mels with torch and onnx blocked."""
     import numpy as np
     import soundfile as sf
 

@@ -77,7 +77,7 @@ class CaptionTrainConfig:
 
     captions: a Karpathy-split JSON (splits inside) or a COCO caption JSON (then
     `val_captions` is the validation file, or `val_fraction` of the images is held out).
-    feed: what the decoder reads while training (train/exposure.py).
+    feed: what the decoder reads while training (train/methods/exposure.py).
     """
 
     captions: str = ""

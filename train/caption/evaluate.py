@@ -1,7 +1,7 @@
 """Score a captioning bundle on a held-out split, through the runtime (what users run).
 
 BLEU-1..4, METEOR (when Java is present) and CIDEr-D from pycocoevalcap
-(train/caption_metrics.py) on the hypotheses the ONNX Runtime search loop produces.
+(train/caption/metrics.py) on the hypotheses the ONNX Runtime search loop produces.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Captioner training: teacher forcing (or scheduled sampling, train/exposure.py) on (image,
+"""Captioner training: teacher forcing (or scheduled sampling, train/methods/exposure.py) on (image,
 caption) pairs, validation metrics, atomic checkpoints and bit-for-bit `--resume`, like the translator's loop.
 
 Run directory (cfg.out_dir)::
@@ -9,7 +9,7 @@ Run directory (cfg.out_dir)::
     last.pt         latest checkpoint; best.pt the one with the best validation CIDEr-D
                     (validation loss when metrics are off)
     metrics.jsonl   one JSON line per epoch
-    steps.jsonl     one JSON line per optimizer step (train/step_log.py)
+    steps.jsonl     one JSON line per optimizer step (train/core/step_log.py)
 
 The test split of the caption file is never read here.
 """

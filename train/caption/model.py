@@ -17,11 +17,11 @@ With attention="none" (the notes' first caption slide) the mean region vector is
 only memory and is fed, ungated, at every step.
 
 Training on cached features: `forward_regions(regions, tgt_in)` starts after the CNN,
-so a frozen CNN runs once per image (train/caption_features.py), not once per epoch. It
+so a frozen CNN runs once per image (train/caption/features.py), not once per epoch. It
 unrolls through `exposure.unroll` (teacher forcing or scheduled sampling). With
 input_feed="distribution" E y_prev is the expected embedding sum_v p_prev(v) E[v], the
 previous softmax carried as `state.prev_dist` (one-hot <s> from the encoder), as in the
-translator (train/model.py).
+translator (train/translate/model.py).
 """
 
 from __future__ import annotations

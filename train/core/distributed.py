@@ -7,7 +7,7 @@ process, cuda:LOCAL_RANK). Without that environment (or with WORLD_SIZE=1) nothi
 and training is exactly the single-process loop.
 
 The global batch does not depend on N: every rank computes the same deterministic batch list
-(`data.epoch_batches`) and takes its share of each batch (`shard`), so one optimizer step still
+(`epochs.epoch_batches`) and takes its share of each batch (`shard`), so one optimizer step still
 consumes one whole batch and the number of steps per epoch is the same as with one process.
 Each rank's loss is scaled by its share of the batch's target tokens (`Ddp.step`), so DDP's
 gradient average equals the gradient of the whole batch's mean token NLL: the single-process

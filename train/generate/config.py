@@ -2,9 +2,9 @@
 
 Two architectures read one `GeneratorConfig`:
 
-* "lstm" (train/generator_model.py): an LSTM over a token sequence: characters, words,
+* "lstm" (train/generate/model.py): an LSTM over a token sequence: characters, words,
   or an image's pixels in raster order (the notes' "pixel as a character" slide);
-* "grid" (train/grid_lstm.py): a 2-D LSTM that produces each pixel from its left and
+* "grid" (train/generate/grid_lstm.py): a 2-D LSTM that produces each pixel from its left and
   upper neighbours (the notes' position-aware generator).
 
 Both follow the bundle contract with an encoder that only turns the condition into the

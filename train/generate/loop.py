@@ -6,7 +6,7 @@ Run directory (cfg.out_dir)::
     tokens.txt      characters, words, or pixel levels ("0".."Q-1")
     last.pt/best.pt checkpoints (best = lowest validation NLL), atomic, resumable
     metrics.jsonl   one JSON line per epoch: train/val NLL, perplexity or bits per pixel
-    steps.jsonl     one JSON line per optimizer step (train/step_log.py)
+    steps.jsonl     one JSON line per optimizer step (train/core/step_log.py)
 
 The test split is never read here; `heldout_metrics` reads it after training.
 """

@@ -1,6 +1,6 @@
 """The notes' RNN generator: an LSTM that emits one token (character, word or pixel) at a time.
 
-Exported as the two graphs of every bundle (train/generator_config.py):
+Exported as the two graphs of every bundle (train/generate/config.py):
 
 * `encode(condition [B])` -> the initial states (h, c: [B, layers, H]; cond [B, C] for a
   conditional model, fed at every step; prev_dist [B, V] = one-hot <s> when the model

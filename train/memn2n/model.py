@@ -1,6 +1,6 @@
 """End-To-End Memory Networks (Sukhbaatar, Szlam, Weston, Fergus 2015, arXiv:1503.08895) on bAbI.
 
-The story's sentences (the last `memory_size`, train/babi.py) are memories; K hops read them
+The story's sentences (the last `memory_size`, train/memn2n/babi.py) are memories; K hops read them
 with a question state u (paper Section 2, symbols as there):
 
     u^1   = sum_j l_j * B q_j                       question, position-encoded (or bag of words)
@@ -40,7 +40,7 @@ config_babi.m, build_model.m, train.m, train_linear_start.m, memory/Memory.m; an
   gave the same errors (task 6 8.1%, task 9 7.5%).
 * Temporal encoding (TE): time index i = 0 for the MOST RECENT sentence, n-1 for the
   oldest (the paper writes memory in reverse order); rows are oldest first as in
-  train/babi.py (row r of n real rows has i = n-1-r). Indices are clipped to
+  train/memn2n/babi.py (row r of n real rows has i = n-1-r). Indices are clipped to
   memory_size-1.
 * Random noise (RN), training only (`random_time_index`), as in the authors' Matlab code
   (MemN2N-babi-matlab/train.m): for a story of n sentences draw nblank uniformly from
@@ -81,7 +81,7 @@ config_babi.m, build_model.m, train.m, train_linear_start.m, memory/Memory.m; an
 * Batches are cut to their own longest story and sentence (`_take`): padding rows and
   words change nothing (masked), so this is only speed, worth most in joint training where
   task 3's 50-sentence stories would pad every batch.
-* Tokens: train/babi.py lower-cases and drops "." and "?", as parseBabiTask.m; the question
+* Tokens: train/memn2n/babi.py lower-cases and drops "." and "?", as parseBabiTask.m; the question
   is no memory (include_question = false there too); time index 0 is the most recent
   sentence, as the authors' time words (n:-1:1).
 * Training: train/memn2n/loop.py (the shared epoch loop with this schedule as task hooks).

@@ -1,4 +1,4 @@
-"""Sequence-level rewards for self-critical training (train/scst.py): CIDEr-D and sentence BLEU.
+"""Sequence-level rewards for self-critical training (train/methods/scst.py): CIDEr-D and sentence BLEU.
 
 Both score whole decoded sentences against the references of the training item they were
 decoded for, which is the point of the notes' "object level v.s. component level" slide:
@@ -99,7 +99,7 @@ class CaptionReward:
 
 class BleuReward:
     """Smoothed sentence BLEU (sacrebleu, 0..1) against each item's one reference, both sides
-    normalised by the training tokenizer as corpus BLEU is in train/translate.py."""
+    normalised by the training tokenizer as corpus BLEU is in train/translate/decode.py."""
 
     def __init__(self, references: Sequence[str], lowercase: bool = True):
         self.refs = [detokenize(tokenize(r, lowercase)) for r in references]

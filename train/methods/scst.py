@@ -15,7 +15,7 @@ translation.
 A new run directory is written that `edge-s2s export` accepts unchanged: the source run's
 config.json (task, model config; `train` with the SCST epochs/lr/out_dir) plus an `scst`
 section, its tokens.txt and held-out validation file, and checkpoints from the shared epoch
-loop (train/epochs.py), so `--resume`, metrics.jsonl and steps.jsonl work as for any run.
+loop (train/core/epochs.py), so `--resume`, metrics.jsonl and steps.jsonl work as for any run.
 metrics.jsonl adds mean_reward and mean_greedy_reward (training items, this epoch; after a
 mid-epoch --resume they cover the resumed part only); `train_loss` is the SCST loss.
 best.pt is the epoch with the best validation BLEU (translate) or CIDEr-D (caption).

@@ -48,7 +48,7 @@ def content_weights(memory: torch.Tensor, key: torch.Tensor, beta: torch.Tensor,
     memory [N, S, W], key [N, W], beta [N, 1] (the key strength, >= 0: softplus upstream;
     beta = 0 gives the uniform weighting, large beta focuses on the best match) -> [N, S].
     mask [N, S] (bool, optional): slots that exist; the others get weight exactly 0 (a
-    memory made of variable-length encoder outputs is padded; see train/ntm_translator.py).
+    memory made of variable-length encoder outputs is padded; see train/translate/ntm_decoder.py).
     """
     scores = beta * cosine_similarity(memory, key, eps)
     if mask is not None:

@@ -2,7 +2,7 @@
 Section 4), and an LSTM of similar size trained the same way, as token generators.
 
 Every example is a forced prefix (the task input ending <delim>) and a target (train/
-ntm_tasks.py). Both models read prefix + target teacher-forced, one token a step; the
+tasks.py). Both models read prefix + target teacher-forced, one token a step; the
 cross-entropy covers the target positions only: at test time the prefix is forced
 (`prefix=` of the runtime loop), so predicting it is no part of the task. Batches mix
 lengths (padding is masked out with the prefix); the largest length grows by one every
@@ -77,7 +77,7 @@ class NTMTaskConfig:
     shift_range: int = 1
     memory_init: str = "constant"  # learned the copy task faster here (as in Collier & Beel 2018)
     emb_dim: int = 32
-    inputs: str = "embedding"  # or "bits": the pattern's 8 bits as input channels (ntm_tasks.bit_inputs)
+    inputs: str = "embedding"  # or "bits": the pattern's 8 bits as input channels (tasks.bit_inputs)
     lstm_hidden: int = 120  # ~114k parameters, the default NTM has ~111k
     min_size: int = 0
     max_size: int = 0

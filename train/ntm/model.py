@@ -34,7 +34,7 @@ class NTMDecoder(DecoderContract, nn.Module):
 
     def __init__(self, cfg: NTMConfig, vocab_size: int, emb_dim: int = 32, blocked_ids: list[int] | None = None,
                  input_table: torch.Tensor | None = None):
-        """input_table [V, F] (optional): fixed input features per token (ntm_tasks.bit_inputs),
+        """input_table [V, F] (optional): fixed input features per token (tasks.bit_inputs),
         mapped to emb_dim by a linear layer instead of a learned embedding per token."""
         super().__init__()
         self.cfg = cfg

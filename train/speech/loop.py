@@ -2,7 +2,7 @@
 teacher forcing, optional SpecAugment, atomic checkpoints and bit-for-bit `--resume` through the shared
 epoch loop.
 
-Data: `data_dir/{train,val,test}/manifest.jsonl` (train/speech_data.py's layout). When the train
+Data: `data_dir/{train,val,test}/manifest.jsonl` (train/speech/data.py's layout). When the train
 manifest is missing, the sets are built first: corpus "fsdd" (the default) from FSDD (`fsdd`,
 n_train / n_val / n_test, data_seed; the digit vocabulary), corpus "tuxpaint" from one language's
 recordings in the stamps folder (`stamps`, `lang`, data_seed; held-out utterances, a character

@@ -30,11 +30,11 @@ class ModelConfig:
                that final vector at every step (the notes' first encoder-decoder).
     decoder: "lstm" (the attention LSTM decoder above) or "ntm": a Neural Turing Machine
       decoder whose memory starts as the encoder's outputs projected to ntm_width, read
-      and written by content addressing (train/ntm_translator.py; `attention` is unused).
+      and written by content addressing (train/translate/ntm_decoder.py; `attention` is unused).
     ntm_width, ntm_read_heads, ntm_write_heads: that memory's row width and its heads.
     input_feed: what each step reads: "token" (the previous word's embedding) or
       "distribution" (the notes' "better idea?": the expected embedding under the previous
-      softmax, carried as `state.prev_dist`; train/exposure.py).
+      softmax, carried as `state.prev_dist`; train/methods/exposure.py).
     """
 
     emb_dim: int = 64
@@ -91,7 +91,7 @@ class TrainConfig:
     """One training run. `data` is a tab-separated parallel text file (source<TAB>target).
 
     feed: what the decoder reads while training (teacher forcing, scheduled sampling, or the
-    distribution; train/exposure.py).
+    distribution; train/methods/exposure.py).
     """
 
     data: str = ""

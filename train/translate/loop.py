@@ -1,5 +1,5 @@
 """Translator training: data, vocabulary, validation loss and BLEU (the epoch loop, checkpoints
-and resume are train/epochs.py, shared with the captioner).
+and resume are train/core/epochs.py, shared with the captioner).
 
 Run directory (cfg.out_dir)::
 

@@ -19,7 +19,7 @@ Decoder step (notes: "attention-based model"), with z the decoder state before t
 The initial z0 is a learned vector. With attention="none" the decoder starts from the
 encoder's final states and reads that final vector (memory [B, 1, D]) at every step.
 
-With input_feed="distribution" (the notes' "better idea?", train/exposure.py) the embedding
+With input_feed="distribution" (the notes' "better idea?", train/methods/exposure.py) the embedding
 of the previous token is replaced by sum_v p_prev(v) E[v]: the step carries the previous
 softmax as `state.prev_dist` [N, V] (one-hot <s> from the encoder) and ignores `token`.
 Training unrolls through `exposure.unroll`, which also does scheduled sampling.

@@ -1,6 +1,6 @@
 """The translator with a Neural Turing Machine decoder (`ModelConfig.decoder = "ntm"`).
 
-The encoder is the translator's bidirectional LSTM (train/model.py). Its outputs become
+The encoder is the translator's bidirectional LSTM (train/translate/model.py). Its outputs become
 the NTM's memory, one slot per source word, and the decoder is an `NTMCell` that reads
 that memory by content addressing (the notes' attention: cosine match, key strength,
 softmax) and may also erase and write it while it translates:
@@ -17,7 +17,7 @@ Design decisions:
 
 * No convolutional shift (shift_range 0): a source sentence is not a tape the head walks
   along slot by slot, and without a shift the padded slots keep exactly zero weight (see
-  ntm_addressing.address), so a translation never depends on what else is in its batch.
+  ntm.addressing.address), so a translation never depends on what else is in its batch.
 * The mask is a read-only memory input (`memory_mask` [B, L], like the attention
   decoder's); everything the NTM changes is `state.*`, gathered by `row` in beam search.
 * L is the source length, so the state shapes carry "L" and the manifest reads B and L

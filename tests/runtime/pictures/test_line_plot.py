@@ -1,4 +1,4 @@
-"""train/line_plot.py: ticks, the picture (where the lines land, in which colour) and the PNG file."""
+"""runtime/pictures/line_plot.py: ticks, the picture (where the lines land, in which colour) and the PNG file."""
 
 import math
 

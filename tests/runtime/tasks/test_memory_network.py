@@ -1,4 +1,4 @@
-"""MemoryNetwork (runtime/memory_network.py) on a real 2-hop MemN2N trained on generated bAbI
+"""MemoryNetwork (runtime/tasks/memory_network.py) on a real 2-hop MemN2N trained on generated bAbI
 task 1 stories (tests/conftest.py memn2n_run / memn2n_bundle): answers equal PyTorch's from
 raw text, batching changes nothing, long stories keep their most recent sentences, unknown
 words and bad stories are reported."""
@@ -28,7 +28,7 @@ def test_text(babi_root):
 
 def test_answers_from_raw_text_match_pytorch_on_training_encoding(net, memn2n_run, test_text):
     """The runtime reads the pasted bAbI lines (numbers, capitals, full stops); PyTorch reads
-    train/babi.py's parse of the same file: same words, same answers, log-probs within 1e-4."""
+    train/memn2n/babi.py's parse of the same file: same words, same answers, log-probs within 1e-4."""
     from edge_s2s.train.memn2n.babi import parse_babi
     from edge_s2s.train.memn2n.loop import load_memn2n_run
     from edge_s2s.train.memn2n.model import encode_examples

@@ -1,6 +1,6 @@
 """The trace: a finished output replayed through the step graph is exactly the path the search took.
 
-On an NTM trained for a few dozen steps on the copy task (tests/runtime/ntm_copy.py): the
+On an NTM trained for a few dozen steps on the copy task (tests/helpers/ntm_copy.py): the
 replayed log-prob of every token equals the search's per-token log-probs and score
 (greedy, beam, sampling; forced prefix included; both loops), the replayed states equal
 a PyTorch step-by-step run of the same tokens, and the .npz file round-trips and refuses

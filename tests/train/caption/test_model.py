@@ -168,7 +168,7 @@ def test_finetuning_the_cnn_trains_its_weights(tmp_path, shapes_data, caption_ca
     assert changed  # the CNN's weights moved (frozen runs never change them)
 
 
-# --- what the decoder is fed while training (train/exposure.py) ---------------------------------
+# --- what the decoder is fed while training (train/methods/exposure.py) ---------------------------------
 
 
 def test_captioner_p_one_is_teacher_forcing_and_p_zero_feeds_its_own_words():

@@ -1,4 +1,4 @@
-"""End-To-End Memory Networks (train/memn2n.py): position and temporal encodings, weight tying,
+"""End-To-End Memory Networks (train/memn2n/model.py): position and temporal encodings, weight tying,
 masking, linear start, ONNX export, training on a made-up task in the bAbI format, and bAbI
 task 1 itself when ../shared/data/babi is there."""
 

@@ -1,4 +1,4 @@
-"""Scheduled sampling and feeding the distribution (train/exposure.py) on the real translator."""
+"""Scheduled sampling and feeding the distribution (train/methods/exposure.py) on the real translator."""
 
 import json
 import math

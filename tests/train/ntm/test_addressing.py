@@ -1,4 +1,4 @@
-"""NTM addressing, reading and writing (train/ntm_addressing.py) against hand-worked numbers."""
+"""NTM addressing, reading and writing (train/ntm/addressing.py) against hand-worked numbers."""
 
 import math
 

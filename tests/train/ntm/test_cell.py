@@ -1,4 +1,4 @@
-"""The NTM cell (train/ntm.py): config checks, explicit state, step order, gradients,
+"""The NTM cell (train/ntm/cell.py): config checks, explicit state, step order, gradients,
 ONNX export of one step, and a small copy-task learning smoke test."""
 
 import io

@@ -1,4 +1,4 @@
-"""NTM-task training (train/ntm_train.py): the target-only loss, a tiny NTM and a tiny LSTM that
+"""NTM-task training (train/ntm/loop.py): the target-only loss, a tiny NTM and a tiny LSTM that
 learn, resume, the `edge-s2s export` of such a run, greedy through the runtime with the task
 input forced equal to PyTorch, and `edge-s2s train ntm` refusing bad arguments in one line."""
 

@@ -1,4 +1,4 @@
-"""Synthesised digit strings (train/speech_synth.py): the words said, the set layout, merging."""
+"""Synthesised digit strings (train/speech/synth.py): the words said, the set layout, merging."""
 
 from __future__ import annotations
 
