@@ -99,9 +99,9 @@ def answer(
 
 def memory_info(bundle: Path, json_out: bool = False) -> None:
     """`edge-s2s info` of a memory-network bundle: model, vocabulary, answers, graph, metrics."""
-    from ..runtime.tasks.memory_manifest import MemoryManifest
+    from ..runtime.tasks.memory_network import MemoryNetwork
 
-    m = MemoryManifest.load(bundle)
+    m, _, _ = MemoryNetwork.check(bundle)  # a damaged bundle is one error line and exit 1
     if json_out:
         typer.echo(m.to_json())
         return

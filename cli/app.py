@@ -12,8 +12,16 @@ import typer
 
 from ..runtime.errors import EdgeS2SError
 from . import (
-    answer_cmd, bundle_cmds, caption_cmd, export_cmd, generate_cmd, plot_cmd, profile_cmd, train_cmds,
-    transcribe_cmd, translate_cmd,
+    answer_cmd,
+    bundle_cmds,
+    caption_cmd,
+    export_cmd,
+    generate_cmd,
+    plot_cmd,
+    profile_cmd,
+    train_cmds,
+    transcribe_cmd,
+    translate_cmd,
 )
 
 app = typer.Typer(

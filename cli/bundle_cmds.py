@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..runtime.manifest import Manifest
 from .common import ProviderOpt
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle directory written by `edge-s2s export`.")]
@@ -22,14 +21,18 @@ def info(
     bundle: BundleArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print the whole manifest as JSON.")] = False,
 ) -> None:
-    """Show a bundle: task, files, vocabulary, graph inputs/outputs, state schema, metrics."""
+    """Show a bundle: task, files, vocabulary, graph inputs/outputs, state schema, metrics.
+
+    The bundle is checked first (manifest fields, files inside the bundle, checksums, vocabulary):
+    a damaged one is one error line naming the problem, and exit code 1."""
+    from ..runtime.bundle import Bundle
     from ..runtime.tasks.loading import bundle_task
 
     if bundle_task(bundle) == "answer":
         from .answer_cmd import memory_info
 
         return memory_info(bundle, json_out)
-    m = Manifest.load(bundle)
+    m, _ = Bundle.check(bundle)
     if json_out:
         typer.echo(m.to_json())
         return

@@ -15,7 +15,12 @@ import typer
 
 from ..runtime.errors import InputError
 from .common import (
-    NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json, search_from_options,
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    search_from_options,
 )
 
 

@@ -17,7 +17,13 @@ import typer
 
 from ..runtime.errors import InputError
 from .common import (
-    BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json, search_from_options,
+    BundleOpt,
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    search_from_options,
 )
 
 

@@ -12,7 +12,13 @@ import typer
 from ..runtime.errors import InputError
 from ..runtime.results import Result
 from .common import (
-    BundleOpt, NoRepeatNgramOpt, ProviderOpt, RepetitionPenaltyOpt, ThreadsOpt, hypothesis_json, read_lines,
+    BundleOpt,
+    NoRepeatNgramOpt,
+    ProviderOpt,
+    RepetitionPenaltyOpt,
+    ThreadsOpt,
+    hypothesis_json,
+    read_lines,
     search_from_options,
 )
 

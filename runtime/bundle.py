@@ -14,7 +14,8 @@ from pathlib import Path
 import onnxruntime as ort
 
 from .errors import BundleError
-from .manifest import GraphSpec, Manifest
+from .manifest import GraphSpec, Manifest, state_input, state_output
+from .schema import bundle_path
 from .session import create_session, device_of
 from .text import Vocab
 
@@ -43,13 +44,16 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def check_files(directory: Path, manifest: Manifest) -> None:
-    """Every graph and listed file exists; every listed sha256 matches."""
-    for name in (manifest.encoder.file, manifest.decoder_step.file, manifest.tokens.file):
-        if not (directory / name).is_file():
+def check_files(directory: Path, files: dict[str, str], needed: list[str]) -> None:
+    """Every needed and listed file is a plain file inside the bundle; every listed sha256 matches.
+
+    manifest.json itself is not listed: the schema check reads every field of it instead.
+    """
+    for name in needed:
+        if not bundle_path(directory, name, "a file").is_file():
             raise BundleError(f"bundle {directory} is missing {name}: {FIX} (or copy the whole directory)")
-    for name, expected in manifest.files.items():
-        p = directory / name
+    for name, expected in files.items():
+        p = bundle_path(directory, name, "a name in files")
         if not p.is_file():
             raise BundleError(f"bundle {directory} is missing {name}, listed in manifest.json: {FIX} (or copy the whole directory)")
         got = sha256_file(p)
@@ -92,11 +96,17 @@ def check_manifest(manifest: Manifest) -> None:
                           f"(the batch size comes from it): {FIX}")
     if manifest.max_length < 1:
         raise BundleError(f"manifest.json: max_length must be >= 1, got {manifest.max_length}: {FIX}")
+    declared = {t.name: t.dtype for t in [*manifest.decoder_step.inputs, *manifest.decoder_step.outputs,
+                                          *manifest.encoder.outputs]}
     for s in manifest.state:
         if not s.shape or s.shape[0] != "N":
             raise BundleError(f"manifest.json: state.{s.name} shape {s.shape} must start with the row axis 'N': {FIX}")
         if s.init != "encoder" and not isinstance(s.init, (int, float)):
             raise BundleError(f"manifest.json: state.{s.name} init {s.init!r} must be 'encoder' or a number: {FIX}")
+        for name in (state_input(s.name), state_output(s.name)):
+            if name in declared and declared[name] != s.dtype:
+                raise BundleError(f"manifest.json: state.{s.name} is {s.dtype} but the graphs' {name} is "
+                                  f"{declared[name]}: {FIX}")
 
 
 @dataclass
@@ -118,15 +128,24 @@ class Bundle:
     def device(self) -> str:
         return device_of(self.providers)
 
-    @classmethod
-    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all") -> Bundle:
+    @staticmethod
+    def check(path: str | Path) -> tuple[Manifest, Vocab]:
+        """Everything about a bundle that needs no ONNX Runtime session: the manifest field by field,
+        its consistency, every file inside the bundle with its checksum, the vocabulary size.
+        `edge-s2s info` runs this; `load` runs it and then checks the graphs' real inputs and outputs."""
         directory = Path(path)
         manifest = Manifest.load(directory)
         check_manifest(manifest)
-        check_files(directory, manifest)
+        check_files(directory, manifest.files, [manifest.encoder.file, manifest.decoder_step.file, manifest.tokens.file])
         vocab = Vocab.load(directory / manifest.tokens.file)
         if len(vocab) != manifest.tokens.size:
             raise BundleError(f"{manifest.tokens.file} has {len(vocab)} tokens but manifest.json says {manifest.tokens.size}: {FIX}")
+        return manifest, vocab
+
+    @classmethod
+    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all") -> Bundle:
+        directory = Path(path)
+        manifest, vocab = cls.check(directory)
         encoder = create_session(directory / manifest.encoder.file, provider, threads, optimization)
         step = create_session(directory / manifest.decoder_step.file, provider, threads, optimization)
         check_graph(encoder, manifest.encoder, manifest.encoder.file, [], manifest.encoder_output_names())

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import schema as sc
 from .errors import BundleError
 
 FORMAT = "edge-s2s-bundle"
@@ -58,6 +59,10 @@ STATE_PREFIX = "state."
 NEXT_SUFFIX = ".next"
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
+IO_DTYPES = (*DTYPES, "float64")  # what a graph input or output may be
+MAX_LENGTH_CEILING = 4096  # most output tokens a bundle may declare (and so a caller may ask for)
+MAX_VOCAB = 10_000_000
+MAX_STATE_DIM = 1 << 20  # a state axis longer than this is a damaged manifest, not a model
 ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/tasks/memory_manifest.py)
 
 
@@ -93,9 +98,116 @@ def check_format(d: dict[str, Any]) -> None:
 
 
 def graph_spec(g: dict[str, Any]) -> GraphSpec:
-    """A GraphSpec from its manifest dict."""
+    """A GraphSpec from its manifest dict (checked with `check_graph_dict` first)."""
     return GraphSpec(file=g["file"], inputs=[TensorSpec(**t) for t in g["inputs"]],
                      outputs=[TensorSpec(**t) for t in g["outputs"]])
+
+
+def check_graph_dict(g: Any, where: str) -> None:
+    """One graph's entry: a plain file name and its declared inputs / outputs."""
+    g = sc.dict_field(g, where)
+    sc.plain_name(sc.require(g, "file", where), f"{where}.file")
+    for side in ("inputs", "outputs"):
+        tensors = sc.list_field(sc.require(g, side, where), f"{where}.{side}")
+        names = set()
+        for i, t in enumerate(tensors):
+            at = f"{where}.{side}[{i}]"
+            t = sc.dict_field(t, at)
+            extra = sorted(set(t) - {"name", "dtype", "shape"})
+            if extra:
+                raise sc.fail(at, "an object with name, dtype and shape only", extra)
+            name = sc.str_field(sc.require(t, "name", at), f"{at}.name")
+            if name in names:
+                raise sc.fail(at, "a tensor named once", name)
+            names.add(name)
+            sc.str_field(sc.require(t, "dtype", at), f"{at}.dtype", IO_DTYPES)
+            for d in sc.list_field(sc.require(t, "shape", at), f"{at}.shape"):
+                if isinstance(d, bool) or not (isinstance(d, str) or (isinstance(d, int) and d >= 0)):
+                    raise sc.fail(f"{at}.shape", "a list of sizes (integers >= 0) or axis names", d)
+
+
+def check_tokens_dict(t: Any, where: str = "tokens") -> int:
+    """The vocabulary entry: plain file name, size, special ids inside the vocabulary; returns the size."""
+    t = sc.dict_field(t, where)
+    extra = sorted(set(t) - {"file", "size", "pad_id", "unk_id", "bos_id", "eos_id"})
+    if extra:
+        raise sc.fail(where, "an object with file, size and the special ids only", extra)
+    sc.plain_name(sc.require(t, "file", where), f"{where}.file")
+    size = sc.int_field(sc.require(t, "size", where), f"{where}.size", 4, MAX_VOCAB)
+    ids = {k: sc.int_field(t.get(k, d), f"{where}.{k}", 0, size - 1)
+           for k, d in (("pad_id", 0), ("unk_id", 1), ("bos_id", 2), ("eos_id", 3))}
+    if len(set(ids.values())) < 4:
+        raise sc.fail(where, "four different special ids (pad, unk, bos, eos)", ids)
+    return size
+
+
+def check_files_dict(files: Any, needed: list[str]) -> None:
+    """`files`: every file of the bundle with its sha256; a bundle without checksums is refused."""
+    files = sc.dict_field(files, "files")
+    if not files:
+        raise BundleError(f"manifest.json lists no files with checksums, so nothing proves the graphs are the "
+                          f"exported ones: {sc.FIX}")
+    for name, sha in files.items():
+        sc.plain_name(name, "a name in files")
+        sc.sha256_field(sha, f"files[{name!r}]")
+    missing = [n for n in needed if n not in files]
+    if missing:
+        raise BundleError(f"manifest.json: files lacks the checksum of {', '.join(missing)}: {sc.FIX}")
+
+
+def check_manifest_dict(d: dict[str, Any]) -> None:
+    """The whole manifest of a decoder bundle, field by field, before anything is built from it.
+
+    Types and ranges of every field the runtime reads, special ids inside the vocabulary, state
+    dtypes the loop carries and shapes it can allocate, plain file names, checksums present.
+    Each problem is one BundleError line naming the field.
+    """
+    known = {f for f in Manifest.__dataclass_fields__}
+    extra = sorted(set(d) - known)
+    if extra:
+        raise BundleError(f"manifest.json has fields this runtime does not know ({', '.join(extra)}): install the "
+                          f"edge-s2s version that wrote the bundle, or {sc.FIX}")
+    sc.str_field(sc.require(d, "task", ""), "task")
+    check_tokens_dict(sc.require(d, "tokens", ""))
+    sc.dict_field(sc.require(d, "preprocessing", ""), "preprocessing")
+    sc.int_field(sc.require(d, "max_length", ""), "max_length", 1, MAX_LENGTH_CEILING)
+    for key in ("encoder", "decoder_step"):
+        check_graph_dict(sc.require(d, key, ""), key)
+    memory = sc.list_field(sc.require(d, "memory", ""), "memory")
+    for i, m in enumerate(memory):
+        sc.str_field(m, f"memory[{i}]")
+    names = set()
+    for i, s in enumerate(sc.list_field(sc.require(d, "state", ""), "state")):
+        at = f"state[{i}]"
+        s = sc.dict_field(s, at)
+        extra = sorted(set(s) - {f for f in StateSpec.__dataclass_fields__})
+        if extra:
+            raise sc.fail(at, "an object with name, shape, dtype, init, title, axes", extra)
+        name = sc.str_field(sc.require(s, "name", at), f"{at}.name")
+        if not name or name in names:
+            raise sc.fail(f"{at}.name", "a state name given once", name)
+        names.add(name)
+        shape = sc.list_field(sc.require(s, "shape", at), f"{at}.shape")
+        if not shape or shape[0] != "N":
+            raise sc.fail(f"state.{name}.shape", "a list that starts with the row axis 'N'", shape)
+        for dim in shape[1:]:
+            if dim != "L":
+                sc.int_field(dim, f"state.{name}.shape", 1, MAX_STATE_DIM)
+        sc.str_field(s.get("dtype", "float32"), f"state.{name}.dtype", DTYPES)
+        init = s.get("init", "encoder")
+        if init != "encoder":
+            sc.number_field(init, f"state.{name}.init (or 'encoder')")
+        sc.str_field(s.get("title", ""), f"state.{name}.title")
+        for a in sc.list_field(s.get("axes", []), f"state.{name}.axes"):
+            sc.str_field(a, f"state.{name}.axes")
+    sc.bool_field(d.get("attention", True), "attention")
+    sc.str_field(d.get("memory_length_from", "memory"), "memory_length_from")
+    sc.dict_field(d.get("model", {}), "model")
+    sc.dict_field(d.get("metrics", {}), "metrics")
+    sc.str_field(d.get("source_checkpoint_sha256", ""), "source_checkpoint_sha256")
+    sc.str_field(d.get("created_by", ""), "created_by")
+    needed = [d["encoder"]["file"], d["decoder_step"]["file"], d["tokens"]["file"]]
+    check_files_dict(d.get("files", {}), needed)
 
 
 def state_input(name: str) -> str:
@@ -202,6 +314,7 @@ class Manifest:
                 raise BundleError("this bundle is a memory network (task 'answer'): it answers questions about a "
                                   "story, run it with `edge-s2s answer --bundle DIR --story story.txt "
                                   "\"Where is Mary?\"` (MemoryNetwork.load in Python)")
+            check_manifest_dict(d)
             d = dict(d)
             d["tokens"] = TokensSpec(**d["tokens"])
             for key in ("encoder", "decoder_step"):

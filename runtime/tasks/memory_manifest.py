@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import schema as sc
 from ..errors import BundleError
 from ..manifest import (
     ANSWER_TASK,
@@ -35,7 +36,10 @@ from ..manifest import (
     MANIFEST_FILE,
     GraphSpec,
     TokensSpec,
+    check_files_dict,
     check_format,
+    check_graph_dict,
+    check_tokens_dict,
     graph_spec,
     read_manifest_dict,
 )
@@ -92,6 +96,7 @@ class MemoryManifest:
         if task != ANSWER_TASK:
             raise BundleError(f"this is a {task!r} bundle, not a memory network (task 'answer'): use "
                               f"`edge-s2s {task}` with it, or pass a bundle exported from `edge-s2s train babi`")
+        check_memory_manifest_dict(d)
         try:
             d = dict(d)
             d["tokens"] = TokensSpec(**d["tokens"])
@@ -119,6 +124,29 @@ class MemoryManifest:
         missing = [n for n in INPUTS if n not in ins] + [n for n in OUTPUTS if n not in outs]
         if missing:
             raise BundleError(f"manifest.json: the graph lacks {missing}, which the runtime needs: {FIX}")
+
+
+def check_memory_manifest_dict(d: dict[str, Any]) -> None:
+    """The whole manifest of a memory-network bundle, field by field (runtime/schema.py): types,
+    ranges, plain file names, checksums present. Each problem is one BundleError line."""
+    known = set(MemoryManifest.__dataclass_fields__)
+    extra = sorted(set(d) - known)
+    if extra:
+        raise BundleError(f"manifest.json has fields this runtime does not know ({', '.join(extra)}): install the "
+                          f"edge-s2s version that wrote the bundle, or {FIX}")
+    check_tokens_dict(sc.require(d, "tokens", ""))
+    answers = sc.dict_field(sc.require(d, "answers", ""), "answers")
+    sc.plain_name(sc.require(answers, "file", "answers"), "answers.file")
+    sc.int_field(sc.require(answers, "size", "answers"), "answers.size", 1, 1_000_000)
+    check_graph_dict(sc.require(d, "graph", ""), "graph")
+    for name, hi in (("memory_size", 10_000), ("hops", 100), ("dim", 1_000_000)):
+        sc.int_field(sc.require(d, name, ""), name, 1, hi)
+    sc.str_field(sc.require(d, "encoding", ""), "encoding")
+    for name in ("preprocessing", "model", "metrics"):
+        sc.dict_field(d.get(name, {}), name)
+    for name in ("source_checkpoint_sha256", "created_by"):
+        sc.str_field(d.get(name, ""), name)
+    check_files_dict(d.get("files", {}), [d["graph"]["file"], d["tokens"]["file"], answers["file"]])
 
 
 def read_answers(path: str | Path, size: int) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Union
 
 import numpy as np
 
-from ..bundle import FIX, check_graph, sha256_file
+from ..bundle import FIX, check_files, check_graph
 from ..errors import BundleError, InputError
 from ..session import create_session
 from ..text import UNK, Vocab
@@ -108,22 +108,23 @@ class MemoryNetwork:
         self.answers = answers
         self.session = session
 
+    @staticmethod
+    def check(path: str | Path) -> tuple[MemoryManifest, Vocab, list[str]]:
+        """Everything that needs no session: manifest fields, files and checksums, vocabulary, answers."""
+        directory = Path(path)
+        m = MemoryManifest.load(directory)
+        check_files(directory, m.files, [m.graph.file, m.tokens.file, m.answers.file])
+        vocab = Vocab.load(directory / m.tokens.file)
+        if len(vocab) != m.tokens.size:
+            raise BundleError(f"{m.tokens.file} has {len(vocab)} tokens but manifest.json says {m.tokens.size}: {FIX}")
+        return m, vocab, read_answers(directory / m.answers.file, m.answers.size)
+
     @classmethod
     def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0,
              optimization: str = "all") -> MemoryNetwork:
         """Read and check the bundle (files, checksums, vocabulary, answers, graph I/O), open the session."""
         directory = Path(path)
-        m = MemoryManifest.load(directory)
-        for name in (m.graph.file, m.tokens.file, m.answers.file, *m.files):
-            if not (directory / name).is_file():
-                raise BundleError(f"bundle {directory} is missing {name}: {FIX} (or copy the whole directory)")
-        for name, expected in m.files.items():
-            if sha256_file(directory / name) != expected:
-                raise BundleError(f"{name} does not match its sha256 in manifest.json (file changed or corrupt): {FIX}")
-        vocab = Vocab.load(directory / m.tokens.file)
-        if len(vocab) != m.tokens.size:
-            raise BundleError(f"{m.tokens.file} has {len(vocab)} tokens but manifest.json says {m.tokens.size}: {FIX}")
-        answers = read_answers(directory / m.answers.file, m.answers.size)
+        m, vocab, answers = cls.check(directory)
         session = create_session(directory / m.graph.file, provider, threads, optimization)
         check_graph(session, m.graph, m.graph.file, INPUTS, OUTPUTS)
         return cls(directory, m, vocab, answers, session)

@@ -5,6 +5,13 @@ the final name, then fsync the directory so the rename itself is durable.
 A checkpoint holds everything `--resume` needs to continue bit for bit: model and optimizer
 state, both configs, step / epoch / position in the epoch's batch list, best validation
 loss, and the python, numpy and torch RNG states.
+
+Checkpoints are untrusted input (a `best.pt` from someone else): they are read with
+`torch.load(weights_only=True)`, which unpickles tensors, numbers, strings and containers only
+and never runs code. So everything saved is one of those: the numpy RNG state is stored as a
+dict with its keys as a tensor, not as numpy objects. A checkpoint written by an older version
+(numpy objects inside) is refused with one line; `edge-s2s convert-checkpoint` rewrites it once,
+for a file the user trusts.
 """
 
 from __future__ import annotations
@@ -66,13 +73,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _numpy_state_dict(state: tuple) -> dict[str, Any]:
+    """np.random.get_state() as plain values: what weights_only loading accepts."""
+    kind, keys, pos, has_gauss, cached = state
+    return {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    return {"python": random.getstate(), "numpy": _numpy_state_dict(np.random.get_state()),
+            "torch": torch.get_rng_state()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
 
 
@@ -89,10 +107,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: train first, or pass the run directory that holds it")
     try:
-        ck = torch.load(str(path), map_location="cpu", weights_only=False)
+        ck = torch.load(str(path), map_location="cpu", weights_only=True)  # never runs code from the file
     except Exception as e:  # truncated zip, random bytes, unpickling errors
-        msg = " ".join(str(e).split())[:160]
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {msg}): "
+        msg = " ".join(str(e).split())
+        if "Weights only load failed" in msg:  # a pickled Python object: an older edge-s2s (or a hostile file)
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects (edge-s2s before 0.2 wrote numpy RNG states), "
+                "which edge-s2s no longer loads because unpickling can run code: if you trust the file, convert it "
+                f"once with `edge-s2s convert-checkpoint {path}`") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {msg[:160]}): "
                               "use the other checkpoint (last.pt / best.pt) or train again") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an edge-s2s checkpoint: pass a last.pt or best.pt written by training")
@@ -102,3 +125,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ck
 
 
+def convert_legacy_checkpoint(path: str | Path, out: str | Path | None = None) -> Path:
+    """Rewrite a checkpoint of an older edge-s2s (numpy objects pickled inside) in today's format.
+
+    This unpickles the file with weights_only=False, which can run code hidden in it: only for a
+    file the user trusts (the command says so). The result loads with weights_only=True. `out`
+    defaults to the same path (replaced atomically).
+    """
+    path, out = Path(path), Path(out) if out is not None else Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: pass the last.pt or best.pt to convert")
+    try:
+        ck = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}): it cannot be "
+                              "converted, train again") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an edge-s2s checkpoint: nothing to convert")
+    rng = ck.get("rng")
+    if isinstance(rng, dict) and isinstance(rng.get("numpy"), tuple):
+        rng["numpy"] = _numpy_state_dict(rng["numpy"])
+    if "data_rng" in ck:  # the NTM tasks' old data generator: examples are now drawn per step from the seed
+        del ck["data_rng"]
+    ck = {k: v for k, v in ck.items() if k != "format"}
+    save_checkpoint(out, ck)
+    load_checkpoint(out)  # what was written must load the safe way
+    return out
