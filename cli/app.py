@@ -15,6 +15,7 @@ from . import (
     answer_cmd,
     bundle_cmds,
     caption_cmd,
+    checkpoint_cmd,
     export_cmd,
     generate_cmd,
     plot_cmd,
@@ -45,6 +46,7 @@ app.command("evaluate")(translate_cmd.evaluate)
 app.command("info")(bundle_cmds.info)
 app.command("verify")(bundle_cmds.verify)
 app.command("profile")(profile_cmd.profile)
+app.command("convert-checkpoint")(checkpoint_cmd.convert_checkpoint)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -50,9 +50,13 @@ def search_from_options(beam: int, n_best: int, length_penalty: float, sample: b
         if sample:
             if beam > 1:
                 raise InputError("--sample and --beam exclude each other: choose one search")
+            if n_best > 1:
+                raise InputError("--n-best applies to beam search: drop it, or use --beam instead of --sample")
             return Sample(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, **pen)
-        if beam > 1 or n_best > 1:
-            return Beam(size=max(beam, n_best), length_penalty=length_penalty, n_best=n_best, **pen)
+        if n_best > beam:
+            raise InputError(f"--n-best {n_best} needs a beam at least as wide: add --beam {n_best} (or more)")
+        if beam > 1:
+            return Beam(size=beam, length_penalty=length_penalty, n_best=n_best, **pen)
         return Greedy(**pen)
     except ValueError as e:
         raise InputError(f"{e}: fix the search options") from None

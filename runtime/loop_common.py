@@ -11,12 +11,14 @@ functions used by both loops, so the same seed draws the same tokens in both.
 from __future__ import annotations
 
 import operator
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .manifest import Manifest, StateSpec, state_input
+from .errors import InputError
+from .manifest import MAX_LENGTH_CEILING, Manifest, StateSpec, state_input
 from .search import Beam, Greedy, Sample
 
 NP_DTYPES = {
@@ -255,3 +257,46 @@ def host_topk(logprobs: np.ndarray, K: int, out_lp: np.ndarray | None = None,
     out_lp[:N] = lp
     out_ids[:N] = idx
     return out_lp[:N], out_ids[:N]
+
+
+def decode_bytes(manifest: Manifest, rows: int, length: int, max_length: int) -> int:
+    """Memory one decode of `rows` rows (batch x beam) needs at the least: every state twice (the
+    loop double-buffers them), the step's log-probs and the host's copy of them, and each row's
+    token history."""
+    per_row = 0
+    for s in manifest.state:
+        n = 1
+        for d in s.shape[1:]:
+            n *= length if d == "L" else int(d)
+        per_row += 2 * n * np.dtype(NP_DTYPES[s.dtype]).itemsize
+    per_row += 2 * 4 * manifest.tokens.size + 8 * max_length
+    return rows * per_row
+
+
+def memory_budget() -> int:
+    """Bytes a single decode may plan to use: half of this machine's memory (8 GiB when unknown),
+    or EDGE_S2S_MAX_DECODE_BYTES."""
+    env = os.environ.get("EDGE_S2S_MAX_DECODE_BYTES")
+    if env and env.isdigit():
+        return int(env)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def check_decode(manifest: Manifest, encoder_outputs: dict[str, np.ndarray], search, max_length: int | None) -> int:
+    """Refuse, before the first step, a decode that could not finish: max_length beyond the stated
+    ceiling (MAX_LENGTH_CEILING; the bundle's own max_length is the default), or batch x beam rows
+    whose states would not fit in memory. Returns the max_length used."""
+    ml = manifest.max_length if max_length is None else max_length
+    if isinstance(ml, bool) or not isinstance(ml, (int, np.integer)) or not 1 <= ml <= MAX_LENGTH_CEILING:
+        raise InputError(f"max_length must be an integer from 1 to {MAX_LENGTH_CEILING} (this bundle's default is "
+                         f"{manifest.max_length}), got {ml!r}")
+    B, L = batch_and_length(manifest, encoder_outputs)
+    rows = B * (search.size if isinstance(search, Beam) else 1)
+    need, budget = decode_bytes(manifest, rows, L, int(ml)), memory_budget()
+    if need > budget:
+        raise InputError(f"{B} inputs x {rows // max(B, 1)} beams need about {need / 2**30:.1f} GiB for the decoder "
+                         f"state, more than the {budget / 2**30:.1f} GiB allowed: use a smaller batch or beam")
+    return int(ml)

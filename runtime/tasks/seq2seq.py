@@ -17,8 +17,8 @@ import numpy as np
 
 from ..bundle import Bundle
 from ..errors import EdgeS2SError, InputError
-from ..loop_common import Timings
-from ..manifest import Manifest
+from ..loop_common import Timings, check_decode
+from ..manifest import MAX_LENGTH_CEILING, Manifest
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Beam, Greedy, Sample, SearchConfig
 from ..text import Vocab, detokenize, encode_source
@@ -125,6 +125,7 @@ class Seq2Seq:
 
         prefix: per item, ids forced before the search takes over (see reference_loop).
         """
+        max_length = check_decode(self.manifest, enc, search, max_length)
         kw = dict(max_length=max_length, min_length=min_length, callback=callback, tokens=self.vocab.tokens,
                   timings=timings)
         if prefix is not None:
@@ -141,9 +142,10 @@ class Seq2Seq:
         if isinstance(search, Beam) and callback is not None:
             raise InputError("beam search cannot stream tokens (hypotheses change until the end): use Greedy() or Sample()")
         ml = self.manifest.max_length if max_length is None else max_length
-        if ml < 1:
-            raise InputError(f"max_length must be >= 1, got {ml}")
-        if not 0 <= min_length <= ml:
+        if isinstance(ml, bool) or not isinstance(ml, int) or not 1 <= ml <= MAX_LENGTH_CEILING:
+            raise InputError(f"max_length must be an integer from 1 to {MAX_LENGTH_CEILING} (this bundle's default is "
+                             f"{self.manifest.max_length}), got {ml!r}")
+        if isinstance(min_length, bool) or not isinstance(min_length, int) or not 0 <= min_length <= ml:
             raise InputError(f"min_length must be between 0 and max_length={ml}, got {min_length}")
 
     def _result(self, raws: list[RawHypothesis], src_len: int) -> Result:

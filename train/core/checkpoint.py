@@ -110,7 +110,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ck = torch.load(str(path), map_location="cpu", weights_only=True)  # never runs code from the file
     except Exception as e:  # truncated zip, random bytes, unpickling errors
         msg = " ".join(str(e).split())
-        if "Weights only load failed" in msg:  # a pickled Python object: an older edge-s2s (or a hostile file)
+        if "Unsupported global" in msg:  # a pickled Python object: an older edge-s2s (or a hostile file)
             raise CheckpointError(
                 f"checkpoint {path} holds pickled Python objects (edge-s2s before 0.2 wrote numpy RNG states), "
                 "which edge-s2s no longer loads because unpickling can run code: if you trust the file, convert it "
