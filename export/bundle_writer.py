@@ -7,8 +7,11 @@ leaves a half bundle behind.
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,11 +120,14 @@ def staged_bundle(out: Path, check: Callable[[Path], object] | None = None) -> I
     """A temporary directory next to `out` that becomes `out` only when the block succeeds.
 
     Whatever fails inside (export, checker, parity) removes it, so a failed export never
-    leaves a half bundle behind; the manifest must parse before the rename (`check`, default
-    Manifest.load; a memory network's bundle passes MemoryManifest.load).
+    leaves a half bundle behind; the manifest must parse before the swap (`check`, default
+    Manifest.load; a memory network's bundle passes MemoryManifest.load). A kill at any instant
+    leaves the old bundle or the new one at `out` (`_finalize`); what a killed export left
+    beside it is recovered or removed by the next export into the same place (`_recover`).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
+    _recover(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TMP_TAG}{os.getpid()}-", dir=str(out.parent)))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is an ordinary directory
@@ -134,17 +140,94 @@ def staged_bundle(out: Path, check: Callable[[Path], object] | None = None) -> I
         raise
 
 
+TMP_TAG = ".tmp-"  # .NAME.tmp-PID-XXXX: an export being written (after a swap: the old bundle being removed)
+OLD_TAG = ".old-"  # .NAME.old-PID: the old bundle moved aside (only where the atomic swap is unavailable)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Every file of the new bundle, then its directory, on disk before the swap makes it visible."""
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            _fsync_path(p)
+    for d in sorted({p.parent for p in root.rglob("*")} | {root}, key=lambda x: -len(x.parts)):
+        _fsync_path(d)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the
+    system or the file system cannot."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    return fn(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
+
+
 def _finalize(tmp: Path, out: Path) -> None:
-    """Move the finished temp bundle to `out`, replacing an older bundle there."""
-    if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / mf.MANIFEST_FILE).is_file()):
+    """Make the finished temp bundle `out`, replacing an older bundle there, so that a kill at any
+    instant leaves the old or the new bundle at `out`: files and directories are fsynced first,
+    then the two directories are swapped atomically (the old one, now at the temp name, is
+    removed afterwards; a kill before that leaves it for the next export to remove)."""
+    _fsync_tree(tmp)
+    if out.exists() or out.is_symlink():
+        if out.is_symlink() or not out.is_dir() or (any(out.iterdir()) and not (out / mf.MANIFEST_FILE).is_file()):
             raise ExportError(f"{out} exists and is not an edge-s2s bundle: refusing to overwrite it, choose another "
                               "output directory")
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if _exchange(tmp, out):
+            _fsync_path(out.parent)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        # no atomic swap here: move the old bundle aside under a name the next export recognises
+        old = out.parent / f".{out.name}{OLD_TAG}{os.getpid()}"
         os.replace(out, old)
         os.replace(tmp, out)
+        _fsync_path(out.parent)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+        _fsync_path(out.parent)
 
 
+def _recover(out: Path) -> None:
+    """Clean up after an export that was killed: put a moved-aside old bundle back when `out` is
+    missing (a kill between the two renames of the fallback path), and remove temporary and old
+    directories of earlier exports into the same place."""
+    leftovers = sorted(out.parent.glob(f".{glob.escape(out.name)}{OLD_TAG}*"))
+    if not out.exists():
+        complete = [d for d in leftovers if (d / mf.MANIFEST_FILE).is_file()]
+        if complete:
+            os.replace(complete[-1], out)
+            leftovers.remove(complete[-1])
+    for d in [*leftovers, *out.parent.glob(f".{glob.escape(out.name)}{TMP_TAG}*")]:
+        if d.is_dir() and not d.is_symlink() and not _alive_elsewhere(d):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive_elsewhere(d: Path) -> bool:
+    """Whether the directory belongs to another export still running (its PID is in the name)."""
+    tag = TMP_TAG if TMP_TAG in d.name else OLD_TAG
+    pid = d.name.rsplit(tag, 1)[-1].split("-")[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -31,7 +31,13 @@ from ..train.core.checkpoint import load_checkpoint
 from ..train.core.run_dir import TOKENS_FILE
 from ..train.core.step_contract import StepGraph
 from .bundle_writer import (
-    GOLDEN_SEARCHES, ExportError, ExportReport, _quantize, bundle_manifest, resolve_checkpoint, staged_bundle,
+    GOLDEN_SEARCHES,
+    ExportError,
+    ExportReport,
+    _quantize,
+    bundle_manifest,
+    resolve_checkpoint,
+    staged_bundle,
     write_manifest,
 )
 from .graphs import _quiet_export, check_model, set_output_shapes, step_axes

@@ -30,7 +30,13 @@ from ..train.generate.config import GeneratorTrainConfig
 from ..train.generate.loop import TASK, load_generator_data, load_generator_run_config
 from ..train.generate.model import make_generator
 from .bundle_writer import (
-    ExportError, ExportReport, _quantize, bundle_manifest, resolve_checkpoint, staged_bundle, write_manifest,
+    ExportError,
+    ExportReport,
+    _quantize,
+    bundle_manifest,
+    resolve_checkpoint,
+    staged_bundle,
+    write_manifest,
 )
 from .graphs import _quiet_export, check_model, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime

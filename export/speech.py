@@ -24,7 +24,12 @@ from ..runtime.text import Vocab
 from ..train.core.step_contract import EncoderGraph, StepGraph
 from ..train.speech.model import Speller
 from .bundle_writer import (
-    GOLDEN_SEARCHES, ExportError, bundle_manifest, resolve_checkpoint, staged_bundle, write_manifest,
+    GOLDEN_SEARCHES,
+    ExportError,
+    bundle_manifest,
+    resolve_checkpoint,
+    staged_bundle,
+    write_manifest,
 )
 from .graphs import _quiet_export, check_model, expected_shapes, set_output_shapes, step_axes
 from .parity import TOL, compare_searches, graph_parity, load_runtime

@@ -24,7 +24,13 @@ from ..train.translate.loop import read_val_pairs
 from ..train.translate.model import Translator
 from ..train.translate.ntm_decoder import build_translator
 from .bundle_writer import (
-    GOLDEN_SEARCHES, ExportError, ExportReport, _quantize, bundle_manifest, resolve_checkpoint, staged_bundle,
+    GOLDEN_SEARCHES,
+    ExportError,
+    ExportReport,
+    _quantize,
+    bundle_manifest,
+    resolve_checkpoint,
+    staged_bundle,
     write_manifest,
 )
 from .graphs import export_graphs

@@ -3,10 +3,17 @@
 onnxruntime-gpu silently falls back to CPU when CUDA cannot be loaded; `create_session`
 checks `get_providers()` after creation and raises when "cuda" was asked for but not
 obtained, so what a session really runs on is never a guess.
+
+onnxruntime prints its "EP Error ... Falling back" banner with Python's print, to standard
+output, where it would mix into results (a caption, a transcript): session creation sends it to
+standard error, and a created session has its run-time fallback turned off (a failing provider
+then raises instead of printing and retrying). Its C++ log keeps to errors, on standard error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import onnxruntime as ort
@@ -57,7 +64,9 @@ def create_session(path: str | Path, provider: str = "cpu", threads: int = 0,
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        with contextlib.redirect_stdout(sys.stderr):  # ORT's fallback banner is a print(): never on stdout
+            sess = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        sess.disable_fallback()
     except Exception as e:  # ORT raises its own pybind exception types for corrupt models
         msg = " ".join(str(e).split())[:300]
         raise BundleError(f"{Path(path).name} cannot be loaded by onnxruntime ({msg}): the file is corrupt or "

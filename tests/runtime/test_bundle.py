@@ -128,3 +128,28 @@ def test_input_errors(model_bundle):
     for bad, word in ((["w4", ""], "input 1"), (["w4", 3], "input 1"), (["w4 " * 60], "input 0"), ("w4", "list")):
         with pytest.raises(InputError, match=word):
             m.generate(bad)
+
+
+def test_onnxruntime_fallback_banner_goes_to_stderr_not_stdout(model_bundle, capsys, monkeypatch):
+    """onnxruntime prints "EP Error ... Falling back" with print(): results on stdout stay clean.
+    The first session creation is made to fail once, so ORT's own fallback path runs and prints."""
+    from onnxruntime.capi import onnxruntime_inference_collection as oic
+
+    from edge_s2s.runtime.session import create_session
+
+    real = oic.InferenceSession._create_inference_session
+    calls = []
+
+    def fail_once(self, *a, **k):
+        calls.append(1)
+        out = real(self, *a, **k)
+        if len(calls) == 1:  # as a provider that fails to initialise: ORT prints its banner and retries
+            raise RuntimeError("provider could not be initialised")
+        return out
+
+    monkeypatch.setattr(oic.InferenceSession, "_create_inference_session", fail_once)
+    capsys.readouterr()
+    sess = create_session(model_bundle / "decoder_step.onnx")
+    cap = capsys.readouterr()
+    assert len(calls) == 2 and sess.get_providers()[0] == "CPUExecutionProvider"
+    assert "EP Error" in cap.err and cap.out == ""
