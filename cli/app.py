@@ -25,6 +25,25 @@ from . import (
     translate_cmd,
 )
 
+
+def _flags_take_no_value() -> None:
+    """typer 0.2x writes the type beside every option in --help, `<bool>` beside on/off flags too,
+    which invites `--json true` (and "true" is then read as the next argument). A flag takes no
+    value: show none."""
+    option = typer.core.TyperOption
+    if getattr(option, "_edge_s2s_flags", False):
+        return
+    shown = option.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+    option._edge_s2s_flags = True
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     name="edge-s2s",
     help="Train attention seq2seq models in PyTorch, export them to ONNX bundles, run them with ONNX Runtime.",

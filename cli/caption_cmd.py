@@ -15,24 +15,21 @@ import typer
 
 from ..runtime.errors import InputError
 from .common import (
+    STDIN,
     NoRepeatNgramOpt,
+    stdin_bytes,
     ProviderOpt,
     RepetitionPenaltyOpt,
     ThreadsOpt,
+    attention_targets,
     hypothesis_json,
     search_from_options,
 )
 
 
-def _attention_target(attention: Path, image: Path, many: bool) -> Path:
-    if not many:
-        return attention
-    attention.mkdir(parents=True, exist_ok=True)
-    return attention / f"{image.stem}.attention.png"
-
-
 def caption(
-    images: Annotated[list[Path] | None, typer.Argument(help="Image files or directories of images.")] = None,
+    images: Annotated[list[Path] | None, typer.Argument(help="Image files or directories of images; - reads one "
+                                                            "image from standard input.")] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Captioning bundle (default: the model "
                                                  "shipped with edge-s2s).")] = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
@@ -47,8 +44,9 @@ def caption(
     no_repeat_ngram: NoRepeatNgramOpt = 0,
     max_length: Annotated[int | None, typer.Option(help="Most words (default: the bundle's limit).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
-    attention: Annotated[Path | None, typer.Option("--attention", help="Write the attention picture here (PNG; a "
-                                                    "directory when captioning several images).")] = None,
+    attention: Annotated[Path | None, typer.Option("--attention", help="Write the attention picture as PNG: OUT.png "
+                                                    "for one image, OUT-<stem>.png for each of several, or "
+                                                    "DIR/<stem>.attention.png for a directory.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images captioned together.")] = 16,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
@@ -65,14 +63,9 @@ def caption(
     search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed,
                                  repetition_penalty, no_repeat_ngram)
     paths = expand_image_paths(images)
+    piped = stdin_bytes(paths, "image")
     many = len(paths) > 1
-    if attention is not None:
-        target_dir = attention if many else attention.parent
-        if target_dir.exists() and not target_dir.is_dir():
-            raise InputError(f"--attention {attention}: {target_dir} is not a directory; with several images "
-                             "--attention names a directory")
-        if not many and not target_dir.is_dir():
-            raise InputError(f"--attention {attention}: directory {target_dir} does not exist: create it first")
+    pictures = attention_targets(attention, paths) if attention is not None else None
     model = Captioner.load(bundle, provider=provider, threads=threads)
     failed = 0
     show_bar = many and not no_progress and sys.stderr.isatty()
@@ -85,7 +78,7 @@ def caption(
             loaded, errors = [], {}
             for i, p in enumerate(chunk):
                 try:
-                    loaded.append((i, load_image(p, model.spec)))
+                    loaded.append((i, load_image(piped if p == STDIN else p, model.spec)))
                 except InputError as e:
                     msg = str(e)
                     errors[i] = msg if str(p) in msg else f"{p}: {msg}"
@@ -100,8 +93,8 @@ def caption(
                         typer.echo(json.dumps({"image": str(p), "error": errors[i]}, ensure_ascii=False))
                     continue
                 r = by_index[i]
-                if attention is not None:
-                    _write_attention(model, attention, p, dict(loaded)[i], r, many)
+                if pictures is not None:
+                    _write_attention(model, pictures[start + i], dict(loaded)[i], r)
                 if json_out:
                     typer.echo(json.dumps({"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]},
                                           ensure_ascii=False))
@@ -116,16 +109,16 @@ def caption(
         if bar is not None:
             bar.__exit__(None, None, None)
     if failed:
-        typer.echo(f"error: {failed} of {len(paths)} images could not be captioned (see above)", err=True)
+        if len(paths) > 1:  # one input: its own error line says it all
+            typer.echo(f"error: {failed} of {len(paths)} images could not be captioned (see above)", err=True)
         return 1
     return 0
 
 
-def _write_attention(model, attention: Path, path: Path, image, result, many: bool) -> None:
+def _write_attention(model, target: Path, image, result) -> None:
     from ..runtime.pictures.attention_map import save_attention_figure
 
     h = result.hypotheses[0]
     if h.attention is None:
         raise InputError("this bundle has no attention (a no-attention baseline): drop --attention")
-    save_attention_figure(_attention_target(attention, path, many), image, h.tokens, h.attention[: len(h.tokens)],
-                          grid=model.grid, spec=model.spec)
+    save_attention_figure(target, image, h.tokens, h.attention[: len(h.tokens)], grid=model.grid, spec=model.spec)

@@ -62,6 +62,58 @@ def search_from_options(beam: int, n_best: int, length_penalty: float, sample: b
         raise InputError(f"{e}: fix the search options") from None
 
 
+STDIN = Path("-")
+
+
+def stdin_bytes(paths: list[Path], what: str) -> bytes | None:
+    """The bytes of standard input when `-` is among the inputs (once; a file piped in), else None."""
+    if STDIN not in paths:
+        return None
+    if paths.count(STDIN) > 1:
+        raise InputError(f"'-' (standard input) can be given once: pipe one {what}")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError(f"'-' reads the {what} from standard input, but nothing is piped in: "
+                         f"cat FILE | edge-s2s ... -")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError(f"standard input is empty: pipe one {what}")
+    return data
+
+
+def attention_targets(target: Path, paths: list[Path]) -> list[Path]:
+    """Where --attention writes each input's picture, one rule for every command:
+
+    * an existing directory (or a name ending in '/'), or several inputs and a name without a
+      suffix: a directory (created), `<input stem>.attention.png` inside it;
+    * one input: `target` itself;
+    * several inputs and a file name: `<target stem>-<input stem><suffix>` beside it.
+    A stem that repeats gets its position added. Checked before any work (one error line).
+    """
+    from ..runtime.output_files import check_writable
+
+    as_dir = target.is_dir() or str(target).endswith(("/", "\\")) or (len(paths) > 1 and not target.suffix)
+    if as_dir:
+        if target.exists() and not target.is_dir():
+            raise InputError(f"--attention {target} is not a directory: pass a directory, or a file name for one input")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--attention {target}: cannot create the directory ({e.strerror or e}): choose a "
+                             "writable place") from None
+    elif len(paths) == 1:
+        return [check_writable(target)]
+    else:
+        check_writable(target)
+    seen: set[str] = set()
+    out = []
+    for i, p in enumerate(paths):
+        stem = p.stem if p.stem not in seen else f"{p.stem}-{i}"
+        seen.add(stem)
+        out.append(target / f"{stem}.attention.png" if as_dir
+                   else target.with_name(f"{target.stem}-{stem}{target.suffix or '.png'}"))
+    return out
+
+
 def hypothesis_json(h, with_attention: bool = False) -> dict:
     """One hypothesis as the --json output of every command prints it."""
     d = {"text": h.text, "tokens": h.tokens, "score": round(h.score, 6), "log_prob": round(h.log_prob, 6)}

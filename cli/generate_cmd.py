@@ -115,10 +115,10 @@ def generate(
     events = model.stream(prompt, search=search, max_length=max_length, condition=condition)  # checks the prompt
     typer.echo(prompt, nl=False)
     produced: list[int] = []  # what --trace replays
+    finished = False
     for ev in events:
         produced.append(ev.id)
-        if ev.id == model.vocab.eos_id:
-            break
+        finished = ev.finished
         units.append(ev.token)
         text = join_units(units, model.unit)
         sys.stdout.write(text[len(shown):])  # detokenizing is append-only, so only the new part prints
@@ -126,9 +126,7 @@ def generate(
         shown = text
     typer.echo("")
     if trace is not None:
-        eos = model.vocab.eos_id
-        ids = model.prompt_ids(prompt) + [i for i in produced if i != eos]
-        _write_trace(model, ids, bool(produced) and produced[-1] == eos, prompt, condition, trace, trace_memory)
+        _write_trace(model, model.prompt_ids(prompt) + produced, finished, prompt, condition, trace, trace_memory)
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ..runtime.errors import InputError
-from .common import ProviderOpt, ThreadsOpt, search_from_options
+from .common import STDIN, ProviderOpt, ThreadsOpt, attention_targets, search_from_options, stdin_bytes
 
 
 def expand_audio_paths(paths: list[Path]) -> list[Path]:
@@ -39,24 +39,6 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
-def attention_targets(target: Path, paths: list[Path]) -> list[Path]:
-    """--attention's picture for each recording: `target` itself for one, `<target stem>-<recording stem>.png`
-    beside it for several (a recording whose stem repeats gets its position added)."""
-    from ..runtime.output_files import check_writable
-
-    check_writable(target)
-    if len(paths) == 1:
-        return [target]
-    suffix = target.suffix or ".png"
-    seen: set[str] = set()
-    out = []
-    for i, p in enumerate(paths):
-        stem = p.stem if p.stem not in seen else f"{p.stem}-{i}"
-        seen.add(stem)
-        out.append(target.with_name(f"{target.stem}-{stem}{suffix}"))
-    return out
-
-
 def transcript_json(path: Path, result) -> dict:
     """One file's --json object: text, score, and each character with the time (s) of its attention peak."""
     if not result.ok:
@@ -72,7 +54,8 @@ def transcript_json(path: Path, result) -> dict:
 
 
 def transcribe(
-    audio: Annotated[list[Path] | None, typer.Argument(help="Recordings (WAV, FLAC, OGG, ...) or directories.")] = None,
+    audio: Annotated[list[Path] | None, typer.Argument(help="Recordings (WAV, FLAC, OGG, ...) or directories; - "
+                                                           "reads one recording from standard input.")] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Speech-recognition bundle (default: the "
                                                                        "digit-string model shipped with edge-s2s).")
                       ] = None,
@@ -83,7 +66,8 @@ def transcribe(
     = False,
     attention: Annotated[Path | None, typer.Option("--attention", help="Draw the log-mel spectrogram with each "
                                                     "character's attention under it, as PNG: OUT.png for one "
-                                                    "recording, OUT-<stem>.png for each of several.")] = None,
+                                                    "recording, OUT-<stem>.png for each of several, or "
+                                                    "DIR/<stem>.attention.png for a directory.")] = None,
     batch_size: Annotated[int, typer.Option(help="Recordings transcribed together.")] = 8,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
@@ -93,12 +77,12 @@ def transcribe(
     from ..runtime.tasks.transcriber import Transcriber
 
     if not audio:
-        raise InputError("no recordings given: pass audio files or directories, e.g. edge-s2s transcribe "
-                         "--bundle DIR call.wav")
+        raise InputError("no recordings given: pass audio files or directories, e.g. edge-s2s transcribe call.wav")
     if batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {batch_size}")
     search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
     paths = expand_audio_paths(audio)
+    piped = stdin_bytes(paths, "recording")
     pictures = attention_targets(attention, paths) if attention is not None else None
     model = Transcriber.load(bundle, provider=provider, threads=threads)
     many = len(paths) > 1
@@ -110,13 +94,13 @@ def transcribe(
     try:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start : start + batch_size]
-            results = model.transcribe([os.fspath(p) for p in chunk], search=search, max_length=max_length,
-                                       batch_size=batch_size, errors="keep")
+            results = model.transcribe([piped if p == STDIN else os.fspath(p) for p in chunk], search=search,
+                                       max_length=max_length, batch_size=batch_size, errors="keep")
             for k, (p, r) in enumerate(zip(chunk, results)):
                 if pictures is not None and r.ok:
                     from ..runtime.pictures.speech_attention import save_transcript_attention
 
-                    save_transcript_attention(pictures[start + k], model, os.fspath(p), r)
+                    save_transcript_attention(pictures[start + k], model, piped if p == STDIN else os.fspath(p), r)
                 if not r.ok:
                     failed += 1
                     typer.echo(f"error: {r.error}", err=True)
@@ -132,6 +116,7 @@ def transcribe(
         if bar is not None:
             bar.__exit__(None, None, None)
     if failed:
-        typer.echo(f"error: {failed} of {len(paths)} recordings could not be transcribed (see above)", err=True)
+        if len(paths) > 1:  # one input: its own error line says it all
+            typer.echo(f"error: {failed} of {len(paths)} recordings could not be transcribed (see above)", err=True)
         return 1
     return 0

@@ -102,8 +102,6 @@ def translate(
             toks: list[str] = []
             shown = ""
             for ev in model.stream(src, search=search, max_length=max_length, min_length=min_length):
-                if ev.id == model.vocab.eos_id:
-                    continue
                 toks.append(ev.token)
                 text = detokenize(toks)  # the same spacing rules as the final text
                 sys.stdout.write(text[len(shown):])

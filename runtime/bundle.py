@@ -109,6 +109,20 @@ def check_manifest(manifest: Manifest) -> None:
                                   f"{declared[name]}: {FIX}")
 
 
+def check_state_shapes(step: ort.InferenceSession, manifest: Manifest) -> None:
+    """Each declared state has the rank (and the fixed sizes) of the step graph's real input."""
+    real = {t.name: t.shape for t in step.get_inputs()}
+    for s in manifest.state:
+        shape = real.get(state_input(s.name))
+        if shape is None:
+            continue  # check_graph names a missing input
+        fixed = [(i, d) for i, d in enumerate(s.shape) if isinstance(d, int) and i < len(shape)
+                 and isinstance(shape[i], int) and shape[i] != d]
+        if len(shape) != len(s.shape) or fixed:
+            raise BundleError(f"manifest.json: state.{s.name} has shape {s.shape} but the step graph's input is "
+                              f"{shape}: {FIX}")
+
+
 @dataclass
 class Bundle:
     """A loaded, checked bundle: manifest, vocabulary and the two sessions."""
@@ -151,6 +165,7 @@ class Bundle:
         check_graph(encoder, manifest.encoder, manifest.encoder.file, [], manifest.encoder_output_names())
         check_graph(step, manifest.decoder_step, manifest.decoder_step.file, manifest.step_input_names(),
                     manifest.step_output_names())
+        check_state_shapes(step, manifest)
         extra = [t.name for t in manifest.decoder_step.inputs if t.name not in manifest.step_input_names()]
         if extra:
             raise BundleError(f"{manifest.decoder_step.file} inputs {extra} are not in the step contract "

@@ -66,6 +66,18 @@ MAX_STATE_DIM = 1 << 20  # a state axis longer than this is a damaged manifest, 
 ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/tasks/memory_manifest.py)
 
 
+# the command and class that run each manifest task: what a wrong-bundle error points to
+TASK_USE = {"translate": "`edge-s2s translate` (Seq2Seq)", "caption": "`edge-s2s caption` (Captioner)",
+            "transcribe": "`edge-s2s transcribe` (Transcriber)", "generate": "`edge-s2s generate` (Generator)",
+            "answer": "`edge-s2s answer` (MemoryNetwork)"}
+
+
+def wrong_task(task: str, wanted: str) -> BundleError:
+    """One line for a bundle of another task: what it is, and what runs it."""
+    use = TASK_USE.get(task, "the command for its task")
+    return BundleError(f"this is a {task!r} bundle, not a {wanted!r} one: run it with {use}")
+
+
 def read_manifest_dict(directory: str | Path) -> dict[str, Any]:
     """manifest.json of a bundle as a dict (any task); BundleError for a missing or unreadable one."""
     path = Path(directory, MANIFEST_FILE)

@@ -56,6 +56,9 @@ class TokenEvent:
 
     forced: True when the token was forced by the decode's `prefix` rather than chosen
     by the search (its log_prob is still the model's).
+    Callbacks see the end token too (its own event); the `stream()` iterators never yield it:
+    their last event has is_last=True, and finished=True when the output ended with the end
+    token right after it (False when it stopped at max_length).
     """
 
     batch_index: int
@@ -65,6 +68,7 @@ class TokenEvent:
     log_prob: float
     is_last: bool
     forced: bool = False
+    finished: bool = False
 
 
 @dataclass

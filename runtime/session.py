@@ -6,19 +6,48 @@ obtained, so what a session really runs on is never a guess.
 
 onnxruntime prints its "EP Error ... Falling back" banner with Python's print, to standard
 output, where it would mix into results (a caption, a transcript): session creation sends it to
-standard error, and a created session has its run-time fallback turned off (a failing provider
-then raises instead of printing and retrying). Its C++ log keeps to errors, on standard error.
+standard error when the session then works (and drops it when our one error line follows), and a
+created session has its run-time fallback turned off (a failing provider then raises instead of
+printing and retrying). Its C++ log keeps to errors, on standard error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from pathlib import Path
 
 import onnxruntime as ort
 
 from .errors import BundleError, EdgeS2SError
+
+# what onnxruntime raises when a graph fails while running (a damaged or mismatched bundle)
+_ORT_STATE = ort.capi.onnxruntime_pybind11_state
+ORT_FAILURES = tuple(getattr(_ORT_STATE, n) for n in ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph",
+                                                     "NotImplemented", "EPFail", "EngineError", "NoSuchFile")
+                     if hasattr(_ORT_STATE, n))
+
+
+def ort_failed(e: BaseException) -> bool:
+    """Whether `e` is onnxruntime failing to run a graph (its own types, or the RuntimeError its
+    IO-binding API raises), as opposed to a bug of ours."""
+    return isinstance(e, ORT_FAILURES) or (isinstance(e, RuntimeError) and str(e).startswith(
+        ("Error in execution", "[ONNXRuntimeError]")))
+
+
+@contextlib.contextmanager
+def graph_errors(what: str):
+    """Run graphs; onnxruntime's failures become one BundleError line (a well-formed bundle never
+    fails there, so the bundle is damaged or made for another runtime)."""
+    try:
+        yield
+    except Exception as e:
+        if not ort_failed(e):
+            raise
+        msg = " ".join(str(e).split())[:240]
+        raise BundleError(f"the bundle's graphs failed while {what} ({msg}): the bundle is damaged or does not "
+                          "match its manifest, re-export it") from None
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 OPTIMIZATION = {
@@ -63,11 +92,14 @@ def create_session(path: str | Path, provider: str = "cpu", threads: int = 0,
     so.intra_op_num_threads = int(threads)
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    banner = io.StringIO()  # ORT's fallback banner is a print(): never on stdout
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # ORT's fallback banner is a print(): never on stdout
+        with contextlib.redirect_stdout(banner):
             sess = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         sess.disable_fallback()
-    except Exception as e:  # ORT raises its own pybind exception types for corrupt models
+        if banner.getvalue():  # it fell back and then worked: worth saying, on stderr
+            sys.stderr.write(banner.getvalue())
+    except Exception as e:  # our one error line says what the banner would have  # ORT raises its own pybind exception types for corrupt models
         msg = " ".join(str(e).split())[:300]
         raise BundleError(f"{Path(path).name} cannot be loaded by onnxruntime ({msg}): the file is corrupt or "
                           "from an unsupported exporter, re-export the bundle") from None

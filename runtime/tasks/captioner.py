@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Bundle, shipped_bundle
-from ..errors import BundleError, EdgeS2SError, InputError
+from ..errors import BundleError, InputError, int_option
 from ..loop_common import Timings
+from ..manifest import wrong_task
 from ..media.image import ImageInput, ImageSpec, describe, load_image, to_pixels
 from ..results import RawHypothesis, Result, TokenEvent
 from ..search import Greedy, SearchConfig
+from ..session import graph_errors
 from .seq2seq import Seq2Seq
 
 ERRORS = ("raise", "keep")
@@ -37,8 +39,7 @@ class Captioner(Seq2Seq):
 
     def _setup_input(self, pre: dict) -> None:
         if pre.get("type") != "image":
-            raise EdgeS2SError(f"this bundle's input is {pre.get('type', 'text')!r}, not images: it is not a captioner "
-                               "(use `edge-s2s translate` / Seq2Seq for text bundles)")
+            raise wrong_task(self.bundle.manifest.task, "caption")
         self.spec = ImageSpec.from_manifest(pre)
         grid = self.bundle.manifest.model.get("grid", [7, 7])
         self.grid = (int(grid[0]), int(grid[1]))
@@ -83,7 +84,9 @@ class Captioner(Seq2Seq):
     def encode_pixels(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """Run the encoder (the whole CNN + region projection) on [B, 3, S, S] float32 pixels."""
         name = self.manifest.encoder.inputs[0].name
-        outs = self.bundle.encoder.run(self._enc_outputs, {name: np.ascontiguousarray(pixels, dtype=np.float32)})
+        with graph_errors("encoding images"):
+            outs = self.bundle.encoder.run(self._enc_outputs,
+                                           {name: np.ascontiguousarray(pixels, dtype=np.float32)})
         return dict(zip(self._enc_outputs, outs))
 
     def decode_pixels(self, pixels: np.ndarray, search: SearchConfig = Greedy(), max_length: int | None = None,
@@ -110,8 +113,7 @@ class Captioner(Seq2Seq):
         """
         if errors not in ERRORS:
             raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        int_option(batch_size, "batch_size", 1)
         self._check_call(search, callback, max_length, min_length)
         self._check_images(images)
         results: list[Result | None] = [None] * len(images)

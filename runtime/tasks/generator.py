@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..errors import EdgeS2SError, InputError
+from ..errors import EdgeS2SError, InputError, int_option
 from ..loop_common import Timings
+from ..manifest import wrong_task
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Beam, Greedy, Sample, SearchConfig
+from ..session import graph_errors
 from ..text import join_units, split_units
 from .seq2seq import Seq2Seq, offset_callback, stream_events
 
@@ -36,8 +38,7 @@ class Generator(Seq2Seq):
 
     def _setup_input(self, pre: dict) -> None:
         if pre.get("type") != "generate":
-            raise EdgeS2SError(f"this bundle's input is {pre.get('type', 'text')!r}: it is not a generator "
-                               "(use `edge-s2s translate` or `edge-s2s caption` for it)")
+            raise wrong_task(self.bundle.manifest.task, "generate")
         self.unit: str = pre.get("unit", "char")
         self.conditions: list[str] | None = pre.get("conditions")
         img = pre.get("image") or {}
@@ -81,7 +82,8 @@ class Generator(Seq2Seq):
         feeds = {CONDITION: np.asarray(conditions, dtype=np.int64)}
         if self._enc_inputs != [CONDITION]:
             raise EdgeS2SError(f"encoder inputs {self._enc_inputs} are not a generator's: re-export the bundle")
-        outs = self.bundle.encoder.run(self._enc_outputs, feeds)
+        with graph_errors("encoding the condition"):
+            outs = self.bundle.encoder.run(self._enc_outputs, feeds)
         return dict(zip(self._enc_outputs, outs))
 
     # --- text ------------------------------------------------------------------------------
@@ -118,12 +120,10 @@ class Generator(Seq2Seq):
         prompt differ; the same seed (and batch_size) gives the same samples. callback's
         batch_index is the index into the returned list.
         """
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        int_option(batch_size, "batch_size", 1)
         if isinstance(prompts, str):
             raise InputError("generate() takes a list of prompts: wrap the prompt in a list")
-        if n < 1:
-            raise InputError(f"n must be >= 1 (how many sequences to generate), got {n}")
+        int_option(n, "n", 1, what=" (how many sequences to generate)")
         self._check_call(search, callback, max_length, min_length)
         prompts = [""] if prompts is None else list(prompts)
         if not prompts:
@@ -154,7 +154,8 @@ class Generator(Seq2Seq):
                min_length: int = 0, condition: int | str | None = None) -> Iterator[TokenEvent]:
         """Yield each generated token of one prompt as soon as the loop produces it.
 
-        The prompt's own (forced) tokens are not yielded. Closing the iterator stops the decode.
+        The prompt's own (forced) tokens and the end token are not yielded; the last event has
+        is_last=True (finished=True when the end token followed it). Closing the iterator stops the decode.
         """
         if isinstance(search, Beam):
             raise InputError("beam search cannot stream tokens (hypotheses change until the end): use Greedy() or Sample()")
@@ -164,7 +165,7 @@ class Generator(Seq2Seq):
         enc = self.encode_conditions([self.condition_id(condition)])
         return stream_events(
             lambda on_token: self.decode_encoded(enc, search, max_length, min_length, on_token, prefix=[ids]),
-            keep=lambda ev: not ev.forced)
+            self.vocab.eos_id, keep=lambda ev: not ev.forced)
 
     # --- images ------------------------------------------------------------------------------
 
@@ -197,8 +198,7 @@ class Generator(Seq2Seq):
                       batch_size: int = 64) -> np.ndarray:
         """n images [n, H, W] of pixel levels 0..levels-1, one pixel at a time in raster order."""
         self._need_image()
-        if n < 1:
-            raise InputError(f"n must be >= 1 (how many images to generate), got {n}")
+        int_option(n, "n", 1, what=" (how many images to generate)")
         return self.complete(np.zeros((n, self.height, self.width), np.uint8), 0, condition, search, batch_size)
 
     def complete(self, images: np.ndarray, rows: int, condition: int | str | None = None,

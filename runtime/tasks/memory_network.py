@@ -23,8 +23,8 @@ from typing import Union
 import numpy as np
 
 from ..bundle import FIX, check_files, check_graph
-from ..errors import BundleError, InputError
-from ..session import create_session
+from ..errors import BundleError, InputError, int_option
+from ..session import create_session, graph_errors
 from ..text import UNK, Vocab
 from .memory_manifest import INPUTS, N_SENTENCES, OUTPUTS, QUESTION, STORY, MemoryManifest, read_answers
 from .story import Sentence, parse_story, question_words
@@ -171,8 +171,7 @@ class MemoryNetwork:
         if len(stories) != len(questions):
             raise InputError(f"{len(stories)} stories for {len(questions)} questions: give one story per question "
                              "(repeat a story to ask it several questions)")
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        int_option(batch_size, "batch_size", 1)
         many = len(questions) > 1
         mems = [self.memory(s, f"story {i + 1}" if many else "story") for i, s in enumerate(stories)]
         qwords = [question_words(q, f"question {i + 1}" if many else "the question") for i, q in enumerate(questions)]
@@ -205,7 +204,8 @@ class MemoryNetwork:
 
     def run(self, story: np.ndarray, question: np.ndarray, n_sentences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One graph call: (answer log-probs [B, A], attention [B, hops, M])."""
-        logp, att = self.session.run(OUTPUTS, {STORY: story, QUESTION: question, N_SENTENCES: n_sentences})
+        with graph_errors("answering"):
+            logp, att = self.session.run(OUTPUTS, {STORY: story, QUESTION: question, N_SENTENCES: n_sentences})
         return logp, att
 
 

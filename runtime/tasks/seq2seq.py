@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Bundle
-from ..errors import EdgeS2SError, InputError
+from ..errors import EdgeS2SError, InputError, int_option
 from ..loop_common import Timings, check_decode
-from ..manifest import MAX_LENGTH_CEILING, Manifest
+from ..manifest import MAX_LENGTH_CEILING, Manifest, wrong_task
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Beam, Greedy, Sample, SearchConfig
+from ..session import graph_errors
 from ..text import Vocab, detokenize, encode_source
 
 LOOPS = ("compiled", "reference")
@@ -47,11 +48,7 @@ class Seq2Seq:
     def _setup_input(self, pre: dict) -> None:
         """Read the manifest's preprocessing; subclasses for other inputs override this."""
         if pre.get("type", "text") != "text":
-            kind = pre.get("type")
-            hints = {"image": " (an image captioner: use Captioner / `edge-s2s caption`)",
-                     "log_mel": " (a speech recogniser: use Transcriber / `edge-s2s transcribe`)"}
-            hint = hints.get(kind, "")
-            raise EdgeS2SError(f"this bundle's input is {kind!r}, not text{hint}")
+            raise wrong_task(self.bundle.manifest.task, "translate")
         self._lowercase = bool(pre.get("lowercase", True))
         self._max_source = int(pre.get("max_source_length", 10**9))
 
@@ -100,7 +97,8 @@ class Seq2Seq:
         missing = [n for n in self._enc_inputs if n not in feeds]
         if missing:
             raise EdgeS2SError(f"encoder inputs {missing} are not text inputs: this bundle needs a newer runtime")
-        outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
+        with graph_errors("encoding"):
+            outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
         return dict(zip(self._enc_outputs, outs))
 
     # --- decoding ------------------------------------------------------------------
@@ -130,11 +128,12 @@ class Seq2Seq:
                   timings=timings)
         if prefix is not None:
             kw["prefix"] = prefix
-        if self._decode is not None:
-            return self._decode(self.bundle.step, self.manifest, enc, search, device=self.bundle.device, **kw)
-        from ..reference_loop import decode, ort_step
+        with graph_errors("decoding"):
+            if self._decode is not None:
+                return self._decode(self.bundle.step, self.manifest, enc, search, device=self.bundle.device, **kw)
+            from ..reference_loop import decode, ort_step
 
-        return decode(self.manifest, enc, ort_step(self.bundle.step, self._step_outputs), search, **kw)
+            return decode(self.manifest, enc, ort_step(self.bundle.step, self._step_outputs), search, **kw)
 
     def _check_call(self, search, callback, max_length, min_length) -> None:
         if not isinstance(search, (Greedy, Beam, Sample)):
@@ -166,8 +165,7 @@ class Seq2Seq:
         callback (greedy/sampling only) gets a TokenEvent per token; batch_index is the
         index into `sources`; returning True stops that input.
         """
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        int_option(batch_size, "batch_size", 1)
         self._check_call(search, callback, max_length, min_length)
         ids = self.encode_sources(sources)
         results: list[Result] = []
@@ -182,14 +180,15 @@ class Seq2Seq:
                min_length: int = 0) -> Iterator[TokenEvent]:
         """Yield each token of one source as soon as the loop produces it (greedy/sampling).
 
-        The last event has is_last=True (its id is the end token when the output ended).
-        Closing the iterator early stops the decode.
+        The end token is not yielded: the last event has is_last=True, and finished=True when
+        the output ended there (not at max_length). Closing the iterator early stops the decode.
         """
         if isinstance(search, Beam):
             raise InputError("beam search cannot stream tokens (hypotheses change until the end): use Greedy() or Sample()")
         self._check_call(search, None, max_length, min_length)
         ids = self.encode_sources([source])
-        return stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token))
+        return stream_events(lambda on_token: self.decode_ids(ids, search, max_length, min_length, on_token),
+                             self.vocab.eos_id)
 
 
 def offset_callback(callback: Callable[[TokenEvent], bool | None] | None, offset: int):
@@ -204,11 +203,14 @@ def offset_callback(callback: Callable[[TokenEvent], bool | None] | None, offset
     return shifted
 
 
-def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object],
+def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object], end_id: int,
                   keep: Callable[[TokenEvent], bool] = lambda ev: True) -> Iterator[TokenEvent]:
     """Run `decode(on_token)` in a thread and yield the events `keep` accepts as they come.
 
-    Closing the iterator early makes on_token return True, which stops the decode.
+    The end token (`end_id`) is never yielded: each event is held until the next one arrives, so
+    the one before the end token can be marked is_last and finished (streaming is one step behind
+    the loop, a few milliseconds). Closing the iterator early makes on_token return True, which
+    stops the decode.
     """
     q: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -228,14 +230,26 @@ def stream_events(decode: Callable[[Callable[[TokenEvent], bool]], object],
 
     thread = threading.Thread(target=work, name="edge-s2s-stream", daemon=True)
     thread.start()
+    held: TokenEvent | None = None
     try:
         while True:
             item = q.get()
             if item is done:
+                if held is not None:
+                    held.is_last = True
+                    yield held
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            if item.id == end_id and not item.forced:
+                if held is not None:
+                    held.is_last, held.finished = True, True
+                    yield held
+                held = None
+                continue
+            if held is not None:
+                yield held
+            held = item
     finally:
         stop.set()
         thread.join()

@@ -33,12 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Bundle, shipped_bundle
-from ..errors import BundleError, EdgeS2SError, InputError
+from ..errors import BundleError, EdgeS2SError, InputError, int_option
 from ..loop_common import Timings
+from ..manifest import wrong_task
 from ..media.audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_audio, split_on_silence
-from ..media.features import FeatureConfig, log_mel
+from ..media.features import FEATURE_TYPE, FeatureConfig, log_mel
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Greedy, SearchConfig
+from ..session import graph_errors
 from ..text import join_units
 from .seq2seq import Seq2Seq
 
@@ -89,6 +91,8 @@ class Transcriber(Seq2Seq):
     """A loaded speech-recognition bundle (manifest task "transcribe", preprocessing type "log_mel")."""
 
     def _setup_input(self, pre: dict) -> None:
+        if pre.get("type") != FEATURE_TYPE:
+            raise wrong_task(self.bundle.manifest.task, "transcribe")
         pre = dict(pre)
         max_seconds = pre.pop("max_seconds", None)
         self.features = FeatureConfig.from_dict(pre)
@@ -159,7 +163,8 @@ class Transcriber(Seq2Seq):
         missing = [n for n in self._enc_inputs if n not in feeds]
         if missing:
             raise EdgeS2SError(f"encoder inputs {missing} are not speech inputs: this bundle needs a newer runtime")
-        outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
+        with graph_errors("encoding audio"):
+            outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
         return dict(zip(self._enc_outputs, outs))
 
     def decode_features(self, features: np.ndarray, lengths: np.ndarray, search: SearchConfig = Greedy(),
@@ -222,8 +227,7 @@ class Transcriber(Seq2Seq):
         """
         if errors not in ERRORS:
             raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        int_option(batch_size, "batch_size", 1)
         if not isinstance(inputs, (list, tuple)):
             raise InputError("transcribe() takes a list of recordings (paths, bytes or 1-D float arrays): "
                              "wrap a single recording in a list")

@@ -141,7 +141,7 @@ def test_usage_errors_are_one_line(capsys, caption_bundle, shapes_data, tmp_path
 
 def test_text_bundle_is_refused_by_caption(capsys, cli_bundle, shapes_data):
     rc, out, err = _cli(capsys, ["caption", "-b", str(cli_bundle), str(shapes_data["images"] / "red_circle_2.jpg")])
-    assert rc == 1 and err.startswith("error: ") and "not images" in err
+    assert rc == 1 and err.startswith("error: ") and "not a 'caption' one: run it with `edge-s2s translate`" in err
 
 
 @pytest.mark.slow

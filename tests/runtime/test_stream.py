@@ -18,10 +18,12 @@ def test_stream_equals_generate(model_bundle, loop):
             events.append(ev)
         assert [e.step for e in events] == list(range(len(events)))
         assert sum(e.is_last for e in events) == 1 and events[-1].is_last
-        ids = [e.id for e in events if e.id != model.vocab.eos_id]
-        assert ids == expected.ids
-        assert [e.token for e in events if e.id != model.vocab.eos_id] == expected.tokens
-        assert sum(e.log_prob for e in events) == pytest.approx(expected.log_prob, abs=1e-9)
+        assert all(e.id != model.vocab.eos_id for e in events)  # the end token is never a streamed token
+        assert [e.id for e in events] == expected.ids and [e.token for e in events] == expected.tokens
+        ended = len(expected.token_log_probs) > len(expected.ids)
+        assert events[-1].finished == ended and not any(e.finished for e in events[:-1])
+        assert sum(e.log_prob for e in events) == pytest.approx(sum(expected.token_log_probs[: len(expected.ids)]),
+                                                                abs=1e-9)
 
 
 def test_stream_stop_early_and_callback(model_bundle):

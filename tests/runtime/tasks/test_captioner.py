@@ -77,10 +77,14 @@ def test_caption_wants_a_non_empty_list(cap, arg):
 
 
 def test_wrong_bundle_kinds_are_refused(caption_bundle, model_bundle):
-    with pytest.raises(EdgeS2SError, match="not images"):
+    with pytest.raises(EdgeS2SError, match="a 'translate' bundle, not a 'caption' one: run it with `edge-s2s translate`"):
         Captioner.load(model_bundle)
     with pytest.raises(EdgeS2SError, match="Captioner"):
         Seq2Seq.load(caption_bundle)
+    from edge_s2s.runtime.bundle import shipped_bundle
+
+    with pytest.raises(EdgeS2SError, match="run it with `edge-s2s transcribe`"):  # it once advised translate
+        Captioner.load(shipped_bundle("transcriber"))
 
 
 def test_the_default_model_ships_and_captions(shapes_data):

@@ -171,7 +171,7 @@ def test_grid_model_bundle_runs_with_no_special_code(grid_bundle):
 def test_wrong_bundle_kind_is_refused(model_bundle, lm_bundle):
     from edge_s2s.runtime import EdgeS2SError, Seq2Seq
 
-    with pytest.raises(EdgeS2SError, match="not a generator"):
+    with pytest.raises(EdgeS2SError, match="not a 'generate' one: run it with `edge-s2s translate`"):
         Generator.load(model_bundle)
-    with pytest.raises(EdgeS2SError, match="'generate', not text"):
+    with pytest.raises(EdgeS2SError, match="a 'generate' bundle, not a 'translate' one: run it with `edge-s2s generate`"):
         Seq2Seq.load(lm_bundle)
