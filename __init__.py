@@ -4,4 +4,4 @@ Subpackages: ``edge_s2s.train`` (PyTorch), ``edge_s2s.export`` (PyTorch -> ONNX 
 ``edge_s2s.runtime`` (numpy + onnxruntime only), ``edge_s2s.cli`` (the ``edge-s2s`` command).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -52,6 +53,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"edge-s2s {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_show_version)] = False,
+) -> None:
+    """Train attention seq2seq models in PyTorch, export them to ONNX bundles, run them with ONNX Runtime."""
+
+
 app.add_typer(train_cmds.app, name="train")
 app.command("export")(export_cmd.export)
 app.command("caption")(caption_cmd.caption)
@@ -78,8 +97,9 @@ def run(argv: list[str] | None = None) -> int:
     except ImportError as e:
         missing = getattr(e, "name", None) or str(e)
         typer.echo(
-            f"error: this command needs {missing}, which is not installed: "
-            "pip install 'edge-s2s[train]' (training and export need torch and onnx)",
+            f"error: this command needs {missing}, which is not installed (training and export need torch and "
+            "onnx): in the edge-s2s checkout run PIP_CONSTRAINT=constraints.txt pip install -e \".[train]\" "
+            "(the constraint keeps torch on its CPU wheel; an unpinned torch pulls several GB of CUDA packages)",
             err=True,
         )
         return 1

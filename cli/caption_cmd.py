@@ -17,13 +17,13 @@ from ..runtime.errors import InputError
 from .common import (
     STDIN,
     NoRepeatNgramOpt,
-    stdin_bytes,
     ProviderOpt,
     RepetitionPenaltyOpt,
     ThreadsOpt,
     attention_targets,
     hypothesis_json,
     search_from_options,
+    stdin_bytes,
 )
 
 

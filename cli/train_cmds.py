@@ -233,7 +233,8 @@ def speech(
     data_dir: Annotated[Path | None, typer.Option(help="The sets ({train,val,test}/manifest.jsonl), built when "
                                                        "missing (default data/fsdd-digits or data/tuxpaint-LANG).")
                         ] = None,
-    fsdd: Annotated[Path | None, typer.Option(help="Free Spoken Digit Dataset folder (default ../shared/data/fsdd).")
+    fsdd: Annotated[Path | None, typer.Option(help="Free Spoken Digit Dataset folder (default $EDGE_S2S_DATA/fsdd "
+                                                   "or ../shared/data/fsdd beside the checkout).")
                     ] = None,
     n_train: Annotated[int, typer.Option(help="Training digit strings to build.")] = 2000,
     n_val: Annotated[int, typer.Option(help="Validation digit strings to build.")] = 200,
@@ -258,8 +259,8 @@ def speech(
 ) -> None:
     """Train a Listen-Attend-Spell recogniser: FSDD digit strings (one speaker held out) or Tux Paint phrases."""
     from ..train.caption.tuxpaint import STAMPS_DIR
+    from ..train.core.data_roots import shared_data
     from ..train.speech.config import SpeechModelConfig
-    from ..train.speech.data import FSDD_ROOT
     from ..train.speech.loop import CORPORA, SpeechTrainConfig, corpus_features, train_speech
 
     if corpus not in CORPORA:
@@ -271,7 +272,7 @@ def speech(
     try:
         fc = corpus_features(corpus)
         cfg = SpeechTrainConfig(
-            data_dir=str(data_dir), fsdd=str(fsdd or FSDD_ROOT), n_train=n_train, n_val=n_val, n_test=n_test,
+            data_dir=str(data_dir), fsdd=str(fsdd or shared_data("fsdd")), n_train=n_train, n_val=n_val, n_test=n_test,
             corpus=corpus, lang=lang, stamps=str(stamps or STAMPS_DIR),
             out_dir=str(out), model=SpeechModelConfig(n_mels=fc.n_mels, listener_hidden=listener_hidden,
                                                       dec_hidden=dec_hidden, attention=attention),
@@ -426,8 +427,9 @@ def babi(
     tasks: Annotated[str, typer.Option(help="bAbI tasks: 1, 1,2,3, 1-20 or all (several train one network "
                                             "jointly).")] = "1",
     size: Annotated[str, typer.Option(help="Training set size: 1k or 10k (the test files are the same).")] = "1k",
-    data_root: Annotated[Path | None, typer.Option(help="bAbI folder holding en/ and en-10k/ "
-                                                        "(default: ../shared/data/babi).")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="bAbI folder holding en/ and en-10k/ (default: "
+                                                        "$EDGE_S2S_DATA/babi or ../shared/data/babi beside the "
+                                                        "checkout).")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/babi"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run directory's last checkpoint with its "
                                                           "saved settings.")] = False,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from results_out import add_write_docs, results_dir  # noqa: E402
 
 from edge_s2s.train.memn2n.babi import DEFAULT_ROOT, BabiError, load_task
 from edge_s2s.train.memn2n.experiments import JOINT_CONFIG, train_and_score, train_joint
@@ -259,6 +260,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_write_docs(ap)
     ap.add_argument("--tasks", default="1-20")
     ap.add_argument("--hops", default="3,2,1", help="Hop counts of the per-task columns.")
     ap.add_argument("--seeds", default="3:5,2:3,1:3", help="Seeds per hops: N for all, or HOPS:N,... (seeds 1..N).")
@@ -266,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--joint-hops", type=int, default=3)
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--out", type=Path, default=None,
-                    help="Output path without suffix (default docs/babi-results; --quick: runs/babi-table-quick).")
+                    help="Output path without suffix (default runs/results/babi-results, with --write-docs "
+                         "docs/babi-results; --quick: runs/babi-table-quick).")
     ap.add_argument("--quick", action="store_true",
                     help="A smoke run in about a minute: tasks 1,15, 1 hop, 2 seeds, few epochs, a 2-task joint run.")
     ap.add_argument("--report-only", action="store_true", help="Rewrite the .md from the saved .json, train nothing.")
@@ -279,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         task_cfg = replace(task_cfg, epochs=6, ls_max_epochs=3)
         joint_cfg = replace(joint_cfg, dim=20, epochs=3, ls_max_epochs=2)
         tasks, hops, seeds, args.joint = [1, 15], [1], {1: 2}, 1
-    out = args.out or (ROOT / "runs" / "babi-table-quick" if args.quick else ROOT / "docs" / "babi-results")
+    out = args.out or (ROOT / "runs" / "babi-table-quick" if args.quick else results_dir(args) / "babi-results")
     out.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out.with_suffix(".json"), out.with_suffix(".md")
     settings = {"size": "1k", "task_config": task_cfg.to_dict(), "joint_config": joint_cfg.to_dict()}

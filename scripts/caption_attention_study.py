@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from results_out import add_write_docs, results_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"red": (215, 35, 35), "green": (35, 160, 50), "blue": (40, 70, 215), "yellow": (235, 210, 30),
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--control-epochs", type=int, default=12)
     ap.add_argument("--skip-seeds", action="store_true")
+    add_write_docs(ap)
     args = ap.parse_args(argv)
     from edge_s2s.runtime.text import tokenize
     from edge_s2s.train.caption.metrics import caption_scores
@@ -176,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         out["control"][label] = {"exact": exact, "binding": bind, "CIDEr-D": scores["CIDEr-D"],
                                  "BLEU-4": scores["BLEU-4"], "examples": list(zip(truth[:5], hyps[:5]))}
         print(f"control {label}: exact {exact:.3f} binding {bind:.3f} CIDEr-D {scores['CIDEr-D']:.3f}", flush=True)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "captioner-attention-study.json").write_text(json.dumps(out, indent=1) + "\n")
+    (results_dir(args) / "captioner-attention-study.json").write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
     return 0
 

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_out import add_write_docs, results_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,7 +34,8 @@ def main() -> None:
     ap.add_argument("--models", default="attention,none,ntm",
                     help="Which models: attention (LSTM + attention), none (no attention), ntm (NTM decoder)")
     ap.add_argument("--ntm-width", type=int, default=128, help="Memory row width of the NTM decoder")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs/de-en-results.md")
+    ap.add_argument("--out", type=Path, default=None, help="default runs/results/ (docs/ with --write-docs)")
+    add_write_docs(ap)
     args = ap.parse_args()
 
     if not (args.data / "test.tsv").exists():
@@ -79,6 +82,7 @@ def main() -> None:
     text = (f"German->English, Debian trans-de-en sentence pairs, 1,000 held-out test pairs, "
             f"{args.epochs} epochs each, word-level shared vocabulary (min count 2), CPU.\n\n" + "\n".join(table) + "\n")
     print(text)
+    args.out = args.out or results_dir(args) / "de-en-results.md"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# de-en real-data check (scripts/de_en_bleu.py)\n\n" + text, encoding="utf-8")
 

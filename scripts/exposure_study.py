@@ -40,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from results_out import add_write_docs, results_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ("caption", "translate")
 SETTINGS = {  # key -> (row label in the table, training CLI flags; None = SCST of the reference run)
@@ -426,12 +428,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at the same time (each with --threads)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per run (OMP_NUM_THREADS)")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "exposure")
-    ap.add_argument("--docs", type=Path, default=ROOT / "docs")
+    ap.add_argument("--docs", type=Path, default=None,
+                    help="folder of the page and its img/ (default runs/results; docs with --write-docs)")
+    add_write_docs(ap)
     ap.add_argument("--tuxpaint", type=Path, default=ROOT / "data" / "tuxpaint")
     ap.add_argument("--stamps", type=Path, default=Path("/usr/share/tuxpaint/stamps"))
     ap.add_argument("--de-en", type=Path, default=ROOT / "data" / "de-en")
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the estimate, train nothing")
     args = ap.parse_args(argv)
+    args.docs = args.docs or results_dir(args)
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     tasks = [t for t in args.tasks.split(",") if t]

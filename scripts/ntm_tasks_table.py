@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from results_out import add_write_docs, results_dir  # noqa: E402
 
 from edge_s2s.export.generate import export_ntm_task_bundle
 from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
@@ -197,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-train", action="store_true", help="only export and evaluate the existing runs")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs")
     ap.add_argument("--bundles", type=Path, default=ROOT / "bundles")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "ntm-results")
+    ap.add_argument("--out", type=Path, default=None, help="default runs/results/ntm-results (docs/ with --write-docs)")
+    add_write_docs(ap)
     ap.add_argument("--notes", type=Path, help="a text file whose content is the closing paragraph")
     ap.add_argument("--docs-only", action="store_true", help="rewrite the .md from the .json (and --notes)")
     args = ap.parse_args(argv)
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args.lstm_steps = {"copy": args.copy_lstm_steps, "recall": args.recall_lstm_steps}
     torch.set_num_threads(1)
 
+    args.out = args.out or results_dir(args) / "ntm-results"
     old = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").is_file() else {}
     results = {"sequences": args.sequences, "tasks": dict(old.get("tasks", {})),
                "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",

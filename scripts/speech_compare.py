@@ -22,7 +22,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speech_table import ROOT, SEARCHES, error_rates, replace_section  # noqa: E402
+from results_out import add_write_docs, results_dir  # noqa: E402
+from speech_table import SEARCHES, error_rates, replace_section  # noqa: E402
 
 from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
 from edge_s2s.train.speech.data import read_manifest  # noqa: E402
@@ -42,10 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", action="append", required=True, help="LABEL=bundle directory (repeat)")
     ap.add_argument("--test", action="append", required=True, help="LABEL=test manifest.jsonl (repeat)")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "speech-results.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default runs/results/speech-results.md (docs/ with --write-docs)")
+    add_write_docs(ap)
     ap.add_argument("--section", default="Compared: attention and training data")
     ap.add_argument("--note", action="append", default=[], help="a paragraph under the table")
     a = ap.parse_args(argv)
+    a.out = a.out or results_dir(a) / "speech-results.md"
     bundles, tests = _pairs(a.bundle, "bundle"), _pairs(a.test, "test")
     sets = {label: read_manifest(path) for label, path in tests}
     res: dict = {"bundles": {k: str(v) for k, v in bundles}, "tests": {k: str(v) for k, v in tests},

@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+from results_out import add_write_docs, results_dir  # noqa: E402
 
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
 from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
@@ -168,13 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=Path, default=ROOT / "data" / "fsdd-digits" / "test" / "manifest.jsonl")
     ap.add_argument("--limit", type=int, default=0, help="first N test strings only (0 = all)")
     ap.add_argument("--rtf-n", type=int, default=50, help="recordings timed for the real-time factor")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "speech-results.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default runs/results/speech-results.md (docs/ with --write-docs)")
+    add_write_docs(ap)
     ap.add_argument("--command", action="append", default=[], help="a command line to quote in the report")
     ap.add_argument("--note", action="append", default=[], help="a paragraph to add to the report")
     ap.add_argument("--section", default=None, help="write a section with this title at the end of --out "
                     "(replacing one of the same title) instead of the whole file; JSON beside it")
     ap.add_argument("--examples", type=int, default=0, help="example transcripts to show (with --section)")
     a = ap.parse_args(argv)
+    a.out = a.out or results_dir(a) / "speech-results.md"
     torch.set_num_threads(1)
     rows = read_manifest(a.test)
     if a.limit:

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_out import add_write_docs, results_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = {
     "no attention": dict(attention="none"),
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--int8-tolerance", type=float, default=0.02, help="largest val CIDEr-D loss accepted for int8")
     ap.add_argument("--no-ship", action="store_true", help="measure only; leave models/captioner alone")
+    add_write_docs(ap)
     args = ap.parse_args(argv)
 
     from edge_s2s.export.caption import export_caption_bundle
@@ -135,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                "epochs": args.epochs, "seed": args.seed, "default": {"model": best, "precision": chosen},
                "val_greedy": {p: v for p, v in val_scores.items()}, "rows": rows,
                "sizes_mb": {p: round(bundle_bytes(v) / 1e6, 2) for p, v in variants.items()}}
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "captioner-results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (ROOT / "docs" / "captioner-results.md").write_text(results_markdown(results))
+    (results_dir(args) / "captioner-results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (results_dir(args) / "captioner-results.md").write_text(results_markdown(results))
     if not args.no_ship:
         test = {r["search"]: {k: v for k, v in r.items() if k[0] in "BMC"} for r in rows
                 if r["model"] == best and r["precision"] == chosen}

@@ -62,11 +62,12 @@ class AudioInfo:
 
 
 def describe(source: AudioInput, index: int | None = None) -> str:
-    """A short name for one input in messages: the path itself, else "bytes input <index>"."""
+    """A short name for one input in messages: the path itself, else "bytes input <n>", counting from 1
+    (`index` is the 0-based position)."""
     if isinstance(source, (str, os.PathLike)):
         p = os.fspath(source)
         return p.decode(errors="replace") if isinstance(p, bytes) else p
-    suffix = "" if index is None else f" {index}"
+    suffix = "" if index is None else f" {index + 1}"
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"bytes input{suffix}"
     return f"{type(source).__name__} input{suffix}"

@@ -144,8 +144,9 @@ class ImageSpec:
 
 
 def describe(source: ImageInput, index: int | None = None) -> str:
-    """A short name for one input in messages: the path itself, else "<kind> input <index>"."""
-    suffix = "" if index is None else f" {index}"
+    """A short name for one input in messages: the path itself, else "<kind> input <n>", counting from
+    1 (`index` is the 0-based position, as every message of edge-s2s numbers inputs from 1)."""
+    suffix = "" if index is None else f" {index + 1}"
     if isinstance(source, (str, os.PathLike)):
         p = os.fspath(source)
         return p.decode(errors="replace") if isinstance(p, bytes) else p

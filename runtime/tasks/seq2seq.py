@@ -80,11 +80,11 @@ class Seq2Seq:
         out = []
         for i, s in enumerate(sources):
             if not isinstance(s, str):
-                raise InputError(f"input {i} is a {type(s).__name__}, not text: pass strings")
+                raise InputError(f"input {i + 1} is a {type(s).__name__}, not text: pass strings")
             try:
                 out.append(encode_source(s, self.vocab, self._lowercase, self._max_source))
             except InputError as e:
-                raise InputError(f"input {i}: {e}") from None
+                raise InputError(f"input {i + 1}: {e}") from None
         return out
 
     def encode(self, ids: list[list[int]]) -> dict[str, np.ndarray]:

@@ -138,7 +138,7 @@ class Transcriber(Seq2Seq):
         rate = self.features.sample_rate
         if not isinstance(source, np.ndarray):
             return load_audio(source, rate, LONGEST_SECONDS)[0]
-        name = f"array input {index}"
+        name = f"array input {index + 1}"
         if source.ndim != 1:
             raise InputError(f"{name} has shape {source.shape}: pass mono samples as a 1-D array (average the "
                              "channels), or the file itself")
@@ -335,5 +335,5 @@ def _remap_callback(callback: Callable[[TokenEvent], bool | None] | None, index:
 
 def _name(source: SpeechInput, index: int) -> str:
     if isinstance(source, np.ndarray):
-        return f"array input {index}"
+        return f"array input {index + 1}"
     return describe(source, None if isinstance(source, (str, os.PathLike)) else index)

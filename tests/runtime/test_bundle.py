@@ -125,7 +125,7 @@ def test_session_options(model_bundle):
 
 def test_input_errors(model_bundle):
     m = Seq2Seq.load(model_bundle)
-    for bad, word in ((["w4", ""], "input 1"), (["w4", 3], "input 1"), (["w4 " * 60], "input 0"), ("w4", "list")):
+    for bad, word in ((["w4", ""], "input 2"), (["w4", 3], "input 2"), (["w4 " * 60], "input 1"), ("w4", "list")):
         with pytest.raises(InputError, match=word):
             m.generate(bad)
 

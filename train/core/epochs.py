@@ -267,7 +267,7 @@ def _run(run: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimiz
             if files:
                 with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
                     f.write(json.dumps(metrics) + "\n")
-            if progress and main:
+            if files:  # the epoch line stays with --no-progress (only the bar goes); in-memory runs stay quiet
                 tqdm.write(f"epoch {metrics['epoch']}: train loss {train_loss:.4f}{shown}")
     finally:
         if log:

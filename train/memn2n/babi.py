@@ -35,8 +35,9 @@ import numpy as np
 from ...runtime.errors import EdgeS2SError
 from ...runtime.tasks.story import words  # the runtime cuts a user's story the same way
 from ...runtime.text import Vocab
+from ..core.data_roots import shared_data, where_hint
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "babi"
+DEFAULT_ROOT = shared_data("babi")
 README_HINT = "see ../shared/data/babi/README.md"
 MEMORY_SIZE = 50  # the paper keeps only the last 50 sentences of a story in memory
 SPLITS = ("train", "test")
@@ -185,7 +186,7 @@ def babi_path(root: str | Path, task: int, split: str, size: str = "1k") -> Path
         raise BabiError(f"unknown bAbI size {size!r}: use one of {', '.join(SIZES)}")
     root = Path(root)
     if not root.is_dir():
-        raise BabiError(f"bAbI data not found at {root}: {README_HINT}")
+        raise BabiError(f"bAbI data not found at {root}: {where_hint('babi', '--data-root')}")
     folder = root / SIZES[size]
     if not folder.is_dir():
         raise BabiError(f"bAbI data at {root} has no {SIZES[size]}/ folder for size {size}: {README_HINT}")

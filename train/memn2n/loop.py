@@ -32,10 +32,11 @@ import torch.nn.functional as F
 
 from ...runtime.text import Vocab
 from ..core.checkpoint import LAST, load_checkpoint
+from ..core.data_roots import shared_data
 from ..core.epochs import Schedule, TaskHooks, run_epochs
 from ..core.errors import RunError
 from ..core.run_dir import CONFIG_FILE, write_json
-from .babi import DEFAULT_ROOT, SIZES, TASKS, BabiError, Example, answer_vocab, build_vocab, load_tasks
+from .babi import SIZES, TASKS, BabiError, Example, answer_vocab, build_vocab, load_tasks
 from .model import MemN2N, MemN2NConfig, _loss_error, _take, encode_examples, evaluate, random_time_index
 
 TASK = "answer"
@@ -50,7 +51,7 @@ class BabiRunConfig:
 
     tasks: list[int]
     size: str = "1k"
-    data_root: str = str(DEFAULT_ROOT)
+    data_root: str = field(default_factory=lambda: str(shared_data("babi")))  # $EDGE_S2S_DATA or ../shared/data
     out_dir: str = "runs/babi"
     seed: int = 1
     model: MemN2NConfig = field(default_factory=MemN2NConfig)

@@ -54,9 +54,10 @@ from ...runtime.errors import EdgeS2SError
 from ...runtime.media.audio import frame_levels_db, load_audio, trim_silence
 from ..caption.tuxpaint import APT_INSTALL, STAMPS_DIR
 from ..core.checkpoint import atomic_write_bytes
+from ..core.data_roots import shared_data, where_hint
 from ..core.splits import FRACTIONS, assign_splits
 
-FSDD_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd"
+FSDD_ROOT = shared_data("fsdd")
 FSDD_HINT = ("get the Free Spoken Digit Dataset (https://github.com/Jakobovski/free-spoken-digit-dataset) "
              "and pass the folder that holds recordings/")
 FSDD_RATE = 8000
@@ -123,7 +124,7 @@ def fsdd_index(root: str | Path = FSDD_ROOT) -> FsddIndex:
     root = Path(root)
     folder = root / "recordings" if (root / "recordings").is_dir() else root
     if not folder.is_dir():
-        raise SpeechDataError(f"{root}: no such folder: {FSDD_HINT}")
+        raise SpeechDataError(f"{root}: no such folder: {FSDD_HINT} ({where_hint('fsdd', '--fsdd')})")
     recs: dict[str, dict[str, list[Recording]]] = defaultdict(lambda: defaultdict(list))
     skipped = []
     for p in sorted(folder.glob("*.wav")):

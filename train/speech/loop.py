@@ -38,11 +38,12 @@ from ...runtime.text import SPECIALS, Vocab
 from ..caption.tuxpaint import STAMPS_DIR
 from ..core.checkpoint import LAST
 from ..core.config import config_from_dict
+from ..core.data_roots import shared_data
 from ..core.epochs import run_epochs
 from ..core.errors import DataError, RunError
 from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, resumed_config, seed_everything, write_json
 from .config import SpeechModelConfig
-from .data import FSDD_ROOT, MANIFEST, TEST_SPEAKERS, build_fsdd, build_tuxpaint, read_manifest
+from .data import MANIFEST, TEST_SPEAKERS, build_fsdd, build_tuxpaint, read_manifest
 from .features import SpecAugment, batch_features, features_from_file
 from .model import Speller
 
@@ -84,7 +85,7 @@ class SpeechTrainConfig:
     """One speech training run (see the module doc for the data layout)."""
 
     data_dir: str = "data/fsdd-digits"
-    fsdd: str = str(FSDD_ROOT)
+    fsdd: str = field(default_factory=lambda: str(shared_data("fsdd")))  # $EDGE_S2S_DATA or ../shared/data
     n_train: int = 2000
     n_val: int = 200
     n_test: int = 300

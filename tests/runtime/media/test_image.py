@@ -354,13 +354,13 @@ def test_batch_shape_and_rows(tmp_path):
 
 def test_batch_error_names_the_item(tmp_path):
     good = _save(Image.new("RGB", (4, 4)), tmp_path / "ok.png")
-    with pytest.raises(InputError, match=r"^bytes input 1 ") as e:
+    with pytest.raises(InputError, match=r"^bytes input 2 ") as e:
         preprocess_batch([good, b"not an image", good])
     assert "\n" not in str(e.value)
     missing = tmp_path / "gone.png"
     with pytest.raises(InputError, match="gone.png"):
         preprocess_batch([good, missing])
-    with pytest.raises(InputError, match="array input 2"):
+    with pytest.raises(InputError, match="array input 3"):
         preprocess_batch([good, good, np.zeros((2, 2), np.int8)])
     with pytest.raises(InputError, match="no images"):
         preprocess_batch([])
@@ -368,9 +368,9 @@ def test_batch_error_names_the_item(tmp_path):
 
 def test_describe():
     assert describe("a/b.jpg") == "a/b.jpg"
-    assert describe(b"x", 3) == "bytes input 3"
-    assert describe(Image.new("RGB", (1, 1)), 2) == "PIL image 2"
-    assert describe(np.zeros(1), 0) == "array input 0"
+    assert describe(b"x", 3) == "bytes input 4"  # positions count from 1 in messages
+    assert describe(Image.new("RGB", (1, 1)), 2) == "PIL image 3"
+    assert describe(np.zeros(1), 0) == "array input 1"
     assert describe(b"x") == "bytes input"
 
 

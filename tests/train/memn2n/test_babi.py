@@ -175,7 +175,7 @@ def test_vocab_has_the_specials_first(examples):
 def test_tasks_and_path_arguments(tmp_path):
     assert sorted(TASKS) == list(range(1, 21))
     assert TASKS[1] == "qa1_single-supporting-fact" and TASKS[20] == "qa20_agents-motivations"
-    with pytest.raises(BabiError, match=r"bAbI data not found at .*nowhere: see ../shared/data/babi/README.md"):
+    with pytest.raises(BabiError, match=r"bAbI data not found at .*nowhere: pass --data-root DIR, or set EDGE_S2S_DATA"):
         babi_path(tmp_path / "nowhere", 1, "train")
     with pytest.raises(BabiError, match="unknown bAbI task 21"):
         babi_path(tmp_path, 21, "train")

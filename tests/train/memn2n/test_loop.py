@@ -41,3 +41,16 @@ def test_babi_resume_mistakes_are_one_line(root, tmp_path, capsys):
     assert run(["train", "babi", "--out", str(tmp_path / "none"), "--resume"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot resume" in err[0]
+
+
+def test_the_data_root_comes_from_edge_s2s_data(root, tmp_path, monkeypatch, capsys):
+    """A regular install has no ../shared/data beside it: EDGE_S2S_DATA (or --data-root) says where."""
+    monkeypatch.setenv("EDGE_S2S_DATA", str(tmp_path / "nowhere"))
+    assert run(["train", "babi", "--out", str(tmp_path / "r0"), *ARGS]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data-root DIR, or set EDGE_S2S_DATA" in err[0] and "nowhere" in err[0]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "babi").symlink_to(root)
+    monkeypatch.setenv("EDGE_S2S_DATA", str(data))
+    assert run(["train", "babi", "--out", str(tmp_path / "r1"), "--max-steps", "2", *ARGS]) == 0

@@ -438,7 +438,9 @@ def test_babi_task15_deduction_learns_with_the_authors_position_encoding():
 def test_babi_table_picks_the_lowest_training_error_and_reports_the_seed_spread():
     """scripts/babi_table.py's page from a made-up results record (no training)."""
     import importlib.util
+    import sys
 
+    sys.path.insert(0, str(REPO / "scripts"))  # as `python scripts/babi_table.py` has it (its helpers)
     path = REPO / "scripts" / "babi_table.py"
     spec = importlib.util.spec_from_file_location("babi_table", path)
     table = importlib.util.module_from_spec(spec)
