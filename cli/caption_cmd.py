@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -47,7 +48,8 @@ def caption(
     attention: Annotated[Path | None, typer.Option("--attention", help="Write the attention picture as PNG: OUT.png "
                                                     "for one image, OUT-<stem>.png for each of several, or "
                                                     "DIR/<stem>.attention.png for a directory.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images captioned together.")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Images through the CNN together (0 = 16, fewer on a small-memory "
+                                                 "machine).")] = 0,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
@@ -58,8 +60,8 @@ def caption(
 
     if not images:
         raise InputError("no images given: pass image files or directories, e.g. edge-s2s caption photo.jpg")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+    if batch_size < 0:
+        raise InputError(f"--batch-size must be >= 0 (0 = chosen by memory), got {batch_size}")
     search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed,
                                  repetition_penalty, no_repeat_ngram)
     paths = expand_image_paths(images)
@@ -67,49 +69,53 @@ def caption(
     many = len(paths) > 1
     pictures = attention_targets(attention, paths) if attention is not None else None
     model = Captioner.load(bundle, provider=provider, threads=threads)
-    failed = 0
     show_bar = many and not no_progress and sys.stderr.isatty()
     bar = typer.progressbar(length=len(paths), label="captioning", file=sys.stderr) if show_bar else None
+    failed = 0
+
+    def show(start: int, results) -> None:
+        nonlocal failed
+        for i, r in enumerate(results):
+            p = paths[start + i]
+            if not r.ok:
+                failed += 1
+                typer.echo(f"error: {r.error}", err=True)
+                if json_out:
+                    typer.echo(json.dumps({"image": str(p), "error": r.error}, ensure_ascii=False))
+                continue
+            if pictures is not None:  # read once more for the picture: only when asked for
+                _write_attention(model, pictures[start + i], load_image(piped if p == STDIN else p, model.spec), r)
+            if json_out:
+                typer.echo(json.dumps({"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]},
+                                      ensure_ascii=False))
+            elif n_best > 1:
+                for h in r.hypotheses:
+                    typer.echo(f"{p}\t{h.score:.4f}\t{h.text}" if many else f"{h.score:.4f}\t{h.text}")
+            else:
+                typer.echo(f"{p}\t{r.text}" if many else r.text)
+        if bar is not None:
+            bar.update(len(results))
+
+    t0 = time.perf_counter()
     if bar is not None:
         bar.__enter__()
     try:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            loaded, errors = [], {}
-            for i, p in enumerate(chunk):
-                try:
-                    loaded.append((i, load_image(piped if p == STDIN else p, model.spec)))
-                except InputError as e:
-                    msg = str(e)
-                    errors[i] = msg if str(p) in msg else f"{p}: {msg}"
-            results = model.caption([im for _, im in loaded], search=search, max_length=max_length,
-                                    batch_size=batch_size) if loaded else []
-            by_index = {i: r for (i, _), r in zip(loaded, results)}
-            for i, p in enumerate(chunk):
-                if i in errors:
-                    failed += 1
-                    typer.echo(f"error: {errors[i]}", err=True)
-                    if json_out:
-                        typer.echo(json.dumps({"image": str(p), "error": errors[i]}, ensure_ascii=False))
-                    continue
-                r = by_index[i]
-                if pictures is not None:
-                    _write_attention(model, pictures[start + i], dict(loaded)[i], r)
-                if json_out:
-                    typer.echo(json.dumps({"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]},
-                                          ensure_ascii=False))
-                elif n_best > 1:
-                    for h in r.hypotheses:
-                        typer.echo(f"{p}\t{h.score:.4f}\t{h.text}" if many else f"{h.score:.4f}\t{h.text}")
-                else:
-                    typer.echo(f"{p}\t{r.text}" if many else r.text)
-            if bar is not None:
-                bar.update(len(chunk))
+        model.caption([piped if p == STDIN else p for p in paths], search=search, max_length=max_length,
+                      batch_size=batch_size, errors="keep", on_batch=show)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if many:  # throughput: reading, the CNN and the search, start to end
+        seconds = time.perf_counter() - t0
+        summary = {"images": len(paths), "failed": failed, "seconds": round(seconds, 3),
+                   "images_per_s": round(len(paths) / max(seconds, 1e-9), 2)}
+        if json_out:  # on stderr: stdout keeps one object per image
+            typer.echo(json.dumps({"summary": summary}), err=True)
+        elif show_bar:  # beside the progress bar, for a person; scripts get --json
+            typer.echo(f"captioned {len(paths) - failed} of {len(paths)} images in {seconds:.2f} s "
+                       f"({summary['images_per_s']} images/s)", err=True)
     if failed:
-        if len(paths) > 1:  # one input: its own error line says it all
+        if many:  # one input: its own error line says it all
             typer.echo(f"error: {failed} of {len(paths)} images could not be captioned (see above)", err=True)
         return 1
     return 0

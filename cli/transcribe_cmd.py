@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -89,32 +90,45 @@ def transcribe(
     failed = 0
     show_bar = many and not no_progress and sys.stderr.isatty()
     bar = typer.progressbar(length=len(paths), label="transcribing", file=sys.stderr) if show_bar else None
+
+    def show(start: int, results) -> None:
+        nonlocal failed
+        for k, r in enumerate(results):
+            p = paths[start + k]
+            if pictures is not None and r.ok:
+                from ..runtime.pictures.speech_attention import save_transcript_attention
+
+                save_transcript_attention(pictures[start + k], model, piped if p == STDIN else os.fspath(p), r)
+            if not r.ok:
+                failed += 1
+                typer.echo(f"error: {r.error}", err=True)
+            elif r.note:
+                typer.echo(f"note: {p}: {r.note}", err=True)
+            if json_out:
+                typer.echo(json.dumps(transcript_json(p, r), ensure_ascii=False))
+            elif r.ok:
+                typer.echo(f"{p}\t{r.text}" if many else r.text)
+        if bar is not None:
+            bar.update(len(results))
+
+    t0 = time.perf_counter()
     if bar is not None:
         bar.__enter__()
     try:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            results = model.transcribe([piped if p == STDIN else os.fspath(p) for p in chunk], search=search,
-                                       max_length=max_length, batch_size=batch_size, errors="keep")
-            for k, (p, r) in enumerate(zip(chunk, results)):
-                if pictures is not None and r.ok:
-                    from ..runtime.pictures.speech_attention import save_transcript_attention
-
-                    save_transcript_attention(pictures[start + k], model, piped if p == STDIN else os.fspath(p), r)
-                if not r.ok:
-                    failed += 1
-                    typer.echo(f"error: {r.error}", err=True)
-                elif r.note:
-                    typer.echo(f"note: {p}: {r.note}", err=True)
-                if json_out:
-                    typer.echo(json.dumps(transcript_json(p, r), ensure_ascii=False))
-                elif r.ok:
-                    typer.echo(f"{p}\t{r.text}" if many else r.text)
-            if bar is not None:
-                bar.update(len(chunk))
+        model.transcribe([piped if p == STDIN else os.fspath(p) for p in paths], search=search, max_length=max_length,
+                         batch_size=batch_size, errors="keep", on_batch=show)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    if many:  # throughput: reading, features, encoder and search, start to end
+        seconds = time.perf_counter() - t0
+        summary = {"recordings": len(paths), "failed": failed, "seconds": round(seconds, 3),
+                   "recordings_per_s": round(len(paths) / max(seconds, 1e-9), 2)}
+        if json_out:  # on stderr: stdout keeps one object per recording
+            typer.echo(json.dumps({"summary": summary}), err=True)
+        elif show_bar:  # beside the progress bar, for a person; scripts get --json
+            typer.echo(f"transcribed {len(paths) - failed} of {len(paths)} recordings in {seconds:.2f} s "
+                       f"({summary['recordings_per_s']} recordings/s)", err=True)
     if failed:
         if len(paths) > 1:  # one input: its own error line says it all
             typer.echo(f"error: {failed} of {len(paths)} recordings could not be transcribed (see above)", err=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from .cache import known_sha256
 from .errors import BundleError
 from .manifest import GraphSpec, Manifest, state_input, state_output
 from .schema import bundle_path
@@ -44,10 +45,12 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def check_files(directory: Path, files: dict[str, str], needed: list[str]) -> None:
+def check_files(directory: Path, files: dict[str, str], needed: list[str], full: bool = False) -> None:
     """Every needed and listed file is a plain file inside the bundle; every listed sha256 matches.
 
     manifest.json itself is not listed: the schema check reads every field of it instead.
+    full=False takes a file's sha256 from the cache when the file is unchanged since it was last
+    hashed (runtime/cache.py: same inode, size, mtime and ctime); full=True always hashes.
     """
     for name in needed:
         if not bundle_path(directory, name, "a file").is_file():
@@ -56,7 +59,7 @@ def check_files(directory: Path, files: dict[str, str], needed: list[str]) -> No
         p = bundle_path(directory, name, "a name in files")
         if not p.is_file():
             raise BundleError(f"bundle {directory} is missing {name}, listed in manifest.json: {FIX} (or copy the whole directory)")
-        got = sha256_file(p)
+        got = sha256_file(p) if full else known_sha256(p, sha256_file)
         if got != expected:
             raise BundleError(f"{name} does not match its sha256 in manifest.json (file changed or corrupt): {FIX}")
 
@@ -143,25 +146,29 @@ class Bundle:
         return device_of(self.providers)
 
     @staticmethod
-    def check(path: str | Path) -> tuple[Manifest, Vocab]:
+    def check(path: str | Path, full: bool = False) -> tuple[Manifest, Vocab]:
         """Everything about a bundle that needs no ONNX Runtime session: the manifest field by field,
         its consistency, every file inside the bundle with its checksum, the vocabulary size.
         `edge-s2s info` runs this; `load` runs it and then checks the graphs' real inputs and outputs."""
         directory = Path(path)
         manifest = Manifest.load(directory)
         check_manifest(manifest)
-        check_files(directory, manifest.files, [manifest.encoder.file, manifest.decoder_step.file, manifest.tokens.file])
+        check_files(directory, manifest.files, [manifest.encoder.file, manifest.decoder_step.file, manifest.tokens.file],
+                    full)
         vocab = Vocab.load(directory / manifest.tokens.file)
         if len(vocab) != manifest.tokens.size:
             raise BundleError(f"{manifest.tokens.file} has {len(vocab)} tokens but manifest.json says {manifest.tokens.size}: {FIX}")
         return manifest, vocab
 
     @classmethod
-    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all") -> Bundle:
+    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
+             full_check: bool = False) -> Bundle:
         directory = Path(path)
-        manifest, vocab = cls.check(directory)
-        encoder = create_session(directory / manifest.encoder.file, provider, threads, optimization)
-        step = create_session(directory / manifest.decoder_step.file, provider, threads, optimization)
+        manifest, vocab = cls.check(directory, full_check)
+        encoder = create_session(directory / manifest.encoder.file, provider, threads, optimization,
+                                 manifest.files.get(manifest.encoder.file))
+        step = create_session(directory / manifest.decoder_step.file, provider, threads, optimization,
+                              manifest.files.get(manifest.decoder_step.file))
         check_graph(encoder, manifest.encoder, manifest.encoder.file, [], manifest.encoder_output_names())
         check_graph(step, manifest.decoder_step, manifest.decoder_step.file, manifest.step_input_names(),
                     manifest.step_output_names())

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from pathlib import Path
 
 import onnxruntime as ort
 
+from .cache import optimized_graph
 from .errors import BundleError, EdgeS2SError
 
 # what onnxruntime raises when a graph fails while running (a damaged or mismatched bundle)
@@ -79,19 +81,46 @@ def device_of(providers: list[str]) -> str:
     return "cuda" if providers and providers[0] == PROVIDERS["cuda"] else "cpu"
 
 
-def create_session(path: str | Path, provider: str = "cpu", threads: int = 0,
-                   optimization: str = "all") -> ort.InferenceSession:
-    """An InferenceSession for one graph; BundleError when the file is not a loadable model."""
-    if optimization not in OPTIMIZATION:
-        raise EdgeS2SError(f"unknown optimization level {optimization!r}: use one of {', '.join(OPTIMIZATION)}")
-    if threads < 0:
-        raise EdgeS2SError(f"threads must be >= 0 (0 = onnxruntime's default), got {threads}")
-    providers = resolve_providers(provider)
+def default_threads() -> int:
+    """Intra-op threads when the caller says 0: the cores this process may use, at most 4.
+
+    More threads than cores only fight (two sessions live in every loaded model, and ORT's pools
+    do not share); past 4 a single decode of these model sizes gains little (CTranslate2's
+    default is 4 as well). bench/bench_threads.py measures the choice on the machine at hand.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def spinning_allowed() -> bool:
+    """Whether ORT's idle pool threads may spin (EDGE_S2S_SPIN=1). Off by default: with two
+    sessions per model, spinning threads steal the cores from the thread doing the work
+    (measured 2.5-3.5x slower transcription, 1.1-3x slower captioning, bench_threads.py)."""
+    return os.environ.get("EDGE_S2S_SPIN", "") not in ("", "0")
+
+
+def thread_policy(threads: int = 0) -> dict[str, object]:
+    """What every session of this process is given (printed by `edge-s2s profile`)."""
+    return {"intra_op_threads": int(threads) or default_threads(), "inter_op_threads": 1,
+            "spinning": spinning_allowed()}
+
+
+def _options(optimization: str, threads: int) -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.graph_optimization_level = OPTIMIZATION[optimization]
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
+    policy = thread_policy(threads)
+    so.intra_op_num_threads = policy["intra_op_threads"]
+    so.inter_op_num_threads = policy["inter_op_threads"]
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if policy["spinning"] else "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "1" if policy["spinning"] else "0")
     so.log_severity_level = 3
+    return so
+
+
+def _session(path: Path, so: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
     banner = io.StringIO()  # ORT's fallback banner is a print(): never on stdout
     try:
         with contextlib.redirect_stdout(banner):
@@ -99,10 +128,56 @@ def create_session(path: str | Path, provider: str = "cpu", threads: int = 0,
         sess.disable_fallback()
         if banner.getvalue():  # it fell back and then worked: worth saying, on stderr
             sys.stderr.write(banner.getvalue())
-    except Exception as e:  # our one error line says what the banner would have  # ORT raises its own pybind exception types for corrupt models
+    except Exception as e:  # our one error line says what the banner would have
         msg = " ".join(str(e).split())[:300]
         raise BundleError(f"{Path(path).name} cannot be loaded by onnxruntime ({msg}): the file is corrupt or "
                           "from an unsupported exporter, re-export the bundle") from None
+    return sess
+
+
+def create_session(path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
+                   source_sha256: str | None = None) -> ort.InferenceSession:
+    """An InferenceSession for one graph; BundleError when the file is not a loadable model.
+
+    threads: intra-op threads (0 = `default_threads()`); spinning follows `spinning_allowed()`.
+    source_sha256: the graph's checksum (a bundle's manifest has it): on CPU the optimised graph is
+    then kept in the cache (runtime/cache.py) and the next session loads it without optimising.
+    """
+    if optimization not in OPTIMIZATION:
+        raise EdgeS2SError(f"unknown optimization level {optimization!r}: use one of {', '.join(OPTIMIZATION)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise EdgeS2SError(f"threads must be an integer >= 0 (0 = this machine's default), got {threads!r}")
+    providers = resolve_providers(provider)
+    path = Path(path)
+    cached = None
+    if source_sha256 and providers == [PROVIDERS["cpu"]] and optimization != "disable":
+        cached = optimized_graph(source_sha256, optimization)
+    if cached is not None and cached.is_file():
+        try:
+            return _session(cached, _options("disable", threads), providers)
+        except BundleError:  # a damaged cache entry: drop it, optimise again
+            cached.unlink(missing_ok=True)
+    so = _options(optimization, threads)
+    tmp = None
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.onnx")
+            so.optimized_model_filepath = str(tmp)
+        except OSError:
+            tmp = None
+    try:
+        sess = _session(path, so, providers)
+    except BundleError:
+        if tmp is None:
+            raise
+        sess = _session(path, _options(optimization, threads), providers)  # the cache could not be written
+        tmp = None
+    if tmp is not None:
+        try:
+            os.replace(tmp, cached)
+        except OSError:
+            tmp.unlink(missing_ok=True)
     got = sess.get_providers()
     if str(provider).lower() == "cuda" and (not got or got[0] != PROVIDERS["cuda"]):
         raise EdgeS2SError(

@@ -3,11 +3,14 @@ its run directory and its exported bundle (built once per session)."""
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))  # toy data and models shared by the tests
+# the runtime's cache (checksums, optimised graphs) and the feature cache: never the user's ~/.cache
+os.environ.setdefault("EDGE_S2S_CACHE", tempfile.mkdtemp(prefix="edge-s2s-test-cache-"))
 
 from caption_toy import tiny_caption_config, write_shapes  # noqa: E402
 from toy import write_toy_tsv  # noqa: E402

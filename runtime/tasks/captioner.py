@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..bundle import Bundle, shipped_bundle
 from ..errors import BundleError, InputError, int_option
-from ..loop_common import Timings
+from ..loop_common import Timings, memory_budget
 from ..manifest import wrong_task
 from ..media.image import ImageInput, ImageSpec, describe, load_image, to_pixels
 from ..results import RawHypothesis, Result, TokenEvent
 from ..search import Greedy, SearchConfig
-from ..session import graph_errors
+from ..session import graph_errors, thread_policy
 from .seq2seq import Seq2Seq
 
 ERRORS = ("raise", "keep")
@@ -32,6 +33,13 @@ ERRORS = ("raise", "keep")
 def default_model_path() -> Path:
     """Where the default captioner ships inside the package."""
     return shipped_bundle("captioner")
+
+
+def auto_batch_size() -> int:
+    """Images per encoder run when the caller says 0: 16, where throughput stops growing on CPUs
+    measured here (bench/bench_caption.py), fewer when this machine's memory is small (the CNN needs
+    about 10 MiB of activations an image, and a decode's budget is half the memory)."""
+    return int(max(1, min(16, memory_budget() // (64 << 20))))
 
 
 class Captioner(Seq2Seq):
@@ -65,21 +73,26 @@ class Captioner(Seq2Seq):
         if not images:
             raise InputError("no images given: pass at least one")
 
+    def _one_pixels(self, img: ImageInput, index: int) -> np.ndarray | str:
+        """One image's pixels [3, S, S], or its error line (decode and resize release the GIL, so
+        worker threads run these side by side and beside the CNN)."""
+        try:
+            return to_pixels(load_image(img, self.spec), self.spec)
+        except InputError as e:
+            msg, name = str(e), describe(img, index)
+            return msg if name in msg else f"{name}: {msg}"
+
+    def _stack(self, loaded: list[np.ndarray | str]) -> tuple[np.ndarray, list[int], dict[int, str]]:
+        ok = [i for i, x in enumerate(loaded) if not isinstance(x, str)]
+        errors = {i: x for i, x in enumerate(loaded) if isinstance(x, str)}
+        S = self.spec.size
+        pix = np.stack([loaded[i] for i in ok]) if ok else np.zeros((0, 3, S, S), np.float32)
+        return pix, ok, errors
+
     def pixels(self, images: list[ImageInput], offset: int = 0) -> tuple[np.ndarray, list[int], dict[int, str]]:
         """(pixels [B_ok, 3, S, S] of the readable images, their indices, {index: error line})."""
         self._check_images(images)
-        arrays, ok, errors = [], [], {}
-        for i, img in enumerate(images):
-            try:
-                arrays.append(to_pixels(load_image(img, self.spec), self.spec))
-                ok.append(i)
-            except InputError as e:
-                msg = str(e)
-                name = describe(img, offset + i)
-                errors[i] = msg if name in msg else f"{name}: {msg}"
-        S = self.spec.size
-        pix = np.stack(arrays) if arrays else np.zeros((0, 3, S, S), np.float32)
-        return pix, ok, errors
+        return self._stack([self._one_pixels(img, offset + i) for i, img in enumerate(images)])
 
     def encode_pixels(self, pixels: np.ndarray) -> dict[str, np.ndarray]:
         """Run the encoder (the whole CNN + region projection) on [B, 3, S, S] float32 pixels."""
@@ -102,37 +115,67 @@ class Captioner(Seq2Seq):
     # --- the API -----------------------------------------------------------------------------
 
     def caption(self, images: list[ImageInput], search: SearchConfig = Greedy(), max_length: int | None = None,
-                min_length: int = 0, batch_size: int = 16, errors: str = "raise",
+                min_length: int = 0, batch_size: int = 0, errors: str = "raise",
                 callback: Callable[[TokenEvent], bool | None] | None = None,
-                timings: Timings | None = None) -> list[Result]:
+                timings: Timings | None = None, workers: int = 0,
+                on_batch: Callable[[int, list[Result]], None] | None = None) -> list[Result]:
         """Caption every image; one Result per image, in input order.
 
         errors="raise": an unreadable image raises InputError naming it (nothing is
         captioned); errors="keep": its Result has `error` set and no hypotheses, and the
         other images are still captioned.
+        batch_size: images per encoder run (0 = `auto_batch_size()`). workers: threads that decode
+        and resize the next batch while the CNN runs this one (0 = as many as the CNN has threads,
+        at most 4; 1 = read in the calling thread, nothing overlapped). on_batch(start, results) is
+        called after each batch with its first index and its Results (print as they come).
         """
         if errors not in ERRORS:
             raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
-        int_option(batch_size, "batch_size", 1)
+        batch_size = int_option(batch_size, "batch_size", 0) or auto_batch_size()
+        workers = int_option(workers, "workers", 0) or min(4, thread_policy()["intra_op_threads"])
         self._check_call(search, callback, max_length, min_length)
         self._check_images(images)
         results: list[Result | None] = [None] * len(images)
-        for start in range(0, len(images), batch_size):
+        starts = list(range(0, len(images), batch_size))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-images") if workers > 1 else None
+
+        def submit(start: int):
             chunk = images[start : start + batch_size]
-            pix, ok, bad = self.pixels(chunk, start)
-            if bad and errors == "raise":
-                raise InputError(bad[min(bad)])
-            for i, msg in bad.items():
-                results[start + i] = Result([], error=msg)
-            if not ok:
-                continue
-            cb = callback
-            if callback is not None:
-                def cb(ev: TokenEvent, _ok=ok, _off=start):
-                    ev.batch_index = _off + _ok[ev.batch_index]
-                    return callback(ev)
-            raws = self.decode_pixels(pix, search, max_length, min_length, cb, timings)
-            L = self.grid[0] * self.grid[1] if self.manifest.attention else 1
-            for i, r in zip(ok, raws):
-                results[start + i] = self._result(r, L)
+            if pool is None:
+                return [self._one_pixels(img, start + i) for i, img in enumerate(chunk)]
+            return [pool.submit(self._one_pixels, img, start + i) for i, img in enumerate(chunk)]
+
+        try:
+            pending = submit(starts[0])
+            for k, start in enumerate(starts):
+                loaded = [f.result() if pool is not None else f for f in pending]
+                if k + 1 < len(starts):  # the next batch is read while this one runs through the CNN
+                    pending = submit(starts[k + 1])
+                self._caption_batch(loaded, start, results, errors, search, max_length, min_length, callback,
+                                    timings)
+                if on_batch is not None:
+                    on_batch(start, results[start : start + len(loaded)])
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         return results  # type: ignore[return-value]
+
+    def _caption_batch(self, loaded: list[np.ndarray | str], start: int, results: list, errors: str, search,
+                       max_length, min_length, callback, timings) -> None:
+        """Encoder + search for one batch of read images; their Results go into `results`."""
+        pix, ok, bad = self._stack(loaded)
+        if bad and errors == "raise":
+            raise InputError(bad[min(bad)])
+        for i, msg in bad.items():
+            results[start + i] = Result([], error=msg)
+        if not ok:
+            return
+        cb = callback
+        if callback is not None:
+            def cb(ev: TokenEvent, _ok=ok, _off=start):
+                ev.batch_index = _off + _ok[ev.batch_index]
+                return callback(ev)
+        raws = self.decode_pixels(pix, search, max_length, min_length, cb, timings)
+        L = self.grid[0] * self.grid[1] if self.manifest.attention else 1
+        for i, r in zip(ok, raws):
+            results[start + i] = self._result(r, L)

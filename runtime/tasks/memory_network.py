@@ -109,11 +109,12 @@ class MemoryNetwork:
         self.session = session
 
     @staticmethod
-    def check(path: str | Path) -> tuple[MemoryManifest, Vocab, list[str]]:
-        """Everything that needs no session: manifest fields, files and checksums, vocabulary, answers."""
+    def check(path: str | Path, full: bool = False) -> tuple[MemoryManifest, Vocab, list[str]]:
+        """Everything that needs no session: manifest fields, files and checksums (full=True hashes
+        every file afresh, else unchanged files keep their cached sha256), vocabulary, answers."""
         directory = Path(path)
         m = MemoryManifest.load(directory)
-        check_files(directory, m.files, [m.graph.file, m.tokens.file, m.answers.file])
+        check_files(directory, m.files, [m.graph.file, m.tokens.file, m.answers.file], full)
         vocab = Vocab.load(directory / m.tokens.file)
         if len(vocab) != m.tokens.size:
             raise BundleError(f"{m.tokens.file} has {len(vocab)} tokens but manifest.json says {m.tokens.size}: {FIX}")
@@ -125,7 +126,7 @@ class MemoryNetwork:
         """Read and check the bundle (files, checksums, vocabulary, answers, graph I/O), open the session."""
         directory = Path(path)
         m, vocab, answers = cls.check(directory)
-        session = create_session(directory / m.graph.file, provider, threads, optimization)
+        session = create_session(directory / m.graph.file, provider, threads, optimization, m.files.get(m.graph.file))
         check_graph(session, m.graph, m.graph.file, INPUTS, OUTPUTS)
         return cls(directory, m, vocab, answers, session)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from ..media.audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_a
 from ..media.features import FEATURE_TYPE, FeatureConfig, log_mel
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Greedy, SearchConfig
-from ..session import graph_errors
+from ..session import graph_errors, thread_policy
 from ..text import join_units
 from .seq2seq import Seq2Seq
 
@@ -218,16 +219,21 @@ class Transcriber(Seq2Seq):
     def transcribe(self, inputs: list[SpeechInput], search: SearchConfig = Greedy(), max_length: int | None = None,
                    min_length: int = 0, batch_size: int = 8, errors: str = "raise",
                    callback: Callable[[TokenEvent], bool | None] | None = None,
-                   timings: Timings | None = None) -> list[Transcript]:
+                   timings: Timings | None = None, workers: int = 0,
+                   on_batch: Callable[[int, list[Transcript]], None] | None = None) -> list[Transcript]:
         """Transcribe every recording (paths, file bytes, or float samples at the bundle's rate); one
         Transcript per input, in input order.
 
         errors="raise": an unusable input raises InputError naming it (nothing is transcribed);
         errors="keep": its Transcript has `error` set and no hypotheses, the others are still done.
+        workers: threads that read and turn the next batch's recordings into features while this
+        batch decodes (0 = as many as the sessions have threads, at most 4; 1 = no overlap).
+        on_batch(start, transcripts) is called after each batch (print as they come).
         """
         if errors not in ERRORS:
             raise InputError(f"errors must be 'raise' or 'keep', got {errors!r}")
         int_option(batch_size, "batch_size", 1)
+        workers = int_option(workers, "workers", 0) or min(4, thread_policy()["intra_op_threads"])
         if not isinstance(inputs, (list, tuple)):
             raise InputError("transcribe() takes a list of recordings (paths, bytes or 1-D float arrays): "
                              "wrap a single recording in a list")
@@ -235,32 +241,58 @@ class Transcriber(Seq2Seq):
             raise InputError("no recordings given: pass at least one")
         self._check_call(search, callback, max_length, min_length)
         results: list[Transcript | None] = [None] * len(inputs)
-        for start in range(0, len(inputs), batch_size):
-            prepared: dict[int, _Prepared] = {}
-            for i in range(start, min(start + batch_size, len(inputs))):
-                try:
-                    prep = self._prepare(inputs[i], i)
-                except InputError as e:
-                    if errors == "raise":
-                        raise
-                    msg, name = str(e), _name(inputs[i], i)
-                    results[i] = Transcript([], error=msg if name in msg else f"{name}: {msg}")
-                    continue
-                if prep.pieces:
-                    prepared[i] = prep
-                else:
-                    results[i] = self._silent(prep.seconds)
-            rows = [(i, p) for i, prep in prepared.items() for p in range(len(prep.pieces))]
-            decoded: dict[tuple[int, int], Result] = {}
-            for r0 in range(0, len(rows), batch_size):  # a long recording's pieces may need several batches
-                chunk = rows[r0: r0 + batch_size]
-                frames = [prepared[i].pieces[p][2] for i, p in chunk]
-                for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search, max_length,
-                                                              min_length, callback, timings)):
-                    decoded[key] = res
-            for i, prep in prepared.items():
-                results[i] = self._assemble(prep, [decoded[(i, p)] for p in range(len(prep.pieces))])
+        starts = list(range(0, len(inputs), batch_size))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-audio") if workers > 1 else None
+
+        def prepare(i: int) -> _Prepared | InputError:
+            try:
+                return self._prepare(inputs[i], i)
+            except InputError as e:
+                return e
+
+        def submit(start: int) -> list:
+            idx = range(start, min(start + batch_size, len(inputs)))
+            return [prepare(i) for i in idx] if pool is None else [pool.submit(prepare, i) for i in idx]
+
+        try:
+            pending = submit(starts[0])
+            for k, start in enumerate(starts):
+                ready = [f.result() if pool is not None else f for f in pending]
+                if k + 1 < len(starts):  # the next batch is read while this one decodes
+                    pending = submit(starts[k + 1])
+                self._transcribe_batch(inputs, start, ready, results, errors, search, max_length, min_length,
+                                       callback, timings, batch_size)
+                if on_batch is not None:
+                    on_batch(start, results[start : start + len(ready)])
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         return results  # type: ignore[return-value]
+
+    def _transcribe_batch(self, inputs: list[SpeechInput], start: int, ready: list, results: list, errors: str,
+                          search, max_length, min_length, callback, timings, batch_size: int) -> None:
+        """Decode one batch of prepared recordings (their pieces, batch_size rows at a time)."""
+        prepared: dict[int, _Prepared] = {}
+        for i, prep in enumerate(ready, start):
+            if isinstance(prep, InputError):
+                if errors == "raise":
+                    raise prep
+                msg, name = str(prep), _name(inputs[i], i)
+                results[i] = Transcript([], error=msg if name in msg else f"{name}: {msg}")
+            elif prep.pieces:
+                prepared[i] = prep
+            else:
+                results[i] = self._silent(prep.seconds)
+        rows = [(i, p) for i, prep in prepared.items() for p in range(len(prep.pieces))]
+        decoded: dict[tuple[int, int], Result] = {}
+        for r0 in range(0, len(rows), batch_size):  # a long recording's pieces may need several batches
+            chunk = rows[r0: r0 + batch_size]
+            frames = [prepared[i].pieces[p][2] for i, p in chunk]
+            for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search, max_length,
+                                                          min_length, callback, timings)):
+                decoded[key] = res
+        for i, prep in prepared.items():
+            results[i] = self._assemble(prep, [decoded[(i, p)] for p in range(len(prep.pieces))])
 
     def _silent(self, seconds: float) -> Transcript:
         empty = Hypothesis(ids=[], tokens=[], text="", score=0.0, log_prob=0.0, attention=np.zeros((0, 0), np.float32))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import schema as sc
-from ..bundle import FIX
+from ..bundle import FIX, Bundle
 from ..errors import BundleError
 from ..manifest import ANSWER_TASK, GOLDEN_FILE, MAX_LENGTH_CEILING
 from ..search import Beam, Greedy, Sample, SearchConfig
@@ -107,6 +107,7 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
     if bundle_task(path) == ANSWER_TASK:  # memory networks: answers, not decodes
         return verify_memory_bundle(path, provider=provider)
     path = Path(path)
+    Bundle.check(path, full=True)  # verify hashes every file afresh (loading may use cached checksums)
     cases = _read_cases(path)
     checked = [_check_case(c, i, path) for i, c in enumerate(cases)]  # every case, before any decoding
     from ..tasks.loading import load_any
@@ -149,6 +150,7 @@ def verify_bundle(path: str | Path, provider: str = "cpu", loop: str = "compiled
 def verify_memory_bundle(path: str | Path, provider: str = "cpu") -> list[CaseResult]:
     """Re-run golden.json (PyTorch's answers to held-out questions): same answer, log-probs and
     attention within 1e-4 on CPU (1e-3 elsewhere)."""
+    MemoryNetwork.check(path, full=True)  # every file hashed afresh
     cases = _read_cases(Path(path))
     for i, c in enumerate(cases):
         at = f"cases[{i}]"

@@ -3,6 +3,7 @@ manifest is one error line (never a traceback) for `info`, `translate` and `veri
 options are refused before any work. Each case here was a defect (a traceback, a file read from
 elsewhere, a 183 GiB allocation, exit 0 on a damaged bundle) before the schema check."""
 
+import hashlib
 import json
 import shutil
 
@@ -102,6 +103,11 @@ def test_golden_files_are_read_from_the_bundle_only(cli_bundle, tmp_path, capsys
     golden = json.loads((d / "golden.json").read_text())
     golden["cases"][0]["image"] = "../outside/secret.txt"
     (d / "golden.json").write_text(json.dumps(golden))
+    assert run(["verify", str(d)]) == 1
+    assert "golden.json does not match its sha256" in _error(capsys)  # the checksum catches it first
+    m = json.loads((d / "manifest.json").read_text())  # a hostile bundle updates the checksum too
+    m["files"]["golden.json"] = hashlib.sha256((d / "golden.json").read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(m))
     assert run(["verify", str(d)]) == 1
     assert "golden.json: cases[0].image must be a plain file name inside the bundle" in _error(capsys)
 

@@ -95,3 +95,22 @@ def test_the_default_model_ships_and_captions(shapes_data):
     assert "test" in cap.manifest.metrics  # its test-split scores travel with it
     r = cap.caption([shapes_data["images"] / "blue_square_0.jpg"], search=Beam(3))[0]
     assert r.text and r.attention.shape[1] == 49
+
+
+def test_reading_ahead_in_threads_changes_no_result(caption_bundle, shapes_data, tmp_path):
+    """The pipelined path (images of the next batch read by worker threads while the CNN runs) gives
+    exactly the serial path's captions, errors in place, for any batch size."""
+    imgs = sorted(shapes_data["images"].glob("*.jpg"))[:11]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    inputs = [*imgs[:4], bad, *imgs[4:]]
+    cap = Captioner.load(caption_bundle)
+    serial = cap.caption(inputs, batch_size=4, workers=1, errors="keep")
+    seen = []
+    for batch, workers in ((3, 2), (4, 4), (16, 3), (0, 0)):
+        got = cap.caption(inputs, batch_size=batch, workers=workers, errors="keep",
+                          on_batch=lambda start, rs: seen.append((start, len(rs))))
+        assert [r.error for r in got] == [r.error for r in serial]
+        assert [r.text for r in got if r.ok] == [r.text for r in serial if r.ok]
+    assert serial[4].error and "bad.jpg" in serial[4].error and sum(not r.ok for r in serial) == 1
+    assert seen[:4] == [(0, 3), (3, 3), (6, 3), (9, 3)]  # on_batch: each batch as it finishes, in order
