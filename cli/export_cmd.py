@@ -15,8 +15,9 @@ def export(
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("bundles/model"),
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (lowest validation loss) or last.")] = "best",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantise weights to int8 (dynamic quantisation).")] = False,
-    int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner: 'linear' (linear layers and "
-                                                  "embeddings; the CNN's convolutions stay float32) or 'all'.")] = "linear",
+    int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner or a speech model: 'linear' (linear "
+                                                  "layers and embeddings; a CNN's convolutions stay float32) or "
+                                                  "'all'.")] = "linear",
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
@@ -30,20 +31,19 @@ def export(
             typer.echo(line)
         typer.echo(f"next: edge-s2s info {out}   edge-s2s answer --bundle {out} --story story.txt \"Where is Mary?\"")
         return
+    if int8_parts not in ("linear", "all"):
+        raise InputError(f"--int8-parts must be 'linear' or 'all', got {int8_parts!r}")
     if _run_task(run) == "caption":
         from ..export.caption import export_caption_bundle
 
-        if int8_parts not in ("linear", "all"):
-            raise InputError(f"--int8-parts must be 'linear' or 'all', got {int8_parts!r}")
         report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
                                        parity=parity)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"
     elif _run_task(run) == "transcribe":
         from ..export.speech import export_speech_bundle
 
-        if int8:
-            raise InputError("--int8 is not offered for speech models yet: export without --int8")
-        report = export_speech_bundle(run, out, checkpoint=checkpoint, parity=parity)
+        report = export_speech_bundle(run, out, checkpoint=checkpoint, parity=parity,
+                                      int8=int8_parts if int8 else "none")
         nxt = f"edge-s2s transcribe --bundle {out} call.wav"
     elif _run_task(run) == "generate":
         from ..export.generate import export_generator_bundle

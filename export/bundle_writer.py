@@ -27,6 +27,9 @@ from ..runtime.text import Vocab
 from ..train.core.checkpoint import BEST, LAST
 from .graphs import graph_io
 
+# what each --int8-parts choice quantises (None: every op type ORT can; the CNN's convolutions too)
+INT8_OPS = {"none": None, "linear": ["MatMul", "Gemm", "Gather"], "all": None}
+
 GOLDEN_SEARCHES = [
     ({"type": "greedy"}, Greedy()),
     ({"type": "beam", "size": 5, "length_penalty": 1.0, "n_best": 1, "early_stop": True},
@@ -81,6 +84,35 @@ def _quantize(src: Path, dst: Path, op_types: list[str] | None = None) -> None:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=op_types)
     finally:
         root.setLevel(level)
+
+
+def quantize_bundle(src: Path, dst: Path, ops: list[str] | None,
+                    golden: Callable[[Path], None] | None = None) -> Path:
+    """A copy of bundle `src` at `dst` whose two graphs have int8 dynamic-quantised weights (`ops`:
+    the op types to quantise, None = every one ORT can).
+
+    Parity with PyTorch was proved on the fp32 graphs (their report is kept, marked as such); the
+    golden cases must come from the int8 graphs themselves, so `golden(dir)` rewrites golden.json
+    in the staged copy (or the fp32 one is dropped when no `golden` is given).
+    """
+    with staged_bundle(dst) as tmp:
+        for p in src.iterdir():
+            if p.is_file() and p.name not in (mf.ENCODER_FILE, mf.STEP_FILE):
+                shutil.copyfile(p, tmp / p.name)
+        for name in (mf.ENCODER_FILE, mf.STEP_FILE):
+            _quantize(src / name, tmp / name, ops)
+        manifest = Manifest.load(tmp)
+        manifest.model["int8"] = "all" if not ops else "linear"
+        metrics = dict(manifest.metrics)
+        if "parity" in metrics:
+            metrics["parity"] = {"of": "the fp32 graphs these were quantised from", **metrics["parity"]}
+        if golden is None:
+            (tmp / mf.GOLDEN_FILE).unlink(missing_ok=True)
+        write_manifest(tmp, manifest, metrics)  # the new graphs' checksums, before golden decodes them
+        if golden is not None:
+            golden(tmp)
+            write_manifest(tmp, manifest, metrics)
+    return dst
 
 
 def bundle_manifest(directory: Path, task: str, model, vocab: Vocab, preprocessing: dict, max_length: int,

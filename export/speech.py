@@ -271,21 +271,53 @@ def trained_max_seconds(cfg, margin: float = 1.5) -> float | None:
     return float(min(DEFAULT_MAX_SECONDS, max(5.0, math.ceil(longest * margin))))
 
 
+def regolden_speech(bundle: Path) -> None:
+    """golden.json of a (quantised) speech bundle decoded by its own graphs on this CPU (the
+    reference loop), for `edge-s2s verify` to re-run: the recordings are the ones already in it."""
+    import json
+
+    doc = json.loads((bundle / mf.GOLDEN_FILE).read_text(encoding="utf-8"))
+    rt = Transcriber.load(bundle, loop="reference", threads=1)
+    from ..runtime.tools.verify import search_from_json
+
+    for case in doc["cases"]:
+        t = rt.transcribe([bundle / case["audio"]], search_from_json(case["search"]), max_length=case["max_length"])[0]
+        case["hypotheses"] = [{"ids": list(map(int, h.ids)), "log_prob": float(h.log_prob), "score": float(h.score)}
+                              for h in t.hypotheses]
+    doc["from"] = "onnxruntime-cpu (int8 graphs)"
+    (bundle / mf.GOLDEN_FILE).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
 def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                          parity: bool = True, max_length: int | None = None, metrics: dict | None = None,
-                         golden: int = 3, max_seconds: float | None = None):
+                         golden: int = 3, max_seconds: float | None = None, int8: str = "none"):
     """Export a speech run (train/speech/loop.py) as a transcribe bundle; returns an ExportReport.
 
+    int8: "none", "linear" (MatMul/Gemm/Gather weights) or "all" (every op ORT quantises): the
+    fp32 bundle is exported (parity proved) into a temporary folder, quantised into `out_dir`, and
+    its golden cases decoded again by the int8 graphs on this CPU.
     Parity is proved on the run's validation recordings, and `golden` of them are copied into the
     bundle with PyTorch's decodes (golden.json, re-run by `edge-s2s verify`): they must still be in
     its data_dir. max_seconds: the runtime's limit (longer recordings are split at pauses); None
     derives it from the training data (`trained_max_seconds`).
     """
     import json
+    import tempfile
 
     from ..runtime.tools.run_logs import read_metrics
     from ..train.speech.loop import data_info
-    from .bundle_writer import ExportReport
+    from .bundle_writer import INT8_OPS, ExportReport, quantize_bundle
+
+    if int8 not in INT8_OPS:
+        raise ExportError(f"int8 must be one of {', '.join(INT8_OPS)}, got {int8!r}")
+    if int8 != "none":
+        with tempfile.TemporaryDirectory(prefix="edge-s2s-fp32-") as work:
+            fp32 = export_speech_bundle(run_dir, Path(work) / "fp32", checkpoint, parity, max_length, metrics,
+                                        golden, max_seconds)
+            quantize_bundle(fp32.bundle, Path(out_dir), INT8_OPS[int8], regolden_speech if golden > 0 else None)
+        saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
+        return ExportReport(Path(out_dir), fp32.checkpoint, Manifest.load(out_dir), int8=True, parity=fp32.parity,
+                            files=dict(saved.get("files", {})), golden_cases=fp32.golden_cases)
 
     model, vocab, cfg, ck_path = load_speech_run(run_dir, checkpoint)
     max_length = int(max_length or cfg.max_length)

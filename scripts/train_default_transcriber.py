@@ -41,31 +41,6 @@ def bundle_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
 
 
-def quantize_bundle(src: Path, dst: Path, ops: list[str]) -> Path:
-    """A copy of bundle `src` at `dst` with int8 dynamic-quantised graphs (`ops` [] = every quantisable op).
-
-    Parity with PyTorch was proved on the fp32 graphs; the int8 graphs are judged by WER instead.
-    """
-    from edge_s2s.export.bundle_writer import _quantize, staged_bundle, write_manifest
-    from edge_s2s.runtime import manifest as mf
-    from edge_s2s.runtime.manifest import Manifest
-
-    with staged_bundle(dst) as tmp:
-        for p in src.iterdir():  # golden cases are PyTorch's: the int8 graphs get their own (add_golden)
-            if p.is_file() and p.name not in (mf.ENCODER_FILE, mf.STEP_FILE, mf.GOLDEN_FILE) \
-                    and not p.name.startswith("golden_"):
-                shutil.copyfile(p, tmp / p.name)
-        for name in (mf.ENCODER_FILE, mf.STEP_FILE):
-            _quantize(src / name, tmp / name, ops or None)
-        manifest = Manifest.load(tmp)
-        manifest.model["int8"] = "all" if not ops else "linear"
-        metrics = dict(manifest.metrics)
-        if "parity" in metrics:
-            metrics["parity"] = {"of": "the fp32 graphs these were quantised from", **metrics["parity"]}
-        write_manifest(tmp, manifest, metrics)
-    return dst
-
-
 def score(bundle: Path, manifest: Path, searches: dict) -> dict[str, dict[str, float]]:
     """jiwer WER / CER (and whole-string accuracy) of a bundle on a manifest, per search, through the runtime."""
     from speech_table import error_rates
@@ -138,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from edge_s2s.export.bundle_writer import quantize_bundle
     from edge_s2s.export.speech import export_speech_bundle
     from edge_s2s.runtime.search import Beam, Greedy
     from edge_s2s.train.speech.data import read_manifest
@@ -170,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     export_speech_bundle(run, variants["fp32"], golden=0)  # golden cases: synthesised ones, at shipping
     for name, ops in VARIANTS.items():
         if ops is not None:
-            variants[name] = quantize_bundle(variants["fp32"], bundles / ("int8-" + name.split()[1].strip("()")), ops)
+            variants[name] = quantize_bundle(variants["fp32"], bundles / ("int8-" + name.split()[1].strip("()")),
+                                             ops or None)
     greedy, both = {"greedy": Greedy()}, {"greedy": Greedy(), "beam5": Beam(size=5)}
     results: dict = {"run": str(run), "test": str(splits["test"]), "val": str(splits["val"]), "variants": {}}
     for name, path in variants.items():

@@ -195,6 +195,18 @@ def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_p
     assert len({c["audio"] for c in cases}) == 3 and all((tmp_path / "bundle" / c["audio"]).is_file() for c in cases)
     assert run(["verify", str(tmp_path / "bundle")]) == 0
     assert "6 passed, 0 failed" in capsys.readouterr().out
+    # int8: the fp32 export (parity proved) quantised, its golden cases decoded by the int8 graphs
+    for parts in ("linear", "all"):
+        q = tmp_path / f"bundle-int8-{parts}"
+        assert run(["export", str(tmp_path / "run"), "--out", str(q), "--int8", "--int8-parts", parts]) == 0
+        m = json.loads((q / "manifest.json").read_text())
+        assert m["model"]["int8"] == parts and m["metrics"]["parity"]["of"].startswith("the fp32 graphs")
+        import onnx
+
+        ops = {n.op_type for g in ("encoder.onnx", "decoder_step.onnx") for n in onnx.load(str(q / g)).graph.node}
+        assert ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "DequantizeLinear"}
+        capsys.readouterr()
+        assert run(["verify", str(q)]) == 0 and "6 passed, 0 failed" in capsys.readouterr().out
     # the speed benchmark runs on it too (smoke: its table, and runtime and torch agree on every text)
     import runpy
 
