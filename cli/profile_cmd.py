@@ -36,7 +36,8 @@ def _sources(bundle: Path, input_file: Path | None) -> list[str]:
         cases = json.loads(golden.read_text(encoding="utf-8")).get("cases", [])
         # captioners' golden inputs are image files inside the bundle; generators' are conditions
         # (a text generator is profiled generating from nothing; --input gives it prompts)
-        lines = list(dict.fromkeys(str(bundle / c["image"]) if "image" in c else c["source"] if "source" in c
+        lines = list(dict.fromkeys(str(bundle / c["image"]) if "image" in c else str(bundle / c["audio"])
+                                   if "audio" in c else c["source"] if "source" in c
                                    else _condition_source(bundle, c) for c in cases))
         if lines:
             return lines
@@ -55,7 +56,7 @@ def profile(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,16",
     beam: Annotated[str, typer.Option(help="Beam sizes, comma-separated (1 = greedy).")] = "1,5",
     runs: Annotated[int, typer.Option(help="Timed runs per setting (after 2 warm-up runs).")] = 20,
-    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs, one per line (captioners: image paths; generators: prompts, or conditions for image models; default: golden.json's).")] = None,
+    input_file: Annotated[Path | None, typer.Option("--input", help="Inputs, one per line (captioners: image paths; transcribers: audio files; generators: prompts, or conditions for image models; default: golden.json's).")] = None,
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the percentiles as JSON.")] = False,
@@ -70,9 +71,13 @@ def profile(
 
     model = load_any(bundle, provider=provider, threads=threads)
     sources = _sources(bundle, input_file)
+    policy = _policy(threads)
     rows = []
     if not json_out:
         typer.echo(f"bundle {bundle}   providers {','.join(model.providers)}   {runs} runs per setting   times in ms")
+        typer.echo(f"threads: {policy['intra_op_threads']} intra-op, {policy['inter_op_threads']} inter-op per session, "
+                   f"spinning {'on' if policy['spinning'] else 'off'} ({policy['why']}); "
+                   f"graph cache: {policy['cache'] or 'off'}")
     for b in batches:
         batch_sources = [sources[i % len(sources)] for i in range(b)]
         for k in beams:
@@ -89,4 +94,18 @@ def profile(
                 unit = " (per step)" if s == "decoder step" else ""
                 typer.echo(f"  {s + unit:<26}{p50:>10.3f}{p90:>10.3f}{p99:>10.3f}")
     if json_out:
-        typer.echo(json.dumps({"bundle": str(bundle), "providers": model.providers, "results": rows}))
+        typer.echo(json.dumps({"bundle": str(bundle), "providers": model.providers, "threads": policy,
+                               "results": rows}))
+
+
+def _policy(threads: int) -> dict[str, object]:
+    """The session settings in force (runtime/session.py's policy) and where they came from."""
+    from ..runtime.cache import cache_dir
+    from ..runtime.session import spinning_allowed, thread_policy
+
+    policy = thread_policy(threads)
+    source = f"--threads {threads}" if threads else "default: min(cores, 4)"
+    policy["why"] = source + (", EDGE_S2S_SPIN=1" if spinning_allowed() else ", EDGE_S2S_SPIN=1 turns it on")
+    cache = cache_dir()
+    policy["cache"] = str(cache) if cache is not None else None
+    return policy

@@ -1,7 +1,7 @@
 """Per-stage latency of a bundle on this device: what `edge-s2s profile` prints.
 
 Stages of one `generate` call: preprocess (tokenize + ids; for a captioner: image decode,
-resize, normalise), encoder (ORT), decoder step
+resize, normalise; for a transcriber: read, resample, log-mel), encoder (ORT), decoder step
 (each ORT step run), search bookkeeping (the loop's time outside the step graph) and
 postprocess (ids -> text, attention trimming). Percentiles over repeated runs.
 """
@@ -39,6 +39,7 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
     """Decode `sources` as one batch `runs` times and record every stage."""
     out = StageSamples()
     captioner = hasattr(model, "decode_pixels")  # images: preprocess = decode + resize + normalise
+    transcriber = hasattr(model, "decode_features")  # audio: preprocess = read + resample + log-mel
     if hasattr(model, "encode_conditions"):
         return _profile_generator(model, sources, search, runs, warmup, out)
     for i in range(warmup + runs):
@@ -48,6 +49,12 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
             if bad:
                 raise InputError(bad[min(bad)])
             lengths = [model.grid[0] * model.grid[1]] * len(sources)
+        elif transcriber:
+            frames = [model.log_mel(s, k) for k, s in enumerate(sources)]
+            lengths = [model.memory_length(f.shape[0]) for f in frames]
+            feats = np.zeros((len(frames), max(f.shape[0] for f in frames), frames[0].shape[1]), np.float32)
+            for b, f in enumerate(frames):
+                feats[b, : f.shape[0]] = f
         else:
             batch = model.encode_sources(sources)
             lengths = [len(x) for x in batch]
@@ -55,6 +62,8 @@ def profile_generate(model: Seq2Seq, sources: list[str], search: SearchConfig, r
         timings = Timings()
         if captioner:
             raws = model.decode_pixels(batch, search, timings=timings)
+        elif transcriber:
+            raws = model.decode_features(feats, np.array([f.shape[0] for f in frames]), search, timings=timings)
         else:
             raws = model.decode_ids(batch, search, timings=timings)
         t2 = time.perf_counter_ns()

@@ -1,6 +1,7 @@
 """The default transcriber shipped in the package: `edge-s2s transcribe call.wav` with no --bundle, and
 `Transcriber.load()` with no path, in a process where torch and onnx cannot be imported."""
 
+import json
 import re
 import subprocess
 import sys
@@ -72,3 +73,18 @@ def test_default_transcriber_without_torch_or_onnx(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "ok"
+
+
+def test_profile_times_the_default_transcriber_and_says_its_thread_policy(capsys):
+    """`profile` reads a transcriber's golden recordings (it used to treat them as text and crash) and
+    prints the session settings it ran under."""
+    b = str(default_transcriber_path())
+    assert run(["profile", b, "--batch", "1,2", "--beam", "1", "--runs", "2", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "threads: 1 intra-op, 1 inter-op per session, spinning off (--threads 1" in out
+    assert run(["profile", b, "--batch", "2", "--beam", "1,2", "--runs", "2", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["threads"]["spinning"] is False and res["threads"]["intra_op_threads"] >= 1
+    assert [(r["batch"], r["beam"]) for r in res["results"]] == [(2, 1), (2, 2)]
+    for r in res["results"]:
+        assert all(v[0] > 0 for v in r["stages"].values()), r["stages"]
