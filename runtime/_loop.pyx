@@ -30,6 +30,7 @@ produced), `loop_common.apply_penalties` rewrites the host logprobs buffer in pl
 the same buffers as without penalties.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -84,13 +85,25 @@ class _Binder:
             self.public.bind_output(name, dev, 0, dtype, shape, ptr)
 
 
+RUNNER_CACHE_BYTES = 64 << 20  # a thread keeps its last runner only when its buffers are smaller than this
+
+
 class _Runner:
-    """The step session with its two IO bindings and every preallocated buffer."""
+    """The step session with its three IO bindings and every preallocated buffer.
+
+    Bindings 0 and 1 alternate between the two state buffers (0 reads buffer 0 and writes 1, 1 the
+    reverse); binding 2 is step 0's, reading the initial states. On the CPU a thread keeps its
+    runner on the session and the next decode of the same shape reuses it (`_acquire`): the
+    initial states are copied into its buffers and only the memory inputs are bound again, so
+    none of the bindings, buffers or ORT objects are made twice (~170 us a decode).
+    """
 
     def __init__(self, session, manifest, memory, init_states, int max_rows, int K, int V, int L,
                  str device, bint logprobs_on_host):
         self.sess = session
         self.device = device
+        self.busy = False
+        self.key = None
         self._ort = None
         if device != "cpu":
             import onnxruntime
@@ -109,28 +122,29 @@ class _Runner:
         else:
             self.logprobs, ptr = self._device_buffer((max_rows, V), np.float32)
             self.logprobs_ptr = (device, ptr)
+        self.nbytes = max_rows * (V + K + L) * 4 + max_rows * (3 + K) * 8
         self.keep = []  # everything a binding points at stays alive here
-        self.states = []  # (name, np dtype, rest dims, initial (dev, ptr), [(dev, ptr), (dev, ptr)])
+        self.states = []  # (name, np dtype, rest dims, initial (array, (dev, ptr)), [(dev, ptr), (dev, ptr)])
         for spec in manifest.state:
-            init = init_states[spec.name]
+            init = np.ascontiguousarray(init_states[spec.name], dtype=NP_DTYPES[spec.dtype])
             dtype = NP_DTYPES[spec.dtype]
-            init = np.ascontiguousarray(init, dtype=dtype)
             rest = tuple(init.shape[1:])
+            if device == "cpu":
+                init = init.copy()  # its own buffer: a reused runner copies the next initial states in
             init_ptr = self._to_device(init)
             bufs = []
             for _ in range(2):
                 buf, ptr = self._device_buffer((max_rows,) + rest, dtype)
                 self.keep.append(buf)
                 bufs.append((device, ptr))
-            self.states.append((spec.name, dtype, rest, init_ptr, bufs))
-        self.bindings = [_Binder(session), _Binder(session)]
+            self.nbytes += (2 * max_rows + init.shape[0]) * init[:1].nbytes
+            self.states.append((spec.name, dtype, rest, (init, init_ptr), bufs))
+        self.bindings = [_Binder(session), _Binder(session), _Binder(session)]
         for bnd in self.bindings:
             bnd.input(TOPK, "cpu", np.int64, [1], self.topk.ctypes.data)
-            for name, value in memory.items():
-                value = np.ascontiguousarray(value)
-                dev, ptr = self._to_device(value)
-                bnd.input(name, dev, value.dtype.type, list(value.shape), ptr)
-        self.bound = [None, None]
+        self.memory = []
+        self._bind_memory(memory)
+        self.bound = [None, None, None]
         self.parity = 0
         self.first = True
         c_sess = getattr(session, "_sess", None)
@@ -139,6 +153,22 @@ class _Runner:
         else:
             self._run = lambda bnd: session.run_with_iobinding(bnd.public, None)
 
+    def _bind_memory(self, memory):
+        self.memory = []  # this decode's memory tensors, alive while bound
+        for name, value in memory.items():
+            value = np.ascontiguousarray(value)
+            dev, ptr = self._to_device(value, self.memory)
+            for bnd in self.bindings:
+                bnd.input(name, dev, value.dtype.type, list(value.shape), ptr)
+
+    def reset(self, memory, init_states):
+        """Ready a CPU runner for the next decode (same shapes): new initial states and memory."""
+        for name, dtype, rest, (init, _), bufs in self.states:
+            np.copyto(init, init_states[name], casting="same_kind")
+        self._bind_memory(memory)
+        self.parity = 0
+        self.first = True
+
     def _device_buffer(self, shape, dtype):
         if self.device == "cpu":
             arr = np.zeros(shape, dtype)
@@ -146,27 +176,25 @@ class _Runner:
         ov = self._ort.OrtValue.ortvalue_from_shape_and_type(list(shape), dtype, self.device, 0)
         return ov, ov.data_ptr()
 
-    def _to_device(self, arr):
+    def _to_device(self, arr, keep=None):
+        keep = self.keep if keep is None else keep
         if self.device == "cpu":
-            self.keep.append(arr)
+            keep.append(arr)
             return ("cpu", arr.ctypes.data)
         ov = self._ort.OrtValue.ortvalue_from_numpy(arr, self.device, 0)
-        self.keep.append(ov)
+        keep.append(ov)
         return (self.device, ov.data_ptr())
 
-    def _bind(self, bnd, int p, int n_in, int n_out, bint states_only):
-        """Bind binding p for n_in rows in and n_out out; states_only: only the state inputs moved (from
-        the initial states to the double buffer), every shape is as it was."""
-        for name, dtype, rest, init_ptr, bufs in self.states:
-            src = init_ptr if self.first else bufs[p]
+    def _bind(self, bnd, int p, int n_in, int n_out):
+        """Bind binding p (2: step 0's) for n_in rows in and n_out out."""
+        for name, dtype, rest, init, bufs in self.states:
+            src = init[1] if p == 2 else bufs[p]
             bnd.input(state_input(name), src[0], dtype, [n_in, *rest], src[1])
-        if states_only:
-            return
         bnd.input(TOKEN, "cpu", np.int64, [n_out], self.token.ctypes.data)
         bnd.input(ROW, "cpu", np.int64, [n_out], self.row.ctypes.data)
         bnd.input(BATCH_OF_ROW, "cpu", np.int64, [n_out], self.bor.ctypes.data)
-        for name, dtype, rest, init_ptr, bufs in self.states:
-            dst = bufs[1 - p]
+        for name, dtype, rest, init, bufs in self.states:
+            dst = bufs[0] if p == 1 else bufs[1]
             bnd.output(state_output(name), dst[0], dtype, [n_out, *rest], dst[1])
         dev, ptr = self.logprobs_ptr
         bnd.output(LOGPROBS, dev, np.float32, [n_out, self.V], ptr)
@@ -176,18 +204,44 @@ class _Runner:
             bnd.output(ATTENTION, "cpu", np.float32, [n_out, self.L], self.att.ctypes.data)
 
     def run(self, int n_in, int n_out):
-        cdef int p = self.parity
+        cdef int p = 2 if self.first else self.parity
         bnd = self.bindings[p]
         key = (n_in, n_out)
-        bound = self.bound[p]
-        if bound != key:
-            self._bind(bnd, p, n_in, n_out, bound is not None and bound[0] < 0 and bound[1] == n_out)
+        if self.bound[p] != key:
+            self._bind(bnd, p, n_in, n_out)
             self.bound[p] = key
         self._run(bnd)
-        if self.first:
-            self.first = False
-            self.bound[p] = (-n_in, n_out)  # its state inputs pointed at the initial states: rebind those only
-        self.parity = 1 - p
+        self.first = False
+        self.parity = 0 if p == 1 else 1
+
+
+def _acquire(session, manifest, memory, init, int max_rows, int K, int V, int L, str device, bint host_lp):
+    """A runner for this decode: on the CPU the thread's last one when the shapes match (and it is
+    not in use by an outer decode of this thread, e.g. from a callback), else a new one, kept for
+    next time when small enough."""
+    if device != "cpu":
+        runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, host_lp)
+        runner.busy = True
+        return runner
+    key = (max_rows, K, L, host_lp, tuple([v.shape for v in init.values()]))
+    local = getattr(session, "_edge_s2s_runners", None)
+    if local is None:
+        local = threading.local()
+        try:
+            session._edge_s2s_runners = local
+        except AttributeError:  # a session object that takes no attributes: no reuse
+            local = None
+    runner = getattr(local, "runner", None) if local is not None else None
+    if runner is not None and not runner.busy and runner.key == key:
+        runner.reset(memory, init)
+    else:
+        nested = runner is not None and runner.busy
+        runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, host_lp)
+        runner.key = key
+        if local is not None and not nested:
+            local.runner = runner if runner.nbytes <= RUNNER_CACHE_BYTES else None
+    runner.busy = True
+    return runner
 
 
 cdef int _worst(double[:, ::1] fin_score, int b, int n):
@@ -211,12 +265,10 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     B_, L_ = batch_and_length(manifest, encoder_outputs)
     cdef int B = B_, L = L_
     cdef int V = manifest.tokens.size
-    cdef int64_t bos = manifest.tokens.bos_id, eos = manifest.tokens.eos_id
+    cdef int64_t eos = manifest.tokens.eos_id
     cdef int K = topk_width(search, V, min_length)
     cdef bint is_beam = isinstance(search, Beam)
     cdef bint is_sample = isinstance(search, Sample)
-    cdef bint has_att = bool(manifest.attention)
-    cdef bint timed = timings is not None
     cdef int size = search.size if is_beam else 1
     cdef int max_rows = B * size
     forced_ids = check_prefix(prefix, B, V, eos, ml, min_length)
@@ -225,7 +277,27 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     cdef bint host_lp = is_sample or has_prefix or penal
     init = initial_states(manifest, encoder_outputs)
     memory = {name: encoder_outputs[name] for name in manifest.memory}
-    runner = _Runner(session, manifest, memory, init, max_rows, K, V, L, device, host_lp or device == "cpu")
+    runner = _acquire(session, manifest, memory, init, max_rows, K, V, L, device, host_lp or device == "cpu")
+    try:
+        return _search(runner, manifest, encoder_outputs, search, ml, min_length, callback, tokens, timings, t_start,
+                       B, L, V, K, forced_ids)
+    finally:
+        runner.busy = False
+
+
+def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_length, callback, tokens, timings,
+            t_start, int B, int L, int V, int K, forced_ids):
+    """The loop itself, over a runner that is ready for step 0."""
+    cdef int64_t bos = manifest.tokens.bos_id, eos = manifest.tokens.eos_id
+    cdef bint is_beam = isinstance(search, Beam)
+    cdef bint is_sample = isinstance(search, Sample)
+    cdef bint has_att = bool(manifest.attention)
+    cdef bint timed = timings is not None
+    cdef int size = search.size if is_beam else 1
+    cdef int max_rows = B * size
+    cdef bint has_prefix = forced_ids is not None
+    cdef bint penal = has_penalties(search)
+    cdef bint host_lp = is_sample or has_prefix or penal
 
     cdef int64_t[::1] tok = runner.token
     cdef int64_t[::1] row = runner.row
@@ -236,10 +308,11 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
     cdef float[:, :, ::1] att_hist
     if has_att:
         att_out = runner.att
-        att_hist = np.empty((ml, max_rows, L), np.float32)
+        att_hist_a = np.empty((ml, max_rows, L), np.float32)
     else:
         att_out = np.zeros((1, 1), np.float32)
-        att_hist = np.zeros((1, 1, 1), np.float32)
+        att_hist_a = np.zeros((1, 1, 1), np.float32)
+    att_hist = att_hist_a
     h_tok_a = np.zeros((ml + 1, max_rows), np.int64)
     h_par_a = np.zeros((ml + 1, max_rows), np.int64)
     h_lp_a = np.zeros((ml + 1, max_rows), np.float64)
@@ -500,15 +573,13 @@ def decode(session, manifest, dict encoder_outputs, search, max_length=None, int
             break
 
     results = []
-    att_np = np.asarray(att_hist) if has_att else None
     for b in range(B):
-        n = int(fin_n_a[b])
-        order = _best_first(fin_score_a[b, :n])
+        n = <int>fin_n[b]
+        order = _best_first(fin_score, b, n)
         hyps = []
         for q in order[:n_best]:
-            hyps.append(_rebuild(int(fin_t_a[b, q]), int(fin_i_a[b, q]), int(fin_tok_a[b, q]), float(fin_lp_a[b, q]),
-                                 float(fin_sum_a[b, q]), float(fin_score_a[b, q]), bool(fin_ok_a[b, q]), eos,
-                                 h_tok_a, h_par_a, h_lp_a, att_np, L))
+            hyps.append(_rebuild(<int>fin_t[b, q], <int>fin_i[b, q], fin_tok[b, q], fin_lp[b, q], fin_sum[b, q],
+                                 fin_score[b, q], fin_ok[b, q] != 0, eos, h_tok, h_par, h_lp, att_hist, has_att, L))
         results.append(hyps)
     if timed:
         timings.total_ns += time.perf_counter_ns() - t_start
@@ -525,42 +596,47 @@ def _prefix_table(forced_ids, int B):
     return pref, np.array([len(x) for x in forced_ids], np.int64)
 
 
-def _best_first(scores):
-    """Indices by score, best first; ties keep their order (like the reference's stable sort)."""
-    return sorted(range(len(scores)), key=lambda q: -scores[q])
+cdef list _best_first(double[:, ::1] scores, int b, int n):
+    """Indices of item b's n ended hypotheses by score, best first; ties keep their order (like the
+    reference's stable sort)."""
+    cdef list order = []
+    cdef int q, pos
+    for q in range(n):  # insertion: n is at most the beam size
+        pos = len(order)
+        while pos > 0 and scores[b, <int>order[pos - 1]] < scores[b, q]:
+            pos -= 1
+        order.insert(pos, q)
+    return order
 
 
-def _rebuild(int t, int i, int64_t tk, double lp, double total, double score, bint finished, int64_t eos,
-             int64_t[:, ::1] h_tok, int64_t[:, ::1] h_par, double[:, ::1] h_lp, att_hist, int L):
-    """Follow back-pointers from (step t, row i) to step 0: ids, log-probs, attention rows (typed
-    loops: a 40-token hypothesis took ~60 us with Python indexing of numpy arrays, now ~2 us)."""
+cdef object _rebuild(int t, int i, int64_t tk, double lp, double total, double score, bint finished, int64_t eos,
+                     int64_t[:, ::1] h_tok, int64_t[:, ::1] h_par, double[:, ::1] h_lp,
+                     float[:, :, ::1] att_hist, bint has_att, int L):
+    """Follow back-pointers from (step t, row i) to step 0: ids, log-probs, attention rows, written
+    straight into the lists and array returned (typed loops and memcpy: numpy indexing here cost
+    ~60 us a hypothesis, fancy indexing and temporaries ~20 us more on a cache the step has just cooled)."""
     cdef int s = t, r = i, n = t + (1 if tk != eos else 0), q
-    ids_a = np.empty(n, np.int64)
-    lps_a = np.empty(t + 1, np.float64)
-    at_step = np.empty(n, np.int64)
-    at_row = np.empty(n, np.int64)
-    cdef int64_t[::1] ids = ids_a, st = at_step, ro = at_row
-    cdef double[::1] lps = lps_a
+    cdef size_t row_bytes = L * sizeof(float)
+    cdef float[:, ::1] att
+    ids = [0] * n
+    lps = [0.0] * (t + 1)
+    att_a = np.empty((n, L), np.float32) if has_att else None
+    if has_att:
+        att = att_a
     q = n - 1
     lps[t] = lp
     if tk != eos:
         ids[q] = tk
-        st[q] = t
-        ro[q] = i
+        if has_att and L:
+            memcpy(&att[q, 0], &att_hist[t, i, 0], row_bytes)
         q -= 1
     while s > 0:
         ids[q] = h_tok[s, r]
         lps[s - 1] = h_lp[s, r]
         r = <int>h_par[s, r]
-        st[q] = s - 1
-        ro[q] = r
+        if has_att and L:
+            memcpy(&att[q, 0], &att_hist[s - 1, r, 0], row_bytes)
         q -= 1
         s -= 1
-    if att_hist is None:
-        att = None
-    elif n:
-        att = att_hist[at_step, at_row]
-    else:
-        att = np.zeros((0, L), np.float32)
-    return RawHypothesis(ids=ids_a.tolist(), log_prob=total, score=score, token_log_probs=lps_a.tolist(),
-                         attention=att, finished=finished)
+    return RawHypothesis(ids=ids, log_prob=total, score=score, token_log_probs=lps, attention=att_a,
+                         finished=finished)

@@ -7,6 +7,8 @@ do not match the manifest, a corrupt graph.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,8 +143,9 @@ class Bundle:
         """Providers the step session really got (onnxruntime may fall back silently)."""
         return self.step.get_providers()
 
-    @property
+    @functools.cached_property
     def device(self) -> str:
+        """Where the loop keeps state ("cpu" or "cuda"); fixed once the step session exists."""
         return device_of(self.providers)
 
     @staticmethod

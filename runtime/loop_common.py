@@ -10,6 +10,8 @@ functions used by both loops, so the same seed draws the same tokens in both.
 
 from __future__ import annotations
 
+import functools
+
 import operator
 import os
 from dataclasses import dataclass, field
@@ -279,10 +281,16 @@ def memory_budget() -> int:
     env = os.environ.get("EDGE_S2S_MAX_DECODE_BYTES")
     if env and env.isdigit():
         return int(env)
+    return _physical_memory() // 2
+
+
+@functools.lru_cache(maxsize=1)
+def _physical_memory() -> int:
+    """This machine's memory in bytes (16 GiB when unknown); asked once (a sysconf per decode cost ~15 us)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        return 16 << 30
 
 
 def check_decode(manifest: Manifest, encoder_outputs: dict[str, np.ndarray], search, max_length: int | None) -> int:
