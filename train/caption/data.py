@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,10 @@ def split_items(items: list[CaptionItem], val_fraction: float, seed: int) -> lis
             for it in items]
 
 
-def build_caption_vocab(items: Iterable[CaptionItem], min_count: int = 1, lowercase: bool = True) -> Vocab:
-    """The caption vocabulary from the train items only (val/test words stay unknown).
+def build_caption_vocab(items: Iterable[CaptionItem], min_count: int = 1, lowercase: bool = True,
+                        tokenizer: Callable[[str], list[str]] | None = None) -> Vocab:
+    """The caption vocabulary from the train items only (val/test words stay unknown); `tokenizer`
+    splits a caption (default: runtime.text.tokenize with `lowercase`).
 
     A caption repeated across the variants of one group counts once: four composites of
     one stamp are one piece of evidence for its words, so `min_count` means what it says.
@@ -209,4 +212,50 @@ def build_caption_vocab(items: Iterable[CaptionItem], min_count: int = 1, lowerc
     per_group: dict[str, dict[str, None]] = {}
     for it in train:
         per_group.setdefault(it.group_key, {}).update(dict.fromkeys(it.captions))
-    return Vocab.build((tokenize(c, lowercase) for caps in per_group.values() for c in caps), min_count=min_count)
+    split = tokenizer or (lambda c: tokenize(c, lowercase))
+    return Vocab.build((split(c) for caps in per_group.values() for c in caps), min_count=min_count)
+
+
+@dataclass
+class CaptionSource:
+    """One caption set to merge: its name (prefixes its groups), caption JSON and image folder."""
+
+    name: str
+    captions: str | Path
+    images: str | Path
+    split: str = "train"  # the split of a COCO file's images (Karpathy files carry their own)
+
+
+def merge_caption_sets(sources: list[CaptionSource], out_json: str | Path) -> dict[str, dict[str, int]]:
+    """Write one Karpathy file listing the images of several caption sets (training reads one file).
+
+    Each set keeps its own splits (so no group crosses splits); groups become "<name>/<group>", so
+    two sets never share one; ids are renumbered 1.. in source order, the old id kept as "source_id".
+    Image paths are stored relative to the output file's folder: train with `--images` that folder.
+    Returns {source name: {split: images}}.
+    """
+    names = [s.name for s in sources]
+    if len(sources) < 2 or len(set(names)) != len(names) or not all(names):
+        raise DataError(f"sources {names}: pass two or more caption sets with distinct, non-empty names")
+    out = Path(out_json)
+    root = out.parent.resolve()
+    images: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, int]] = {}
+    n_sent = 0
+    for src in sources:
+        counts[src.name] = dict.fromkeys(SPLITS, 0)
+        for it in load_captions(src.captions, src.images, src.split):
+            sentences = []
+            for c in it.captions:
+                sentences.append({"raw": c, "tokens": [t for t in tokenize(c) if any(ch.isalnum() for ch in t)],
+                                  "imgid": len(images), "sentid": n_sent})
+                n_sent += 1
+            images.append({"filepath": os.path.relpath(it.image.parent, root), "filename": it.image.name,
+                           "imgid": len(images), "cocoid": len(images) + 1, "split": it.split,
+                           "sentids": [s["sentid"] for s in sentences], "source": src.name,
+                           "source_id": it.image_id, "group": f"{src.name}/{it.group_key}", "sentences": sentences})
+            counts[src.name][it.split] += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"dataset": "+".join(names), "images": images}, ensure_ascii=False, indent=1) + "\n",
+                   encoding="utf-8")
+    return counts

@@ -21,31 +21,42 @@ picture flipped and have no text of their own: they are skipped and counted.
 
 from __future__ import annotations
 
-import colorsys
 import hashlib
 import io
-import json
-import multiprocessing
 import re
-import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from ...runtime.errors import EdgeS2SError
 from ...runtime.text import tokenize
 from ..core.splits import FRACTIONS, assign_splits
+from .composite import (
+    COVER,
+    JPEG_QUALITY,
+    Frame,
+    composite,
+    crop_to_alpha,
+    dump_json,
+    image_seed,
+    make_background,
+    package_version,
+    remove_stale,
+    render_all,
+    write_caption_files,
+)
+
+__all__ = ["COVER", "JPEG_QUALITY", "ConvertError", "Report", "Scan", "Stamp", "composite", "convert", "find_stamps",
+           "image_seed", "load_cutout", "make_background", "read_description", "svg_rasteriser_error"]
 
 PACKAGE = "tuxpaint-stamps-default"
 STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
 APT_INSTALL = f"sudo apt-get install -y {PACKAGE}"
 SVG_INSTALL = "pip install cairosvg (it needs Debian's libcairo2: sudo apt-get install -y libcairo2)"
-JPEG_QUALITY = 92
-COVER = (0.45, 0.90)  # the cut-out's long side, as a fraction of the frame
 LICENCE = (f"Tux Paint stamps are GPL-2+ (see /usr/share/doc/{PACKAGE}/copyright); "
            "these composites are derived from them and carry the same licence.")
 
@@ -176,93 +187,13 @@ def load_cutout(path: Path, long_side: int) -> Image.Image:
     else:
         with Image.open(path) as f:
             im = f.convert("RGBA")  # palette / grey+alpha / RGB with a transparent colour included
-    box = im.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
-    if box is None:
+    im = crop_to_alpha(im)
+    if im is None:
         raise ConvertError(f"{path}: the stamp is fully transparent: remove it from the stamps folder")
-    im = im.crop(box)
     if max(im.size) > long_side:
         s = long_side / max(im.size)
         im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.Resampling.LANCZOS)
     return im
-
-
-def _colour(rng: np.random.Generator) -> np.ndarray:
-    h, s, v = rng.random(), rng.uniform(0.05, 0.9), rng.uniform(0.15, 0.98)
-    return np.array(colorsys.hsv_to_rgb(h, s, v)) * 255.0
-
-
-def _mix(t: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a * (1.0 - t[..., None]) + b * t[..., None]
-
-
-def make_background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A float RGB frame [size, size, 3]: solid, gradient, smooth noise, blurred shapes or horizon."""
-    kind = rng.integers(5)
-    c1, c2 = _colour(rng), _colour(rng)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / max(1, size - 1)
-    if kind == 0:  # solid colour with a faint vignette
-        r = np.hypot(xx - 0.5, yy - 0.5)
-        bg = np.broadcast_to(c1, (size, size, 3)) * (1.0 - rng.uniform(0.0, 0.35) * r[..., None] ** 2)
-    elif kind == 1:  # two-colour linear gradient at any angle
-        a = rng.uniform(0, 2 * np.pi)
-        t = xx * np.cos(a) + yy * np.sin(a)
-        bg = _mix((t - t.min()) / (np.ptp(t) or 1.0), c1, c2)
-    elif kind == 2:  # smooth value noise, two octaves
-        t = np.zeros((size, size))
-        for cells, w in ((int(rng.integers(2, 6)), 0.7), (int(rng.integers(8, 20)), 0.3)):
-            grid = Image.fromarray((rng.random((cells, cells)) * 255).astype(np.uint8))
-            t += w * np.asarray(grid.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float64) / 255.0
-        bg = _mix(np.clip((t - t.min()) / (np.ptp(t) or 1.0), 0, 1), c1, c2)
-    elif kind == 3:  # soft blurred shapes on a base colour
-        im = Image.new("RGB", (size, size), tuple(int(v) for v in c1))
-        draw = ImageDraw.Draw(im)
-        for _ in range(int(rng.integers(3, 9))):
-            x0, y0 = rng.uniform(-0.2, 1.0, 2) * size
-            w, h = rng.uniform(0.15, 0.6, 2) * size
-            fill = tuple(int(v) for v in _colour(rng))
-            (draw.ellipse if rng.random() < 0.6 else draw.rectangle)((x0, y0, x0 + w, y0 + h), fill=fill)
-        im = im.filter(ImageFilter.GaussianBlur(size * rng.uniform(0.03, 0.09)))
-        bg = np.asarray(im, dtype=np.float64)
-    else:  # horizon: graded "sky" over "ground", softly blended
-        y0 = rng.uniform(0.35, 0.75)
-        sky = _mix(yy / max(y0, 1e-6), c1 * 1.1, c1 * 0.8)
-        ground = _mix(np.clip((yy - y0) / (1 - y0), 0, 1), c2, c2 * 0.6)
-        t = 1.0 / (1.0 + np.exp(-(yy - y0) * size / rng.uniform(1.5, 6.0)))
-        bg = sky * (1 - t[..., None]) + ground * t[..., None]
-    return np.clip(bg, 0, 255)
-
-
-def composite(cutout: Image.Image, rng: np.random.Generator, size: int, colorable: bool = False) -> Image.Image:
-    """The cut-out at a random scale and place on a random background, as an RGB frame."""
-    bg = make_background(rng, size)
-    cover = rng.uniform(*COVER)
-    s = cover * size / max(cutout.size)
-    w, h = max(1, round(cutout.width * s)), max(1, round(cutout.height * s))
-    cut = cutout.resize((w, h), Image.Resampling.LANCZOS)
-    x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
-    alpha = np.zeros((size, size))
-    alpha[y : y + h, x : x + w] = np.asarray(cut.getchannel("A"), dtype=np.float64) / 255.0
-    rgb = np.zeros((size, size, 3))
-    rgb[y : y + h, x : x + w] = np.asarray(cut.convert("RGB"), dtype=np.float64)
-    if colorable:  # Tux Paint fills these silhouettes with the chosen colour: pick one that stands out
-        under = bg[alpha > 0.5].mean(axis=0) if (alpha > 0.5).any() else bg.mean(axis=(0, 1))
-        light = float(under @ np.array([0.299, 0.587, 0.114])) > 128
-        v = rng.uniform(0.05, 0.35) if light else rng.uniform(0.8, 1.0)
-        rgb[:] = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.9), v)) * 255.0
-    if rng.random() < 0.5:  # a soft drop shadow
-        blur = ImageFilter.GaussianBlur(size * rng.uniform(0.01, 0.04))
-        shadow = Image.fromarray((alpha * 255).astype(np.uint8)).filter(blur)
-        dx, dy = (rng.uniform(-0.03, 0.03, 2) * size).astype(int)
-        sh = np.roll(np.asarray(shadow, dtype=np.float64) / 255.0, (dy, dx), axis=(0, 1))
-        bg = bg * (1.0 - rng.uniform(0.2, 0.5) * sh[..., None])
-    out = bg * (1.0 - alpha[..., None]) + rgb * alpha[..., None]
-    out += rng.normal(0.0, rng.uniform(1.5, 5.0), out.shape)  # sensor-like grain over everything
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-
-
-def image_seed(seed: int, rel: str, variant: int) -> int:
-    """Per-composite seed: independent of worker count and processing order."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{rel}/{variant}".encode()).digest()[:8], "little")
 
 
 def _render(task: tuple[str, bool, int, list[tuple[str, int]]]) -> None:
@@ -287,18 +218,6 @@ def _slug(rel: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", rel.rsplit(".", 1)[0].replace("/", "__"))
 
 
-def _package_version() -> str:
-    try:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", PACKAGE], capture_output=True, text=True, check=False)
-    except OSError:
-        return "unknown"
-    return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"
-
-
-def _dump(path: Path, obj: object) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-
 def convert(stamps_dir: str | Path, out_dir: str | Path, seed: int = 13, train_variants: int = 4,
             size: int = 256, workers: int = 2, fractions: dict[str, float] = FRACTIONS) -> Report:
     """Scan, split, render and write the data set under `out_dir` (see the module docstring)."""
@@ -314,52 +233,30 @@ def convert(stamps_dir: str | Path, out_dir: str | Path, seed: int = 13, train_v
 
     images_dir = out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
-    coco: dict[str, dict] = {k: {"images": [], "annotations": []} for k in FRACTIONS}
-    karpathy: list[dict] = []
+    frames: list[Frame] = []
     tasks: list[tuple[str, bool, int, list[tuple[str, int]]]] = []
-    image_id = 0
     for st in scan.stamps:
         split = split_of[st.group]
         outputs = []
         for v in range(train_variants if split == "train" else 1):
-            image_id += 1
             name = f"{_slug(st.rel)}_{v}.jpg"
             outputs.append((str(images_dir / name), image_seed(seed, st.rel, v)))
-            coco[split]["images"].append({"id": image_id, "file_name": name, "width": size, "height": size,
-                                          "stamp": st.rel, "group": st.group, "variant": v})
-            coco[split]["annotations"].append({"id": image_id, "image_id": image_id, "caption": st.caption})
-            words = [t for t in tokenize(st.caption) if any(ch.isalnum() for ch in t)]
-            karpathy.append({"filepath": "images", "filename": name, "imgid": image_id - 1, "cocoid": image_id,
-                             "split": split, "sentids": [image_id - 1], "stamp": st.rel, "group": st.group,
-                             "sentences": [{"raw": st.caption, "tokens": words, "imgid": image_id - 1,
-                                            "sentid": image_id - 1}]})
+            frames.append(Frame(name, st.caption, split, {"stamp": st.rel, "group": st.group, "variant": v}))
         tasks.append((str(st.path), st.colorable, size, outputs))
 
-    wanted = {Path(o).name for t in tasks for o, _ in t[3]}
-    for old in images_dir.glob("*.jpg"):  # composites of an earlier run with other settings
-        if old.name not in wanted:
-            old.unlink()
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_render, tasks, chunksize=4):
-                pass
-    else:
-        for t in tasks:
-            _render(t)
+    remove_stale(images_dir, {fr.name for fr in frames})
+    render_all(_render, tasks, workers)
 
-    version = _package_version()
+    version = package_version(PACKAGE)
     info = {"description": "Tux Paint stamps composited onto varied backgrounds", "source": PACKAGE,
             "source_version": version, "seed": seed, "licence": LICENCE}
-    for split, d in coco.items():
-        _dump(out / f"captions_{split}.json", {"info": {**info, "split": split}, "images": d["images"],
-                                                "annotations": d["annotations"]})
-    _dump(out / "dataset_tuxpaint.json", {"dataset": "tuxpaint", "images": karpathy})
+    images = write_caption_files(out, "tuxpaint", frames, size, info)
 
     counts: dict[str, dict[str, int]] = {}
     for split in FRACTIONS:
         st = [s for s in scan.stamps if split_of[s.group] == split]
         lengths = [len(tokenize(s.caption)) for s in st] or [0]
-        counts[split] = {"stamps": len(st), "groups": len({s.group for s in st}), "images": len(coco[split]["images"]),
+        counts[split] = {"stamps": len(st), "groups": len({s.group for s in st}), "images": images[split],
                          "caption_tokens_min": min(lengths), "caption_tokens_max": max(lengths),
                          "caption_tokens_mean": round(mean(lengths), 2)}
     record = {"source": {"package": PACKAGE, "version": version, "stamps_dir": str(stamps_dir)},
@@ -370,7 +267,7 @@ def convert(stamps_dir: str | Path, out_dir: str | Path, seed: int = 13, train_v
               "skipped": {"no_text": scan.no_text, "mirror_variants": scan.mirrors,
                           "svg_with_png": scan.svg_with_png, "text_without_image": scan.text_without_image},
               "licence": LICENCE}
-    _dump(out / "split.json", record)
+    dump_json(out / "split.json", record)
     (out / "README.md").write_text(_readme(record), encoding="utf-8")
     return Report(counts, scan, out)
 
