@@ -86,8 +86,10 @@ def caption(
             if pictures is not None:  # read once more for the picture: only when asked for
                 _write_attention(model, pictures[start + i], load_image(piped if p == STDIN else p, model.spec), r)
             if json_out:
-                typer.echo(json.dumps({"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]},
-                                      ensure_ascii=False))
+                obj = {"image": str(p), "hypotheses": [hypothesis_json(h) for h in r.hypotheses]}
+                if r.labels is not None:
+                    obj["labels"] = r.labels
+                typer.echo(json.dumps(obj, ensure_ascii=False))
             elif n_best > 1:
                 for h in r.hypotheses:
                     typer.echo(f"{p}\t{h.score:.4f}\t{h.text}" if many else f"{h.score:.4f}\t{h.text}")
@@ -127,4 +129,5 @@ def _write_attention(model, target: Path, image, result) -> None:
     h = result.hypotheses[0]
     if h.attention is None:
         raise InputError("this bundle has no attention (a no-attention baseline): drop --attention")
-    save_attention_figure(target, image, h.tokens, h.attention[: len(h.tokens)], grid=model.grid, spec=model.spec)
+    save_attention_figure(target, image, h.tokens, h.attention[: len(h.tokens)], grid=model.grid, spec=model.spec,
+                          labels=result.labels)

@@ -23,6 +23,7 @@ from ..runtime.manifest import Manifest
 from ..runtime.media.image import ImageSpec, preprocess
 from ..runtime.text import Vocab
 from ..runtime.tools.run_logs import read_metrics
+from ..train.caption.caption_text import NO_END_WORDS
 from ..train.caption.config import CaptionTrainConfig
 from ..train.caption.image_encoder import GRID
 from ..train.caption.loop import image_spec, read_val_items
@@ -62,7 +63,7 @@ def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best"):
     if len(vocab) != ck["vocab_size"]:
         raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "
                           f"{ck['vocab_size']}: the run directory is inconsistent")
-    model = CaptionModel(cfg.model, len(vocab), pretrained=False)
+    model = CaptionModel(cfg.model, len(vocab), pretrained=False, tokens=vocab.tokens)
     model.load_state_dict(ck["model"])
     model.eval()
     return model, vocab, cfg, ck_path
@@ -89,11 +90,15 @@ def export_caption_graphs(model: CaptionModel, directory: Path, size: int) -> tu
                 *(enc[n] for n in model.memory_names), *(states[s.name] for s in model.state_specs()))
         _quiet_export(StepGraph(model).eval(), args, step_path, model.step_input_names(), model.step_output_names(),
                       step_axes(model, variable_length=False))
-    H, V, R, L = model.cfg.dec_hidden, model.vocab_size, model.cfg.region_dim, GRID[0] * GRID[1]
+    H, V, R, K = model.cfg.dec_hidden, model.vocab_size, model.cfg.region_dim, model.label_slots
+    L = GRID[0] * GRID[1] + K  # the regions, then the label slots
     enc_shapes = {"memory": ["B", L if model.attention else 1, R], mf.state_input("h"): ["B", H],
                   mf.state_input("c"): ["B", H]}
     if model.attention:
         enc_shapes["memory_key"] = ["B", L, model.cfg.att_dim]
+    if K:
+        enc_shapes["label_tokens"] = ["B", K]
+        enc_shapes["label_key"] = ["B", K, model.cfg.att_dim]
     step_shapes = {mf.LOGPROBS: ["N", V], mf.TOPK_LOGPROBS: ["N", "K"], mf.TOPK_IDS: ["N", "K"],
                    mf.ATTENTION: ["N", L], mf.state_output("h"): ["N", H], mf.state_output("c"): ["N", H]}
     set_output_shapes(enc_path, enc_shapes)
@@ -153,7 +158,9 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
         manifest = bundle_manifest(
             tmp, "caption", model, vocab, spec.to_manifest(), max_length,
             {"architecture": "show-attend-tell" if model.attention else "show-tell (no attention)", "cnn": cfg.model.cnn,
-             "grid": list(GRID), **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8},
+             "grid": list(GRID), **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8,
+             **({"label_slots": {"count": model.label_slots, "tokens": "label_tokens"}} if model.label_slots else {}),
+             **({"no_end": sorted(NO_END_WORDS & set(vocab.tokens))} if cfg.model.no_end_words else {})},
             ck_path)
         pix = np.stack([preprocess(p, spec) for p in images])
 

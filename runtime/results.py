@@ -31,6 +31,7 @@ class Result:
 
     hypotheses: list[Hypothesis]
     error: str | None = None  # set (and hypotheses empty) when this input could not be read
+    labels: list[str] | None = None  # a captioner's label slots (ImageNet names it could copy), best first
 
     @property
     def ok(self) -> bool:

@@ -41,6 +41,33 @@ def detokenize(tokens: Iterable[str]) -> str:
     return "".join(out)
 
 
+# "a"/"an" go by the next word's first sound, which its first letter says except for these
+_AN_BEFORE = ("hour", "honest", "honour", "honor", "heir", "herb")
+_A_BEFORE = ("uni", "use", "usu", "uti", "ura", "uro", "eu", "ewe", "one", "once", "ubiq", "uk", "ufo")
+
+
+def article_for(word: str) -> str:
+    """ "an" when `word` starts with a vowel sound, else "a" (a letter rule with the usual
+    exceptions: "an hour", "a unicorn", "a one-way street")."""
+    w = word.lower()
+    if w.startswith(_AN_BEFORE):
+        return "an"
+    if w.startswith(_A_BEFORE):
+        return "a"
+    if len(w) == 1 or (w.isupper() and len(w) <= 4):
+        return "an" if w[0] in "aefhilmnorsx" else "a"  # letters said by name: "an x-ray", "an f"
+    return "an" if w[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+def agree_articles(words: list[str]) -> list[str]:
+    """Each "a"/"an" made to agree with the word after it ("a apple" -> "an apple")."""
+    out = list(words)
+    for i in range(len(out) - 1):
+        if out[i] in ("a", "an") and out[i + 1] not in ("a", "an", "the"):
+            out[i] = article_for(out[i + 1])
+    return out
+
+
 @dataclass
 class Vocab:
     """Token <-> id table; line number in tokens.txt is the id. Ids 0-3 are the specials."""

@@ -25,6 +25,7 @@ from ..media.image import ImageInput, ImageSpec, describe, load_image, to_pixels
 from ..results import RawHypothesis, Result, TokenEvent
 from ..search import Greedy, SearchConfig
 from ..session import graph_errors, thread_policy
+from ..text import agree_articles, detokenize
 from .seq2seq import Seq2Seq
 
 ERRORS = ("raise", "keep")
@@ -51,6 +52,24 @@ class Captioner(Seq2Seq):
         self.spec = ImageSpec.from_manifest(pre)
         grid = self.bundle.manifest.model.get("grid", [7, 7])
         self.grid = (int(grid[0]), int(grid[1]))
+        self.label_slots, self._label_memory = self._label_setup(self.bundle.manifest.model.get("label_slots"))
+        no_end = self.bundle.manifest.model.get("no_end", [])
+        if not isinstance(no_end, list) or not all(isinstance(w, str) for w in no_end):
+            raise BundleError(f"manifest model.no_end is {no_end!r}, not a list of words: re-export the bundle")
+        self._no_end = frozenset(no_end)
+
+    def _label_setup(self, info) -> tuple[int, str | None]:
+        """(K, the memory tensor holding each image's K label token ids) of a captioner with label
+        slots (attention is then over the grid's regions followed by K labels); (0, None) without."""
+        if info is None:
+            return 0, None
+        count = info.get("count") if isinstance(info, dict) else None
+        name = info.get("tokens") if isinstance(info, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 32 \
+                or name not in self.manifest.memory:
+            raise BundleError(f"manifest model.label_slots is {info!r}: it needs 'count' (1-32) and 'tokens' naming a "
+                              "memory tensor; re-export the bundle")
+        return count, name
 
     @classmethod
     def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
@@ -175,7 +194,38 @@ class Captioner(Seq2Seq):
             def cb(ev: TokenEvent, _ok=ok, _off=start):
                 ev.batch_index = _off + _ok[ev.batch_index]
                 return callback(ev)
-        raws = self.decode_pixels(pix, search, max_length, min_length, cb, timings)
-        L = self.grid[0] * self.grid[1] if self.manifest.attention else 1
-        for i, r in zip(ok, raws):
+        t0 = time.perf_counter_ns()
+        enc = self.encode_pixels(pix)
+        if timings is not None:
+            timings.encoder_ns.append(time.perf_counter_ns() - t0)
+        raws = self.decode_encoded(enc, search, max_length, min_length, cb, timings)
+        L = self.grid[0] * self.grid[1] + self.label_slots if self.manifest.attention else 1
+        labels = self.labels_of(enc)
+        for k, (i, r) in enumerate(zip(ok, raws)):
             results[start + i] = self._result(r, L)
+            if labels is not None:
+                results[start + i].labels = labels[k]
+
+    def labels_of(self, enc: dict[str, np.ndarray]) -> list[list[str]] | None:
+        """Each image's label-slot names from the encoder outputs (None: the model has no slots)."""
+        if not self.label_slots:
+            return None
+        ids = np.asarray(enc[self._label_memory])
+        V = len(self.vocab.tokens)
+        if ids.ndim != 2 or ids.shape[1] != self.label_slots or ids.size and (ids.min() < 0 or ids.max() >= V):
+            raise BundleError(f"the encoder's {self._label_memory} output is not [images, {self.label_slots}] "
+                              "vocabulary ids: the bundle is damaged, re-export it")
+        return [[self.vocab.tokens[int(t)] for t in row] for row in ids]
+
+    def _result(self, raws: list[RawHypothesis], src_len: int) -> Result:
+        """As for text, and "a"/"an" made to agree with the next word ("an apple", "a unicorn"). The
+        step never ends a caption after a word the manifest lists in model.no_end ("a", "of", ...);
+        a caption cut at max_length can still stop there, so such trailing words leave the text
+        (ids, tokens and attention stay what the decoder wrote)."""
+        res = super()._result(raws, src_len)
+        for h in res.hypotheses:
+            n = len(h.tokens)
+            while n and h.tokens[n - 1] in self._no_end:
+                n -= 1
+            h.text = detokenize(agree_articles(h.tokens[:n]))
+        return res

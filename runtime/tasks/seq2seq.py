@@ -55,7 +55,8 @@ class Seq2Seq:
     @classmethod
     def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
              loop: str = "compiled") -> Seq2Seq:
-        """Load and check a bundle; provider "cpu", "cuda" or "auto"; threads 0 = ORT default."""
+        """Load and check a bundle; provider "cpu", "cuda" or "auto"; threads 0 = the thread policy
+        (min(cores, 4), no spinning: runtime/session.py)."""
         return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
 
     @property

@@ -32,6 +32,14 @@ class CaptionModelConfig:
                "a <unk>." helps nobody, so decoding renormalises over the other words.
     input_feed: "token" (the previous word's embedding) or "distribution" (the notes' "better
                 idea?": the expected embedding under the previous softmax, `state.prev_dist`).
+    labels: K > 0 adds the CNN's ImageNet classifier: its top-K plain label names
+            (train/caption/label_names.py) become K more slots the decoder attends over beside
+            the regions, and a pointer-generator gate lets it copy a slot's name into the caption
+            (novel objects: "motorcycle" need not occur in any training caption). 0 = off.
+    label_inject: training only: the probability that a caption's label name the classifier did
+            not put in the top K replaces the last slot (teaches copying on the little data there is).
+    no_end_words: the exported step forbids the end token after "a", "the", "of", ... and as the
+            first word (train/caption/caption_text.NO_END_WORDS): a caption never stops mid-phrase.
     """
 
     emb_dim: int = 256
@@ -47,8 +55,19 @@ class CaptionModelConfig:
     cnn: str = "efficientnet-lite0"
     block_unk: bool = True  # decoding (and the exported step) never emits <unk>
     input_feed: str = "token"
+    labels: int = 0
+    label_inject: float = 0.0
+    no_end_words: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.labels, bool) or not isinstance(self.labels, int) or not 0 <= self.labels <= 32:
+            raise ValueError(f"CaptionModelConfig.labels must be an integer from 0 to 32, got {self.labels!r}")
+        if not 0.0 <= self.label_inject <= 1.0:
+            raise ValueError(f"CaptionModelConfig.label_inject must be in [0, 1], got {self.label_inject}")
+        if self.labels and self.attention != "soft":
+            raise ValueError("label slots are attended over: labels > 0 needs attention='soft'")
+        if self.labels and self.input_feed != "token":
+            raise ValueError("label slots and input_feed='distribution' do not combine: use input_feed='token'")
         if self.input_feed not in INPUT_FEEDS:
             raise ValueError(f"CaptionModelConfig.input_feed must be one of {', '.join(INPUT_FEEDS)}, "
                              f"got {self.input_feed!r}")
@@ -98,6 +117,7 @@ class CaptionTrainConfig:
     val_max: int = 500  # validation images captioned (greedy) for the metrics each epoch (0 = skip)
     device: str = "cpu"
     lowercase: bool = True
+    text: str = "raw"  # "clean": caption_text.clean_caption targets (lower case, no punctuation); "raw": tokenize
     image_size: int = 224
     resize: str = "crop"
     feed: FeedConfig = field(default_factory=FeedConfig)
@@ -123,6 +143,8 @@ class CaptionTrainConfig:
             raise ValueError(f"CaptionTrainConfig.val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.resize not in ("crop", "squash"):
             raise ValueError(f"CaptionTrainConfig.resize must be 'crop' or 'squash', got {self.resize!r}")
+        if self.text not in ("raw", "clean"):
+            raise ValueError(f"CaptionTrainConfig.text must be 'raw' or 'clean', got {self.text!r}")
         if self.image_size != 224:
             raise ValueError("EfficientNet-Lite0 is built for 224x224 inputs: image_size must be 224")
 

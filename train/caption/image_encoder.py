@@ -62,6 +62,17 @@ class RegionEncoder(nn.Module):
         return x.flatten(2).transpose(1, 2)  # [B, 49, 1280]
 
 
+def imagenet_classifier(pretrained: bool = True) -> nn.Linear:
+    """EfficientNet-Lite0's ImageNet head (`_fc`, 1280 -> 1000 classes, standard wnid order): applied
+    to the mean of the 49 regions it is the network's own classifier (its avgpool + dropout-free fc)."""
+    net = load_lite0() if pretrained else _unweighted_lite0()
+    fc = net._fc
+    if not isinstance(fc, nn.Linear) or fc.in_features != FEATURE_DIM or fc.out_features != 1000:
+        raise ImageEncoderError(f"EfficientNet-Lite0's classifier is {fc!r}, not Linear(1280, 1000): reinstall "
+                                "efficientnet-lite-pytorch")
+    return fc
+
+
 def _unweighted_lite0() -> nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 

@@ -62,3 +62,8 @@ def label_vocabulary(path: Path = NAMES_TSV) -> list[str]:
     """The distinct words the names use, sorted ("fire truck" gives "fire" and "truck";
     a hyphenated word such as "go-kart" stays one word, as the caption tokenizer keeps it)."""
     return sorted({word for name in load_label_names(path) for word in name.split()})
+
+
+def two_word_names(path: Path = NAMES_TSV) -> list[str]:
+    """The names of two words ("fire truck"): caption_text.merge_phrases joins them into one token."""
+    return sorted({n for n in load_label_names(path) if " " in n})

@@ -30,8 +30,10 @@ from ..core.errors import DataError, RunError
 from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, resumed_config, seed_everything, write_json
 from ..methods.exposure import feed_metrics
 from .config import CaptionTrainConfig
+from .caption_text import clean_caption
 from .data import CaptionItem, build_caption_vocab, load_captions, split_items
 from .features import region_features
+from .label_names import load_label_names, two_word_names
 from .model import CaptionModel
 
 VAL_FILE = "val.json"
@@ -63,8 +65,26 @@ def load_splits(cfg: CaptionTrainConfig) -> tuple[list[CaptionItem], list[Captio
     return train, val
 
 
+def caption_tokens(text: str, cfg: CaptionTrainConfig) -> list[str]:
+    """A caption as training target words: cleaned (caption_text.clean_caption, two-word label names
+    joined when the model has label slots) or, for runs made before, `tokenize`d as they were."""
+    if cfg.text == "clean":
+        return clean_caption(text, two_word_names() if cfg.model.labels else ())
+    return tokenize(text, cfg.lowercase)
+
+
+def caption_vocab(items: list[CaptionItem], cfg: CaptionTrainConfig) -> Vocab:
+    """The run's vocabulary: training captions' words (min count), then every label name when the
+    model copies labels (a name the captions never use can still be written by copying it)."""
+    vocab = build_caption_vocab(items, min_count=cfg.vocab_min_count, lowercase=cfg.lowercase,
+                                tokenizer=lambda c: caption_tokens(c, cfg))
+    if not cfg.model.labels:
+        return vocab
+    return Vocab(vocab.tokens + [n for n in sorted(set(load_label_names())) if n not in vocab.index])
+
+
 def caption_ids(text: str, vocab: Vocab, cfg: CaptionTrainConfig) -> list[int]:
-    return vocab.encode(tokenize(text, cfg.lowercase)[: cfg.max_caption_length])
+    return vocab.encode(caption_tokens(text, cfg)[: cfg.max_caption_length])
 
 
 def examples(items: list[CaptionItem], vocab: Vocab, cfg: CaptionTrainConfig) -> list[tuple[int, list[int]]]:
@@ -168,7 +188,7 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
         if last.is_file():
             raise RunError(f"{run} already holds a training run ({LAST}): resume it, or choose another output directory")
         train_items, val_items = load_splits(cfg)
-        vocab = build_caption_vocab(train_items, min_count=cfg.vocab_min_count, lowercase=cfg.lowercase)
+        vocab = caption_vocab(train_items, cfg)
         run.mkdir(parents=True, exist_ok=True)
         vocab.save(run / TOKENS_FILE)
         write_json(run / CONFIG_FILE, {"train": cfg.to_dict(), "vocab_size": len(vocab), "task": "caption",
@@ -177,7 +197,7 @@ def train_captioner(cfg: CaptionTrainConfig, resume: bool = False, progress: boo
 
     device = torch.device(cfg.device)
     seed_everything(cfg.seed)
-    model = CaptionModel(cfg.model, len(vocab)).to(device)
+    model = CaptionModel(cfg.model, len(vocab), tokens=vocab.tokens).to(device)
     spec = image_spec(cfg)
     finetune = cfg.model.finetune_cnn
     val_regions = region_features(model.cnn, [i.image for i in val_items], spec, cache_dir, progress=progress)

@@ -16,6 +16,21 @@ Decoder step, with h the LSTM state before the step (the notes' image-caption sl
 With attention="none" (the notes' first caption slide) the mean region vector is the
 only memory and is fed, ungated, at every step.
 
+Label slots and copying (cfg.labels = K > 0; novel-object captioning as in Hendricks et al. 2016
+and Lu et al. 2018, with the pointer-generator of See et al. 2017). The CNN's own ImageNet
+classifier runs on the mean region vector; its 1000 class probabilities are summed per plain
+name (label_names.py: every dog breed is "dog"), and the K most probable names become K slots
+    s_k     = tanh(W_s [E name_k; p_k; log p_k])            a word the image probably shows
+appended to the regions, so alpha attends over 49 + K positions and the context z can carry
+"cat" as well as the cat's pixels. After the LSTM a pointer over the slots and a gate decide
+whether to copy a slot's name:
+    ptr     = softmax_k(K_k . Q h' / sqrt(A))               which label
+    g       = sigmoid(w_g [h'; z; E y_prev])                generate (g) or copy (1 - g)
+    p(y)    = g softmax(L_o ...)(y) + (1 - g) sum_k ptr_k [name_k = y]
+Every name is a vocabulary word, so the copy is one more term of the same distribution and
+training needs no copy labels: a caption word that is one of the slots' names is learned either
+way, and the gate learns when copying is the cheaper explanation.
+
 Training on cached features: `forward_regions(regions, tgt_in)` starts after the CNN,
 so a frozen CNN runs once per image (train/caption/features.py), not once per epoch. It
 unrolls through `exposure.unroll` (teacher forcing or scheduled sampling). With
@@ -29,14 +44,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+import math
+
 from ...runtime import manifest as mf
 from ...runtime.manifest import StateSpec
 from ...runtime.text import Vocab
 from ..core.attention import make_match
 from ..core.step_contract import DecoderContract
 from ..methods.exposure import FeedConfig, expected_embedding, keep_token_input, start_distribution, unroll
+from .caption_text import NO_END_WORDS
 from .config import CaptionModelConfig
-from .image_encoder import FEATURE_DIM, RegionEncoder, freeze
+from .image_encoder import FEATURE_DIM, REGIONS, RegionEncoder, freeze, imagenet_classifier
+from .label_names import load_label_names
 
 UNK_ID = Vocab.unk_id
 
@@ -44,10 +63,13 @@ UNK_ID = Vocab.unk_id
 class CaptionModel(DecoderContract, nn.Module):
     """CNN regions -> attention LSTM decoder over a vocabulary of size V."""
 
-    def __init__(self, cfg: CaptionModelConfig, vocab_size: int, pretrained: bool = True):
+    def __init__(self, cfg: CaptionModelConfig, vocab_size: int, pretrained: bool = True,
+                 tokens: list[str] | None = None):
         super().__init__()
         self.cfg = cfg
         self.vocab_size = vocab_size
+        if (cfg.labels or cfg.no_end_words) and (tokens is None or len(tokens) != vocab_size):
+            raise ValueError("label slots and no_end_words need the vocabulary: pass tokens= (vocab.tokens)")
         E, H, R = cfg.emb_dim, cfg.dec_hidden, cfg.region_dim
         self.cnn = RegionEncoder(pretrained=pretrained)
         if not cfg.finetune_cnn:
@@ -69,11 +91,48 @@ class CaptionModel(DecoderContract, nn.Module):
         self.L_z = nn.Linear(R, E, bias=False)
         self.L_o = nn.Linear(E, vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
+        self.label_slots = cfg.labels
+        if cfg.labels:
+            self._build_label_slots(tokens, pretrained)
+        if cfg.no_end_words:
+            no_end = torch.zeros(vocab_size, dtype=torch.bool)
+            for i, t in enumerate(tokens):
+                no_end[i] = t in NO_END_WORDS
+            no_end[Vocab.bos_id] = True  # nor as the first word: no empty caption
+            self.register_buffer("no_end", no_end)
         tau = torch.tensor(float(cfg.tau_init if cfg.tau == "learned" else 1.0))
         if cfg.tau == "learned":
             self.tau = nn.Parameter(tau)
         else:
             self.register_buffer("tau", tau)
+
+    def _build_label_slots(self, tokens: list[str], pretrained: bool) -> None:
+        """The frozen ImageNet head, the class -> plain-name sum, each name's vocabulary id, and the
+        slot, pointer and gate layers."""
+        E, H, R, A = self.cfg.emb_dim, self.cfg.dec_hidden, self.cfg.region_dim, self.cfg.att_dim
+        self.classifier = imagenet_classifier(pretrained)
+        freeze(self.classifier)
+        names = load_label_names()
+        distinct = sorted(set(names))
+        col = {n: j for j, n in enumerate(distinct)}
+        class_to_name = torch.zeros(len(names), len(distinct))
+        for c, n in enumerate(names):
+            class_to_name[c, col[n]] = 1.0
+        index = {t: i for i, t in enumerate(tokens)}
+        missing = [n for n in distinct if n not in index]
+        if missing:
+            raise ValueError(f"{len(missing)} label names are not vocabulary words (e.g. {missing[:3]}): build the "
+                             "vocabulary with the label names (train/caption/loop.py does when labels > 0)")
+        self.register_buffer("class_to_name", class_to_name)
+        self.register_buffer("name_token", torch.tensor([index[n] for n in distinct], dtype=torch.long))
+        is_name = torch.zeros(self.vocab_size, dtype=torch.bool)
+        is_name[self.name_token] = True
+        self.register_buffer("is_name", is_name, persistent=False)
+        self.register_buffer("vocab_ids", torch.arange(self.vocab_size), persistent=False)
+        self.slot_in = nn.Linear(E + 2, R)
+        self.ptr_key = nn.Linear(R, A, bias=False)
+        self.ptr_query = nn.Linear(H, A)
+        self.copy_gate = nn.Linear(H + R + E, 1)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -85,6 +144,8 @@ class CaptionModel(DecoderContract, nn.Module):
 
     @property
     def memory_names(self) -> list[str]:
+        if self.label_slots:
+            return ["memory", "memory_key", "label_tokens", "label_key"]
         return ["memory", "memory_key"] if self.attention else ["memory"]
 
     def state_specs(self) -> list[StateSpec]:
@@ -104,12 +165,48 @@ class CaptionModel(DecoderContract, nn.Module):
         """pixels [B, 3, 224, 224] (runtime.image.preprocess) -> CNN regions [B, 49, 1280]."""
         return self.cnn(pixels)
 
-    def encode_regions(self, regions: torch.Tensor) -> dict[str, torch.Tensor]:
-        """CNN regions [B, 49, 1280] -> encoder outputs by name."""
+    def top_labels(self, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The K most probable plain names of each image: (vocabulary ids [B, K], probabilities [B, K]).
+
+        The classifier is EfficientNet's own head on its average-pooled features (the mean of the
+        49 regions); class probabilities are summed per name before the top K is taken."""
+        probs = torch.softmax(self.classifier(regions.mean(dim=1)), dim=1)
+        p, idx = torch.topk(probs @ self.class_to_name, self.label_slots, dim=1)
+        return self.name_token[idx], p
+
+    def inject_labels(self, tok: torch.Tensor, p: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training: with probability label_inject per image, a label name its caption uses but its
+        top K lacks takes the last slot (probability drawn from [0.05, 0.5]), so the pointer is
+        trained on images whose classifier missed (clip art mostly)."""
+        tok, p = tok.clone(), p.clone()
+        for b in range(tok.size(0)):
+            if float(torch.rand(())) >= self.cfg.label_inject:
+                continue
+            words = [int(w) for w in tgt_out[b] if int(w) > Vocab.eos_id and bool(self.is_name[int(w)])]
+            absent = [w for w in words if w not in set(tok[b].tolist())]
+            if absent:
+                tok[b, -1] = absent[0]
+                p[b, -1] = 0.05 + 0.45 * float(torch.rand(()))
+        return tok, p
+
+    def encode_regions(self, regions: torch.Tensor, tgt_out: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """CNN regions [B, 49, 1280] -> encoder outputs by name (tgt_out: training targets, for
+        `inject_labels`)."""
         a = self.region_proj(regions)  # [B, 49, R]
         mean = a.mean(dim=1)
         out: dict[str, torch.Tensor] = {}
-        if self.attention:
+        if self.label_slots:
+            tok, p = self.top_labels(regions)
+            if tgt_out is not None and self.training and self.cfg.label_inject:
+                tok, p = self.inject_labels(tok, p, tgt_out)
+            feats = torch.cat([self.emb(tok), p.unsqueeze(2), torch.log(p.clamp_min(1e-6)).unsqueeze(2)], dim=2)
+            slots = torch.tanh(self.slot_in(feats))  # [B, K, R]
+            mem = torch.cat([a, slots], dim=1)  # [B, 49 + K, R]
+            out["memory"] = mem
+            out["memory_key"] = self.match.key(mem)
+            out["label_tokens"] = tok
+            out["label_key"] = self.ptr_key(slots)
+        elif self.attention:
             out["memory"] = a
             out["memory_key"] = self.match.key(a)
         else:
@@ -149,31 +246,60 @@ class CaptionModel(DecoderContract, nn.Module):
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         out = self.drop(torch.tanh(e + self.L_h(h_new) + self.L_z(z)))
-        logprobs = torch.log_softmax(self.L_o(out), dim=1)
+        if self.label_slots:
+            logprobs = self._copy_mix(self.L_o(out), h_new, z, e, memory, batch_of_row)
+        else:
+            logprobs = torch.log_softmax(self.L_o(out), dim=1)
         new = {"h": h_new, "c": c_new}
         if self.fed_distribution:
             logprobs = keep_token_input(logprobs, token)
             new["prev_dist"] = logprobs.exp()
         return logprobs, alpha, new
 
-    def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
-        """With block_unk, decoding never says <unk>: its probability is given to the other
-        words (renormalised). Training still learns <unk> for rare words."""
-        if not self.cfg.block_unk:
+    def _copy_mix(self, logits: torch.Tensor, h: torch.Tensor, z: torch.Tensor, e: torch.Tensor,
+                  memory: dict[str, torch.Tensor], batch_of_row: torch.Tensor) -> torch.Tensor:
+        """log p(y) = log(g softmax(logits) + (1 - g) sum_k ptr_k [name_k = y]) (pointer-generator),
+        summed in log space: a word's generated log-probability stays exact however small (in
+        probability space the export's float32 softmax and PyTorch's parted by 0.06 on rare words)."""
+        tok = memory["label_tokens"].index_select(0, batch_of_row)  # [N, K]
+        keys = memory["label_key"].index_select(0, batch_of_row)  # [N, K, A]
+        q = self.ptr_query(h).unsqueeze(2)  # [N, A, 1]
+        ptr = torch.softmax(torch.bmm(keys, q).squeeze(2) / math.sqrt(keys.size(2)), dim=1)  # [N, K]
+        g = self.copy_gate(torch.cat([h, z, e], dim=1))  # [N, 1] logit: generate vs copy
+        onehot = (tok.unsqueeze(2) == self.vocab_ids.view(1, 1, -1)).to(ptr.dtype)  # [N, K, V]
+        copy = torch.bmm(ptr.unsqueeze(1), onehot).squeeze(1)  # [N, V], 0 off the slots' names
+        gen = _log_sigmoid(g) + torch.log_softmax(logits, dim=1)
+        cop = _log_sigmoid(-g) + torch.log(copy.clamp_min(1e-30))
+        top = torch.maximum(gen, cop)
+        return top + torch.log(torch.exp(gen - top) + torch.exp(cop - top))
+
+    def decode_logprobs(self, logprobs: torch.Tensor, token: torch.Tensor | None = None) -> torch.Tensor:
+        """What decoding sees. With block_unk it never says <unk>: its probability is given to the
+        other words (renormalised); training still learns <unk> for rare words. With no_end_words
+        the end token is impossible right after "a", "the", "of", ... (and as the first word)."""
+        masks = []
+        if self.cfg.block_unk:
+            unk = torch.zeros_like(logprobs[:1], dtype=torch.bool)
+            unk[0, UNK_ID] = True
+            masks.append(unk)
+        if self.cfg.no_end_words and token is not None:
+            eos = torch.zeros_like(logprobs[:1], dtype=torch.bool)
+            eos[0, Vocab.eos_id] = True
+            masks.append(eos & self.no_end.index_select(0, token).unsqueeze(1))
+        if not masks:
             return logprobs
-        unk = torch.zeros_like(logprobs[:1], dtype=torch.bool)
-        unk[0, UNK_ID] = True
-        out = torch.log_softmax(logprobs.masked_fill(unk, float("-inf")), dim=1)
+        mask = masks[0] if len(masks) == 1 else masks[0] | masks[1]
+        out = torch.log_softmax(logprobs.masked_fill(mask, float("-inf")), dim=1)
         # a finite constant (not -inf: beam arithmetic stays finite; exact: no float drift)
-        return out.masked_fill(unk, -1e4)
+        return out.masked_fill(mask, -1e4)
 
     # --- training ----------------------------------------------------------------------------
 
     def forward_regions(self, regions: torch.Tensor, tgt_in: torch.Tensor, feed: FeedConfig | None = None,
-                        step: int = 0):
-        """From CNN regions: log-probs [B, T, V], attention [B, T, 49] or None; teacher forcing,
-        or scheduled sampling at optimizer step `step` when `feed` says so (exposure.unroll)."""
-        enc = self.encode_regions(regions)
+                        step: int = 0, tgt_out: torch.Tensor | None = None):
+        """From CNN regions: log-probs [B, T, V], attention [B, T, 49 (+ K label slots)] or None; teacher
+        forcing, or scheduled sampling at optimizer step `step` when `feed` says so (exposure.unroll)."""
+        enc = self.encode_regions(regions, tgt_out)
         memory = {n: enc[n] for n in self.memory_names}
         rows = torch.arange(regions.size(0), device=regions.device)
 
@@ -189,16 +315,23 @@ class CaptionModel(DecoderContract, nn.Module):
         loss = mean token NLL + lambda * mean over images of sum_i (tau - sum_t alpha_t,i)^2,
         the notes' doubly stochastic regulariser; padded steps carry no attention.
         """
-        lp, att = self.forward_regions(regions, tgt_in, feed, step)
+        lp, att = self.forward_regions(regions, tgt_in, feed, step, tgt_out)
         nll = nn.functional.nll_loss(lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1), ignore_index=0, reduction="sum")
         n = int((tgt_out != 0).sum())
         token_nll = nll / max(n, 1)
         loss = token_nll
         if self.cfg.doubly_stochastic and att is not None:
             real = (tgt_out != 0).to(att.dtype).unsqueeze(2)  # [B, T, 1]
-            per_region = (att * real).sum(dim=1)  # [B, 49]
+            per_region = (att[:, :, :REGIONS] * real).sum(dim=1)  # [B, 49]: the regions, not the label slots
             loss = loss + self.cfg.doubly_stochastic * ((self.tau - per_region) ** 2).sum(dim=1).mean()
         return loss, n, float(token_nll.detach())
+
+
+def _log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)), written out: exported as Log(Sigmoid) it lost
+    relative precision where sigmoid is tiny (ONNX Runtime's Sigmoid is accurate to ~1e-8 absolute,
+    so a copy weight of 1e-6 came out 1-3% off and parity failed)."""
+    return torch.clamp(x, max=0.0) - torch.log(1.0 + torch.exp(-x.abs()))
 
 
 class PixelEncoderGraph(nn.Module):

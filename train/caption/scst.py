@@ -23,7 +23,7 @@ def scst_task(cfg: CaptionTrainConfig, vocab: Vocab, device: torch.device, cache
                        "(--finetune-cnn) is not supported")
     train_items, val_items = load_splits(cfg)
     train_items = [i for i in train_items if any(c.strip() for c in i.captions)]
-    model = CaptionModel(cfg.model, len(vocab)).to(device)
+    model = CaptionModel(cfg.model, len(vocab), tokens=vocab.tokens).to(device)
     spec = image_spec(cfg)
     train_regions = region_features(model.cnn, [i.image for i in train_items], spec, cache_dir, progress=progress)
     val_regions = region_features(model.cnn, [i.image for i in val_items], spec, cache_dir, progress=progress)

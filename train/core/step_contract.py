@@ -64,8 +64,9 @@ class DecoderContract:
                 out[s.name] = torch.full(dims, float(s.init), dtype=dtype, device=device)
         return out
 
-    def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
-        """Hook: what decoding (and the exported step) sees instead of the training log-probs."""
+    def decode_logprobs(self, logprobs: torch.Tensor, token: torch.Tensor | None = None) -> torch.Tensor:
+        """Hook: what decoding (and the exported step) sees instead of the training log-probs;
+        `token` is each row's previous token (the step's input)."""
         return logprobs
 
     def step(self, token, row, batch_of_row, topk_k, *tensors) -> dict[str, torch.Tensor]:
@@ -74,7 +75,7 @@ class DecoderContract:
         memory = dict(zip(self.memory_names, tensors[:n_mem]))
         states = {s.name: t for s, t in zip(self.state_specs(), tensors[n_mem:])}
         logprobs, alpha, new = self.step_core(token, row, batch_of_row, memory, states)
-        logprobs = self.decode_logprobs(logprobs)
+        logprobs = self.decode_logprobs(logprobs, token)
         top_lp, top_ids = topk(logprobs, topk_k)
         out = {mf.LOGPROBS: logprobs, mf.TOPK_LOGPROBS: top_lp, mf.TOPK_IDS: top_ids}
         if self.attention:

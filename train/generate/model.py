@@ -122,7 +122,7 @@ class RasterGenerator(DecoderContract, nn.Module):
             new["prev_dist"] = logprobs.exp()
         return logprobs, None, new
 
-    def decode_logprobs(self, logprobs: torch.Tensor) -> torch.Tensor:
+    def decode_logprobs(self, logprobs: torch.Tensor, token: torch.Tensor | None = None) -> torch.Tensor:
         """Decoding never emits <unk> for text ("the <unk> of the <unk>" helps nobody)."""
         extra = [i for i in self.decode_blocked if i not in self.cfg.blocked_ids]
         if not extra:

@@ -107,7 +107,7 @@ def rollout(model, enc: dict[str, torch.Tensor], per_item: int, max_length: int,
     out, live = [], []
     for t in range(max_length):
         lp, _, states = model.step_core(token, batch_of_row if t == 0 else rows, batch_of_row, memory, states)
-        lp = model.decode_logprobs(lp)
+        lp = model.decode_logprobs(lp, token)
         if greedy:
             tok = lp.argmax(dim=1)
         else:

@@ -1,0 +1,86 @@
+"""A captioner with label slots, trained, exported and run end to end: manifest-declared memory,
+parity, golden cases, labels on every result, clean text, attention over regions and labels."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_s2s.cli.app import run
+from edge_s2s.runtime import Captioner
+from edge_s2s.train.caption.caption_text import NO_END_WORDS
+from edge_s2s.train.caption.label_names import load_label_names
+from tests.helpers.caption_toy import tiny_caption_config
+
+CLEAN = re.compile(r"[a-z0-9]+(?:[ -][a-z0-9]+)*")
+
+
+@pytest.fixture(scope="module")
+def label_bundle(tmp_path_factory, shapes_data, caption_cache):
+    from edge_s2s.export.caption import export_caption_bundle
+    from edge_s2s.train.caption.loop import train_captioner
+
+    root = tmp_path_factory.mktemp("caption-labels")
+    # every label name is a word: a 640-word vocabulary needs wider embeddings than the shapes' 13 words
+    cfg = tiny_caption_config(shapes_data, root / "run", labels=3, label_inject=0.5, no_end_words=True,
+                              doubly_stochastic=0.1, emb_dim=64, dec_hidden=96)
+    cfg.text = "clean"
+    cfg.epochs = 10
+    run_dir = train_captioner(cfg, progress=False, cache_dir=caption_cache)
+    report = export_caption_bundle(run_dir, root / "bundle")
+    return root / "bundle", report, run_dir
+
+
+def test_manifest_declares_the_label_slots_and_parity_holds(label_bundle):
+    bundle, report, _ = label_bundle
+    m = json.loads((bundle / "manifest.json").read_text())
+    assert m["model"]["label_slots"] == {"count": 3, "tokens": "label_tokens"}
+    assert m["memory"] == ["memory", "memory_key", "label_tokens", "label_key"]
+    assert report.parity["enforced"] and report.parity["search"]
+    tokens = (bundle / "tokens.txt").read_text().split("\n")
+    assert set(load_label_names()) <= set(tokens)
+    assert not any(t in tokens for t in (".", ",", '"'))  # clean targets: no punctuation words
+    assert set(m["model"]["no_end"]) == NO_END_WORDS & set(tokens) and "a" in m["model"]["no_end"]
+    assert run(["verify", str(bundle)]) == 0
+
+
+def test_results_carry_labels_and_clean_text(label_bundle, shapes_data):
+    bundle, _, _ = label_bundle
+    cap = Captioner.load(bundle)
+    images = sorted(shapes_data["images"].glob("*.jpg"))[:5]
+    names = set(load_label_names())
+    for r in cap.caption(images) + cap.caption(images, search=__import__("edge_s2s.runtime", fromlist=["Beam"]).Beam(3)):
+        assert r.labels is not None and len(r.labels) == 3 and set(r.labels) <= names
+        assert CLEAN.fullmatch(r.text), r.text
+        assert not r.text or r.text.split()[-1] not in ("a", "an", "the", "and", "of")
+        assert len(r.hypotheses[0].tokens) == len(r.hypotheses[0].ids) == r.attention.shape[0]
+        assert r.attention.shape == (len(r.hypotheses[0].ids), 49 + 3)
+        assert np.allclose(r.attention.sum(1), 1.0, atol=1e-4)
+
+
+def test_cli_json_and_attention_picture_show_the_labels(label_bundle, shapes_data, tmp_path, capsys):
+    bundle, _, _ = label_bundle
+    image = sorted(shapes_data["images"].glob("*.jpg"))[0]
+    picture = tmp_path / "att.png"
+    assert run(["caption", str(image), "--bundle", str(bundle), "--json", "--attention", str(picture)]) == 0
+    obj = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert len(obj["labels"]) == 3
+    words = len(obj["hypotheses"][0]["tokens"])
+    with Image.open(picture) as im:
+        w, h = im.size
+    from edge_s2s.runtime.pictures.attention_map import BAR_ROW, figure_size
+
+    assert (w, h) == figure_size(1 + words, 5, 224, labels=3)
+    assert BAR_ROW * 3 < h
+
+
+def test_int8_label_bundle_runs(label_bundle, tmp_path):
+    from edge_s2s.export.caption import export_caption_bundle
+
+    _, _, run_dir = label_bundle
+    export_caption_bundle(run_dir, tmp_path / "int8", int8="linear", parity=False)
+    cap = Captioner.load(tmp_path / "int8")
+    assert cap.label_slots == 3
+    assert run(["verify", str(tmp_path / "int8")]) == 0

@@ -1,0 +1,105 @@
+"""Label slots and copying (issue 16): the classifier's top-K plain names become attended slots,
+and the pointer-generator mixture can write a slot's name even when the vocabulary head never learned it."""
+
+import pytest
+import torch
+
+from edge_s2s.runtime.text import SPECIALS, Vocab
+from edge_s2s.train.caption.config import CaptionModelConfig
+from edge_s2s.train.caption.label_names import load_label_names
+from edge_s2s.train.caption.model import CaptionModel
+
+TINY = dict(emb_dim=16, dec_hidden=32, region_dim=24, att_dim=8, dropout=0.0)
+NAMES = sorted(set(load_label_names()))
+TOKENS = list(SPECIALS) + ["a", "the", "on", "red"] + NAMES
+
+
+def _model(**kw) -> CaptionModel:
+    torch.manual_seed(0)
+    cfg = CaptionModelConfig(**TINY, **{"labels": 4, "no_end_words": True, **kw})
+    return CaptionModel(cfg, len(TOKENS), pretrained=False, tokens=TOKENS).eval()
+
+
+def _step(m, enc, tokens, rows):
+    states = m.initial_states(enc)
+    rows = torch.tensor(rows)
+    return m.step(torch.tensor(tokens), rows, rows, torch.tensor([3]), *[enc[n] for n in m.memory_names],
+                  states["h"], states["c"])
+
+
+def test_slots_are_the_most_probable_distinct_names_and_follow_the_regions():
+    m = _model()
+    regions = torch.rand(2, 49, 1280)
+    enc = m.encode_regions(regions)
+    assert enc["memory"].shape == (2, 53, 24) and enc["memory_key"].shape == (2, 53, 8)
+    assert enc["label_tokens"].shape == (2, 4) and enc["label_key"].shape == (2, 4, 8)
+    probs = torch.softmax(m.classifier(regions.mean(1)), 1)
+    by_name = {}
+    for c, n in enumerate(load_label_names()):
+        by_name[n] = by_name.get(n, 0.0) + float(probs[0, c])
+    best = sorted(by_name, key=by_name.get, reverse=True)[:4]
+    assert [TOKENS[int(t)] for t in enc["label_tokens"][0]] == best
+    assert len(set(enc["label_tokens"][0].tolist())) == 4
+
+
+def test_copy_mixture_is_a_distribution_and_copies_only_slot_names():
+    m = _model()
+    enc = m.encode_regions(torch.rand(2, 49, 1280))
+    out = _step(m, enc, [2, 7, 2], [0, 0, 1])
+    assert out["attention"].shape == (3, 53)
+    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(3), atol=1e-4)
+    with torch.no_grad():  # gate shut: only copying is left, and only the row's own slot names have mass
+        m.copy_gate.weight.zero_()
+        m.copy_gate.bias.fill_(-30.0)
+    with torch.no_grad():
+        p = _step(m, enc, [2, 7, 2], [0, 0, 1])["logprobs"].exp()
+    for r, b in enumerate([0, 0, 1]):
+        slots = set(enc["label_tokens"][b].tolist())
+        mass = sum(float(p[r, t]) for t in slots)
+        assert mass > 0.99, (r, mass)
+
+
+def test_end_token_is_forbidden_after_function_words_and_first():
+    m = _model()
+    enc = m.encode_regions(torch.rand(1, 49, 1280))
+    ids = {t: i for i, t in enumerate(TOKENS)}
+    out = _step(m, enc, [Vocab.bos_id, ids["a"], ids["the"], ids["on"], ids["red"]], [0] * 5)
+    eos = out["logprobs"][:, Vocab.eos_id]
+    assert (eos[:4] == -1e4).all() and eos[4] > -100
+    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(5), atol=1e-4)
+
+
+def test_injection_puts_a_missing_caption_name_in_the_last_slot():
+    m = _model(label_inject=1.0).train()
+    ids = {t: i for i, t in enumerate(TOKENS)}
+    tok = torch.tensor([[ids["cat"], ids["dog"], ids["car"], ids["cup"]]])
+    p = torch.tensor([[0.5, 0.2, 0.1, 0.05]])
+    tgt = torch.tensor([[ids["a"], ids["red"], ids["motorcycle"], Vocab.eos_id]])
+    t2, p2 = m.inject_labels(tok, p, tgt)
+    assert t2[0, :3].tolist() == tok[0, :3].tolist() and int(t2[0, 3]) == ids["motorcycle"]
+    assert 0.05 <= float(p2[0, 3]) <= 0.5
+    same, _ = m.inject_labels(tok, p, torch.tensor([[ids["a"], ids["cat"], Vocab.eos_id, 0]]))
+    assert torch.equal(same, tok)  # the caption's name is already a slot: nothing to inject
+
+
+def test_label_models_need_the_vocabulary_and_every_name_in_it():
+    with pytest.raises(ValueError, match="tokens="):
+        CaptionModel(CaptionModelConfig(**TINY, labels=3), len(TOKENS), pretrained=False)
+    with pytest.raises(ValueError, match="not vocabulary words"):
+        CaptionModel(CaptionModelConfig(**TINY, labels=3), 8, pretrained=False, tokens=TOKENS[:8])
+    with pytest.raises(ValueError, match="attention='soft'"):
+        CaptionModelConfig(**TINY, labels=3, attention="none")
+
+
+def test_training_loss_reaches_the_pointer_and_the_gate():
+    m = _model(label_inject=1.0).train()
+    ids = {t: i for i, t in enumerate(TOKENS)}
+    tin = torch.tensor([[Vocab.bos_id, ids["a"], ids["motorcycle"]]])
+    tout = torch.tensor([[ids["a"], ids["motorcycle"], Vocab.eos_id]])
+    loss, n, _ = m.loss(torch.rand(1, 49, 1280), tin, tout)
+    loss.backward()
+    assert n == 3
+    for name in ("slot_in.weight", "ptr_key.weight", "ptr_query.weight", "copy_gate.weight"):
+        g = dict(m.named_parameters())[name].grad
+        assert g is not None and float(g.abs().sum()) > 0, name
+    assert not any(p.requires_grad for p in m.classifier.parameters())
