@@ -212,10 +212,13 @@ def test_edge_s2s_export_of_a_speech_run_writes_golden_cases_verify_passes(tmp_p
 
     bench = runpy.run_path(str(REPO / "bench" / "bench_speech.py"))
     assert bench["main"](["--bundle", str(tmp_path / "bundle"), "--run", str(tmp_path / "run"), "--data",
-                          str(tmp_path / "digits" / "test"), "--n", "2", "--repeats", "1"]) == 0
+                          str(tmp_path / "digits" / "test"), "--n", "2", "--repeats", "1", "--tables", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = {x.split()[0]: x.split() for x in lines if x.startswith(("greedy", "beam"))}
-    assert set(rows) == {"greedy", "beam"} and all(r[-1] == "2/2" for r in rows.values())
+    heads = next(x for x in lines if x.startswith("| engine |"))
+    heads = [c.strip() for c in heads.strip("|").split("|")]
+    row = next(x for x in lines if x.startswith("| runtime fp32 |"))
+    row = dict(zip(heads, (c.strip() for c in row.strip("|").split("|"))))
+    assert row["greedy same as torch"] == "2/2" and row["beam 5 same as torch"] == "2/2", row
 
 
 def test_limit_follows_the_training_recordings(tmp_path):
