@@ -136,6 +136,14 @@ def caption(
     tau: Annotated[str, typer.Option(help="Regulariser target: learned, or fixed (tau = 1, the paper).")] = "learned",
     finetune_cnn: Annotated[bool, typer.Option("--finetune-cnn", help="Train the CNN too (default: frozen, "
                                                                      "features cached).")] = False,
+    labels: Annotated[int | None, typer.Option(help="ImageNet label slots the decoder attends over and copies "
+                                                    "names from (default 5 with soft attention; 0 = off).")] = None,
+    label_inject: Annotated[float, typer.Option(help="Training: chance a caption's label name the classifier "
+                                                     "missed takes the last slot.")] = 0.25,
+    text: Annotated[str, typer.Option(help="Caption targets: clean (lower case, no punctuation) or raw "
+                                           "(tokenized as written).")] = "clean",
+    any_end: Annotated[bool, typer.Option("--any-end", help="Let captions end on any word (default: never "
+                                                            "after a, the, of, ...).")] = False,
     emb_dim: Annotated[int, typer.Option(help="Word embedding width.")] = 256,
     dec_hidden: Annotated[int, typer.Option(help="Decoder LSTM width.")] = 512,
     region_dim: Annotated[int, typer.Option(help="Width the 1280-d CNN regions are projected to.")] = 512,
@@ -176,7 +184,11 @@ def caption(
             model=CaptionModelConfig(emb_dim=emb_dim, dec_hidden=dec_hidden, region_dim=region_dim, att_dim=att_dim,
                                      attention=attention, dropout=dropout, doubly_stochastic=doubly_stochastic,
                                      tau=tau, finetune_cnn=finetune_cnn,
-                                     input_feed="distribution" if feed == "distribution" else "token"),
+                                     input_feed="distribution" if feed == "distribution" else "token",
+                                     labels=(5 if attention == "soft" and feed != "distribution" else 0)
+                                     if labels is None else labels,
+                                     label_inject=label_inject, no_end_words=not any_end),
+            text=text,
             feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_caption_length=max_length,
             vocab_min_count=vocab_min_count, checkpoint_every=checkpoint_every, max_steps=max_steps, val_max=val_max,

@@ -156,7 +156,9 @@ class Captioner(Seq2Seq):
         self._check_images(images)
         results: list[Result | None] = [None] * len(images)
         starts = list(range(0, len(images), batch_size))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-images") if workers > 1 else None
+        # one image has nothing to overlap with: no pool to start and stop
+        pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-images")
+                if workers > 1 and len(images) > 1 else None)
 
         def submit(start: int):
             chunk = images[start : start + batch_size]

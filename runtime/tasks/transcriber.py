@@ -242,7 +242,9 @@ class Transcriber(Seq2Seq):
         self._check_call(search, callback, max_length, min_length)
         results: list[Transcript | None] = [None] * len(inputs)
         starts = list(range(0, len(inputs), batch_size))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-audio") if workers > 1 else None
+        # one recording has nothing to overlap with: no pool to start and stop
+        pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edge-s2s-audio")
+                if workers > 1 and len(inputs) > 1 else None)
 
         def prepare(i: int) -> _Prepared | InputError:
             try:

@@ -69,3 +69,31 @@ def is_clean_token(token: str) -> bool:
     """Whether a vocabulary word could come out of `clean_caption` (one or two plain words)."""
     parts = token.split(" ")
     return 1 <= len(parts) <= 2 and all(WORD.fullmatch(p) for p in parts)
+
+
+def caption_problems(text: str) -> list[str]:
+    """Why a caption a user sees is malformed (empty list: it is fine): empty, a character that is not
+    a lower-case letter, digit, space or inner hyphen (stray quotes, commas, full stops, <unk>), a
+    last word from NO_END_WORDS, or a word said twice in a row ("a a", "cat cat")."""
+    if not text.strip():
+        return ["empty"]
+    problems = []
+    words = text.split(" ")
+    if any(not WORD.fullmatch(w) for w in words):
+        problems.append("not plain words")
+    if words[-1] in NO_END_WORDS:
+        problems.append(f"ends on {words[-1]!r}")
+    if any(a == b for a, b in zip(words, words[1:])):
+        problems.append("a word repeated")
+    return problems
+
+
+def names_object(caption: str, names: Iterable[str]) -> bool:
+    """Whether `caption` names one of `names` ("cat", "big cat"): as whole words, a plural s or es allowed."""
+    words = caption_words(caption)
+    text = " " + " ".join(words) + " "
+    for name in names:
+        n = " ".join(caption_words(name))
+        if n and any(f" {n}{s} " in text for s in ("", "s", "es")):
+            return True
+    return False

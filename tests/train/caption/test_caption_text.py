@@ -47,3 +47,30 @@ def test_article_agrees_with_the_next_word(word, article):
 def test_agree_articles_fixes_every_article():
     assert agree_articles("a apple and an cat near a hour".split()) == "an apple and a cat near an hour".split()
     assert agree_articles(["a"]) == ["a"]  # nothing after it: left alone
+
+
+@pytest.mark.parametrize("text, problems", [
+    ("a cat on a sofa", []),
+    ("a fire truck near a t-shirt", []),
+    ("", ["empty"]),
+    ("a big,.", ["not plain words"]),
+    ('a" of" apple.', ["not plain words"]),
+    ("a red and", ["ends on 'and'"]),
+    ("a <unk> on a table", ["not plain words"]),
+    ("a a cat", ["a word repeated"]),
+    ("A Cat", ["not plain words"]),
+])
+def test_caption_problems(text, problems):
+    from edge_s2s.train.caption.caption_text import caption_problems
+
+    assert caption_problems(text) == problems
+
+
+def test_names_object_matches_whole_words_and_plurals():
+    from edge_s2s.train.caption.caption_text import names_object
+
+    assert names_object("two cats on a sofa", ["cat", "kitten"])
+    assert names_object("a big cat in the grass", ["cheetah", "big cat"])
+    assert names_object("some boxes", ["box"])
+    assert not names_object("a catalogue on a desk", ["cat"])
+    assert not names_object("a dog", [])
