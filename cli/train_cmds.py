@@ -34,6 +34,42 @@ def _next_step(run_dir: Path) -> None:
     typer.echo(f"run directory: {run_dir}   next: edge-s2s export {run_dir} --out bundles/NAME")
 
 
+NOT_SETTINGS = frozenset({"out", "resume", "extend", "no_progress"})  # options that are not the run's settings
+
+
+def _typed(ctx: typer.Context, asked, paths: dict[str, tuple[str, ...]]) -> list:
+    """The options the user typed (not left at their defaults), each with the config fields it sets
+    (`paths`, else the field of the same name in the config or its model)."""
+    from ..train.core.run_dir import Given, setting_path
+
+    out = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in NOT_SETTINGS or source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue
+        flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+        out.append(Given(flag, ctx.params[param.name], paths.get(param.name) or (setting_path(asked, param.name),)))
+    return out
+
+
+def _resumed(ctx: typer.Context, asked, load_saved, command: str, extend: bool,
+             paths: dict[str, tuple[str, ...]] | None = None, length=None):
+    """The config `--resume` goes on with (the run's saved one; train/core/run_dir.py `plan_resume`
+    checks the typed options against it), or None when the run is finished (said in one line)."""
+    from ..train.core.run_dir import RunLength, plan_resume
+
+    plan = plan_resume(asked.out_dir, load_saved, asked, _typed(ctx, asked, paths or {}), extend,
+                       f"edge-s2s train {command} --out {asked.out_dir}", length or RunLength())
+    if plan.finished:
+        typer.echo(plan.finished)
+    return plan.config
+
+
+def _no_extend_without_resume(extend: bool, resume: bool) -> None:
+    if extend and not resume:
+        raise InputError("--extend lengthens a run being resumed: add --resume (and the new total, e.g. --epochs N)")
+
+
 def _feed_config(feed: str, schedule: str, k: float | None, p: float, min_p: float, pick: str):
     """The FeedConfig the --feed/--ss-* options of translate and caption describe (train/methods/exposure.py)."""
     from ..train.methods.exposure import FeedConfig
@@ -53,13 +89,25 @@ POpt = Annotated[float, typer.Option(help="With --ss-schedule constant: p (1 = a
                                           "the model).")]
 MinPOpt = Annotated[float, typer.Option(help="Floor of the decaying schedules.")]
 PickOpt = Annotated[str, typer.Option(help="The model's own input: sample (from its softmax) or argmax.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint, as it "
+                                                          "was configured (its config.json): every setting, and "
+                                                          "--epochs, come from the run; options typed again must "
+                                                          "match them.")]
+ExtendOpt = Annotated[bool, typer.Option("--extend", help="With --resume: train the run longer, to the new TOTAL "
+                                                          "given with --epochs (not a number of extra epochs, so "
+                                                          "the same line can be rerun after an interruption); the "
+                                                          "new total is saved in config.json.")]
+MaxStepsOpt = Annotated[int, typer.Option(help="Stop at this optimizer step (0 = all epochs); a stop, not the end: "
+                                               "--resume goes on to --epochs.")]
 
 
 @app.command("translate")
 def translate(
+    ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="Tab-separated parallel text: source<TAB>target per line.")] = None,
     out: Annotated[Path, typer.Option(help="Run directory (checkpoints, tokens.txt, config.json, metrics.jsonl).")] = Path("runs/translate"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     val_file: Annotated[Path | None, typer.Option(help="Separate validation TSV (default: hold out --val-fraction).")] = None,
     val_fraction: Annotated[float, typer.Option(help="Share of --data held out for validation.")] = 0.05,
     attention: Annotated[str, typer.Option(help="Match function: dot, general, additive, cosine, or none.")] = "general",
@@ -77,7 +125,7 @@ def translate(
     batch_size: Annotated[int, typer.Option(help="Sentence pairs per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     clip: Annotated[float, typer.Option(help="Gradient norm clip (0 = off).")] = 1.0,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     max_length: Annotated[int, typer.Option(help="Longest sentence in words kept for training.")] = 50,
     vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
@@ -93,8 +141,10 @@ def translate(
 ) -> None:
     """Train a translator: bidirectional LSTM encoder, attention LSTM (or NTM) decoder, teacher forcing."""
     from ..train import train_translator
+    from ..train.core.run_dir import load_run_config
     from ..train.translate.config import ModelConfig, TrainConfig
 
+    _no_extend_without_resume(extend, resume)
     if not resume:
         if data is None:
             raise InputError("--data is required: a tab-separated file of source<TAB>target lines")
@@ -116,17 +166,25 @@ def translate(
         )
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_run_config(out, TrainConfig, "translate"), "translate", extend,
+                       {"max_length": ("max_source_length", "max_target_length"), "feed": ("feed.mode",), "ss_schedule": ("feed.schedule",), "ss_k": ("feed.k",), "ss_p": ("feed.p",),
+                "ss_min_p": ("feed.min_p",), "ss_pick": ("feed.pick",)})
+        if cfg is None:
+            return
     run_dir = train_translator(cfg, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
 @app.command("caption")
 def caption(
+    ctx: typer.Context,
     captions: Annotated[Path | None, typer.Option(help="Caption JSON: COCO style (images + annotations) or a "
                                                    "Karpathy split file (dataset_*.json).")] = None,
     images: Annotated[Path | None, typer.Option(help="Folder the JSON's image file names are relative to.")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/caption"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     val_captions: Annotated[Path | None, typer.Option(help="COCO-style validation JSON (default: the file's 'val' "
                                                        "split, or hold out --val-fraction).")] = None,
     val_fraction: Annotated[float, typer.Option(help="Share of images held out when the file has no split.")] = 0.1,
@@ -152,7 +210,7 @@ def caption(
     epochs: Annotated[int, typer.Option(help="Passes over the training captions.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Captions per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 4e-4,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     max_length: Annotated[int, typer.Option(help="Longest caption in words (longer ones are cut).")] = 24,
     vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
@@ -169,7 +227,9 @@ def caption(
     """Train a captioner (Show, Attend and Tell on EfficientNet-Lite0 regions) from COCO-style data."""
     from ..train.caption.config import CaptionModelConfig, CaptionTrainConfig
     from ..train.caption.loop import train_captioner
+    from ..train.core.run_dir import load_run_config
 
+    _no_extend_without_resume(extend, resume)
     if not resume:
         if captions is None or images is None:
             raise InputError("--captions and --images are required: a COCO-style caption JSON and its image folder")
@@ -195,31 +255,40 @@ def caption(
         )
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_run_config(out, CaptionTrainConfig, "caption"), "caption", extend,
+                       {"max_length": ("max_caption_length",), "any_end": ("model.no_end_words",), "feed": ("feed.mode",), "ss_schedule": ("feed.schedule",), "ss_k": ("feed.k",), "ss_p": ("feed.p",),
+                "ss_min_p": ("feed.min_p",), "ss_pick": ("feed.pick",)})
+        if cfg is None:
+            return
     run_dir = train_captioner(cfg, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
 @app.command("scst")
 def scst(
+    ctx: typer.Context,
     source: Annotated[Path | None, typer.Option("--from", help="A trained translate or caption run directory "
                                                                "(its best.pt is fine-tuned).")] = None,
     out: Annotated[Path | None, typer.Option(help="New run directory for the fine-tuned model.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue --out from its last checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     epochs: Annotated[int, typer.Option(help="Passes over the training items.")] = 5,
     lr: Annotated[float, typer.Option(help="Adam learning rate (small: the model is already trained).")] = 5e-5,
     samples: Annotated[int, typer.Option(help="Sentences sampled per item, each against its greedy decode.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Items (sentences or images) per step (0 = the source run's).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed (0 = the source run's).")] = 0,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Self-critical sequence training (Rennie et al. 2017): reward whole sampled sentences (CIDEr-D for captions,
     sentence BLEU for translation) against the model's greedy decode."""
     from ..train.caption.scst import FAMILY as CAPTION
-    from ..train.methods.scst import ScstConfig, train_scst
+    from ..train.methods.scst import ScstConfig, load_scst_config, train_scst
     from ..train.translate.scst import FAMILY as TRANSLATE
 
+    _no_extend_without_resume(extend, resume)
     if out is None:
         raise InputError("--out is required: the new run directory for the fine-tuned model")
     if not resume and source is None:
@@ -231,12 +300,17 @@ def scst(
                          batch_size=batch_size, seed=seed, max_steps=max_steps, checkpoint_every=checkpoint_every)
     except ValueError as e:
         raise InputError(f"--{str(e).replace('_', '-')}") from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_scst_config(out), "scst", extend)
+        if cfg is None:
+            return
     run_dir = train_scst(cfg, {"translate": TRANSLATE, "caption": CAPTION}, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
 @app.command("speech")
 def speech(
+    ctx: typer.Context,
     corpus: Annotated[str, typer.Option(help="fsdd (spoken digit strings) or tuxpaint (Tux Paint's recorded "
                                              "phrases in --lang).")] = "fsdd",
     lang: Annotated[str, typer.Option(help="With --corpus tuxpaint: the recordings' language (fr, es, ...).")] = "fr",
@@ -252,8 +326,8 @@ def speech(
     n_val: Annotated[int, typer.Option(help="Validation digit strings to build.")] = 200,
     n_test: Annotated[int, typer.Option(help="Held-out-speaker test strings to build.")] = 300,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/speech"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")
-                      ] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     attention: Annotated[str, typer.Option(help="additive, or location (location-aware).")] = "additive",
     listener_hidden: Annotated[int, typer.Option(help="Listener BLSTM width per direction.")] = 128,
     dec_hidden: Annotated[int, typer.Option(help="Speller LSTM width.")] = 128,
@@ -261,7 +335,7 @@ def speech(
     epochs: Annotated[int, typer.Option(help="Passes over the training strings.")] = 20,
     batch_size: Annotated[int, typer.Option(help="Utterances per step.")] = 32,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     val_max: Annotated[int, typer.Option(help="Validation strings decoded for CER each epoch (0 = loss only).")] = 200,
     max_length: Annotated[int | None, typer.Option(help="Most characters decoded (default: 24 for fsdd; the "
@@ -272,9 +346,11 @@ def speech(
     """Train a Listen-Attend-Spell recogniser: FSDD digit strings (one speaker held out) or Tux Paint phrases."""
     from ..train.caption.tuxpaint import STAMPS_DIR
     from ..train.core.data_roots import shared_data
+    from ..train.core.run_dir import load_run_config
     from ..train.speech.config import SpeechModelConfig
-    from ..train.speech.loop import CORPORA, SpeechTrainConfig, corpus_features, train_speech
+    from ..train.speech.loop import CORPORA, TASK, SpeechTrainConfig, corpus_features, train_speech
 
+    _no_extend_without_resume(extend, resume)
     if corpus not in CORPORA:
         raise InputError(f"unknown --corpus {corpus!r}: use {' or '.join(CORPORA)}")
     if data_dir is None:
@@ -292,29 +368,48 @@ def speech(
             max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, max_length=max_length, seed=seed)
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_run_config(out, SpeechTrainConfig, TASK), "speech", extend)
+        if cfg is None:
+            return
     run_dir = train_speech(cfg, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
-def _train_generator(cfg_kwargs: dict, model_kwargs: dict, resume: bool, no_progress: bool) -> None:
+def _train_generator(ctx: typer.Context, command: str, cfg_kwargs: dict, model_kwargs: dict, resume: bool,
+                     extend: bool, no_progress: bool) -> None:
+    """`train lm` and `train pixels`: one generator trainer, two kinds of data."""
     from ..train.generate.config import GeneratorConfig, GeneratorTrainConfig
-    from ..train.generate.loop import train_generator
+    from ..train.generate.loop import load_generator_run_config, train_generator
 
+    _no_extend_without_resume(extend, resume)
     try:
         cfg = GeneratorTrainConfig(model=GeneratorConfig(**model_kwargs), **cfg_kwargs)
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        out = cfg.out_dir
+        saved = load_generator_run_config(out) if (Path(out) / "config.json").is_file() else None
+        if saved is not None and (saved.data == "kjv") != (command == "lm"):
+            other = "lm" if saved.data == "kjv" else "pixels"
+            raise InputError(f"{out} is a {other} run, not a {command} run: resume it with "
+                             f"`edge-s2s train {other} --out {out} --resume`")
+        cfg = _resumed(ctx, cfg, lambda: load_generator_run_config(out), command, extend)
+        if cfg is None:
+            return
     run_dir = train_generator(cfg, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
 @app.command("lm")
 def lm(
+    ctx: typer.Context,
     unit: Annotated[str, typer.Option(help="Token unit: char or word.")] = "char",
     corpus: Annotated[Path | None, typer.Option(help="Verse file in `bible -f` format (default: the whole King "
                                                      "James Bible from Debian's bible-kjv).")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/lm"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     emb_dim: Annotated[int, typer.Option(help="Token embedding width.")] = 64,
     hidden: Annotated[int, typer.Option(help="LSTM width.")] = 512,
     layers: Annotated[int, typer.Option(help="Stacked LSTM layers.")] = 1,
@@ -325,7 +420,7 @@ def lm(
     max_tokens: Annotated[int, typer.Option(help="Longest training sequence (longer verses are cut).")] = 400,
     max_train: Annotated[int, typer.Option(help="Use only the first N training verses (0 = all).")] = 0,
     vocab_min_count: Annotated[int, typer.Option(help="Words seen fewer times become <unk>.")] = 1,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
@@ -334,16 +429,17 @@ def lm(
     if corpus is not None and not corpus.is_file():
         raise InputError(f"--corpus {corpus} does not exist: give a verse file, or leave it out to use bible-kjv")
     _train_generator(
-        dict(data="kjv", corpus=str(corpus) if corpus else None, out_dir=str(out), epochs=epochs,
+        ctx, "lm", dict(data="kjv", corpus=str(corpus) if corpus else None, out_dir=str(out), epochs=epochs,
              batch_size=batch_size, lr=lr, seed=seed, max_tokens=max_tokens, max_train=max_train,
              vocab_min_count=vocab_min_count, max_steps=max_steps, checkpoint_every=checkpoint_every),
         dict(unit=unit, arch="lstm", emb_dim=emb_dim, hidden=hidden, layers=layers, dropout=dropout,
              blocked_ids=[0, 2]),
-        resume, no_progress)
+        resume, extend, no_progress)
 
 
 @app.command("pixels")
 def pixels(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option(help="fashion (Fashion-MNIST 28x28, Debian dataset-fashion-mnist) or "
                                            "digits (scikit-learn 8x8).")] = "digits",
     arch: Annotated[str, typer.Option(help="lstm (raster order) or grid (2-D LSTM over left and upper "
@@ -353,7 +449,8 @@ def pixels(
     input_mode: Annotated[str, typer.Option(help="token (teacher forcing) or distribution (feed the previous "
                                                  "softmax's expected embedding; lstm only).")] = "token",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/pixels"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     emb_dim: Annotated[int, typer.Option(help="Pixel-level embedding width.")] = 16,
     hidden: Annotated[int, typer.Option(help="LSTM width.")] = 128,
     cond_dim: Annotated[int, typer.Option(help="Class embedding width.")] = 16,
@@ -361,7 +458,7 @@ def pixels(
     batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
     max_train: Annotated[int, typer.Option(help="Use only the first N training images (0 = all).")] = 0,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0 = all epochs).")] = 0,
+    max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
@@ -375,24 +472,28 @@ def pixels(
 
     n_classes = len(DATASETS[data][2])
     _train_generator(
-        dict(data=data, out_dir=str(out), levels=levels, conditional=conditional, epochs=epochs,
+        ctx, "pixels", dict(data=data, out_dir=str(out), levels=levels, conditional=conditional, epochs=epochs,
              batch_size=batch_size, lr=lr, seed=seed, max_train=max_train, max_steps=max_steps,
              checkpoint_every=checkpoint_every),
         dict(unit="pixel", arch=arch, emb_dim=emb_dim, hidden=hidden, cond_dim=cond_dim, input_mode=input_mode,
              n_conditions=n_classes if conditional else 0, height=h, width=w, blocked_ids=[0, 1, 2, 3]),
-        resume, no_progress)
+        resume, extend, no_progress)
 
 
 @app.command("ntm")
 def ntm(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="copy (write the input back) or recall (associative recall: the item "
                                            "after the queried one).")] = "copy",
     model: Annotated[str, typer.Option(help="ntm (Neural Turing Machine) or lstm (the baseline, one LSTM "
                                             "layer).")] = "ntm",
     controller: Annotated[str, typer.Option(help="NTM controller: lstm or feedforward.")] = "lstm",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/ntm-copy"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint "
-                                                          "(only --steps is taken from the command line).")] = False,
+    resume: ResumeOpt = False,
+    extend: Annotated[bool, typer.Option("--extend", help="With --resume: train the run longer, to the new TOTAL "
+                                                          "given with --steps (not a number of extra steps, so the "
+                                                          "same line can be rerun after an interruption); the new "
+                                                          "total is saved in config.json.")] = False,
     steps: Annotated[int, typer.Option(help="Optimizer steps (every batch is freshly generated).")] = 10000,
     max_length: Annotated[int, typer.Option(help="Longest training size: copy length or recall items (0 = the "
                                                  "task default: 10 / 6).")] = 0,
@@ -419,8 +520,10 @@ def ntm(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress lines.")] = False,
 ) -> None:
     """Train the Neural Turing Machine (or an LSTM) on copy / associative recall (Graves et al. 2014)."""
-    from ..train.ntm.loop import NTMTaskConfig, train_ntm_task
+    from ..train.core.run_dir import RunLength
+    from ..train.ntm.loop import NTMTaskConfig, load_ntm_task_config, train_ntm_task
 
+    _no_extend_without_resume(extend, resume)
     try:
         cfg = NTMTaskConfig(
             task=task, model=model, controller=controller, controller_size=controller_size, memory_slots=memory_slots,
@@ -430,12 +533,18 @@ def ntm(
             eval_every=eval_every, checkpoint_every=checkpoint_every, out_dir=str(out))
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_ntm_task_config(out), "ntm", extend,
+                       {"min_length": ("min_size",), "max_length": ("max_size",)}, RunLength("steps", "--steps", "step"))
+        if cfg is None:
+            return
     run_dir = train_ntm_task(cfg, resume=resume, progress=not no_progress)
     _next_step(run_dir)
 
 
 @app.command("babi")
 def babi(
+    ctx: typer.Context,
     tasks: Annotated[str, typer.Option(help="bAbI tasks: 1, 1,2,3, 1-20 or all (several train one network "
                                             "jointly).")] = "1",
     size: Annotated[str, typer.Option(help="Training set size: 1k or 10k (the test files are the same).")] = "1k",
@@ -443,8 +552,8 @@ def babi(
                                                         "$EDGE_S2S_DATA/babi or ../shared/data/babi beside the "
                                                         "checkout).")] = None,
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/babi"),
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run directory's last checkpoint with its "
-                                                          "saved settings.")] = False,
+    resume: ResumeOpt = False,
+    extend: ExtendOpt = False,
     hops: Annotated[int, typer.Option(help="Memory hops K (1 to 3).")] = 3,
     dim: Annotated[int, typer.Option(help="Embedding size d.")] = 20,
     memory_size: Annotated[int, typer.Option(help="Sentences kept in memory (the most recent).")] = 50,
@@ -452,14 +561,15 @@ def babi(
     tying: Annotated[str, typer.Option(help="Weight tying: adjacent or layerwise.")] = "adjacent",
     epochs: Annotated[int, typer.Option(help="Epochs with the softmax (after the linear-start epochs).")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed (split, init, order, noise).")] = 1,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many optimizer steps (0 = all epochs); "
-                                                "--resume continues.")] = 0,
+    max_steps: MaxStepsOpt = 0,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train an End-To-End Memory Network (Sukhbaatar et al. 2015) on bAbI question answering."""
-    from ..train.memn2n.loop import BabiRunConfig, parse_tasks, train_babi
+    from ..train.core.run_dir import RunLength
+    from ..train.memn2n.loop import BabiRunConfig, load_babi_run_config, parse_tasks, train_babi
     from ..train.memn2n.model import MemN2NConfig
 
+    _no_extend_without_resume(extend, resume)
     try:
         model = MemN2NConfig(hops=hops, dim=dim, memory_size=memory_size, encoding=encoding, tying=tying,
                              epochs=epochs)
@@ -468,5 +578,10 @@ def babi(
                             max_steps=max_steps, **kw)
     except ValueError as e:
         raise InputError(str(e)) from None
+    if resume:
+        cfg = _resumed(ctx, cfg, lambda: load_babi_run_config(out), "babi", extend,
+                       length=RunLength("model.epochs", "--epochs", None))
+        if cfg is None:
+            return
     run_dir, _ = train_babi(cfg, progress=None if no_progress else typer.echo, resume=resume)
     _next_step(run_dir)

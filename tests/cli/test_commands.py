@@ -87,7 +87,7 @@ def test_resume_continues_a_run(cli_bundle, toy_tsv, tmp_path, capsys):
     base = ["train", "translate", "--data", str(toy_tsv), "--out", str(run_dir), "--emb-dim", "8", "--enc-hidden", "8",
             "--dec-hidden", "16", "--att-dim", "8", "--max-length", "8", "--no-progress", "--batch-size", "32"]
     assert run(base + ["--epochs", "1"]) == 0
-    assert run(["train", "translate", "--out", str(run_dir), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert run(["train", "translate", "--out", str(run_dir), "--resume", "--extend", "--epochs", "2", "--no-progress"]) == 0
     metrics = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics if "epoch" in m][-2:] == [1, 2]
 

@@ -97,6 +97,9 @@ class TaskHooks:
     end_epoch: Callable[[dict], bool] | None = None  # sees the epoch's metrics line; True = training is complete
     state_dict: Callable[[], dict] | None = None  # the task's own resumable state, saved in every checkpoint
     load_state_dict: Callable[[dict], None] | None = None
+    # on resume, after load_state_dict: is training complete after this many epochs? (default: the saved
+    # `done`); lets a run whose length was raised (`--resume --extend`) go on after end_epoch said done
+    complete: Callable[[int], bool] | None = None
 
 
 def _key(score: Score) -> tuple:
@@ -180,6 +183,8 @@ def _run(run: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimiz
         set_rng_state(ck["rng"])
         if hooks.load_state_dict:
             hooks.load_state_dict(ck.get("task_state") or {})
+        if hooks.complete:
+            pos.done = hooks.complete(pos.epoch)
         if main:
             _restore_epoch_line(run, ck.get("metrics") or {})
     if files:  # a kill inside an atomic write leaves its temp file (a whole checkpoint's size)

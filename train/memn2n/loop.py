@@ -35,7 +35,7 @@ from ..core.checkpoint import LAST, load_checkpoint
 from ..core.data_roots import shared_data
 from ..core.epochs import Schedule, TaskHooks, run_epochs
 from ..core.errors import RunError
-from ..core.run_dir import CONFIG_FILE, write_json
+from ..core.run_dir import CONFIG_FILE, save_schedule, write_json
 from .babi import SIZES, TASKS, BabiError, Example, answer_vocab, build_vocab, load_tasks
 from .model import MemN2N, MemN2NConfig, _loss_error, _take, encode_examples, evaluate, random_time_index
 
@@ -112,7 +112,9 @@ def train_babi(cfg: BabiRunConfig, progress: Callable[[str], None] | None = None
 
     Returns the run directory and {task: test error}. Every data file is found before
     training starts, so a missing one fails at once (BabiError, one line). resume=True
-    continues the run's last.pt with its saved settings (the same data must be there).
+    continues the run's last.pt with its saved settings (the same data must be there); only
+    max_steps and model.epochs come from `cfg` (how long to go on, as for every task's resume)
+    and are written back into config.json.
     """
     say = progress or (lambda _: None)
     run = Path(cfg.out_dir)
@@ -120,9 +122,10 @@ def train_babi(cfg: BabiRunConfig, progress: Callable[[str], None] | None = None
         if not (run / LAST).is_file():
             raise RunError(f"cannot resume: {run / LAST} does not exist (start the run without --resume)")
         saved = _load_config(run)
-        cfg = BabiRunConfig(tasks=list(saved["train"]["tasks"]), size=saved["train"]["size"],
-                            data_root=saved["train"]["data_root"], out_dir=str(run), seed=saved["train"]["seed"],
-                            model=MemN2NConfig.from_dict(saved["train"]["model"]), max_steps=cfg.max_steps)
+        asked = cfg
+        cfg = load_babi_run_config(run)
+        cfg.max_steps, cfg.model.epochs = asked.max_steps, asked.model.epochs
+        save_schedule(run, {"max_steps": cfg.max_steps, "model.epochs": cfg.model.epochs})
     elif (run / LAST).is_file():
         raise RunError(f"{run} already holds a training run ({LAST}): resume it with --resume, or choose another "
                        "--out directory")
@@ -162,6 +165,17 @@ def train_babi(cfg: BabiRunConfig, progress: Callable[[str], None] | None = None
     if len(errors) > 1:
         say(f"mean     test error {100 * float(np.mean(list(errors.values()))):5.1f}%")
     return run, errors
+
+
+def load_babi_run_config(run_dir: str | Path) -> BabiRunConfig:
+    """The BabiRunConfig a memory network run was started with (RunError, one line, for anything else)."""
+    t = _load_config(Path(run_dir))["train"]
+    try:
+        return BabiRunConfig(tasks=list(t["tasks"]), size=t["size"], data_root=t["data_root"], out_dir=str(run_dir),
+                             seed=t["seed"], model=MemN2NConfig.from_dict(t["model"]), max_steps=t.get("max_steps", 0))
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{Path(run_dir, CONFIG_FILE)} is malformed ({e}): it was not written by edge-s2s training"
+                       ) from None
 
 
 def _load_config(run: Path) -> dict[str, Any]:
@@ -346,7 +360,8 @@ def train_memn2n(examples_train: Sequence[Example], examples_val: Sequence[Examp
                         batch_size=cfg.batch_size, clip=cfg.clip, max_steps=max_steps, reduction="sum")
     hooks = TaskHooks(schedule=schedule, batches=batches, start_epoch=start_epoch, end_epoch=end_epoch,
                       state_dict=lambda: {"phase": dict(phase), "counts": dict(counts), "history": list(history)},
-                      load_state_dict=load_state)
+                      load_state_dict=load_state,
+                      complete=lambda epoch: not phase["linear_start"] and epoch - phase["phase_start"] >= cfg.epochs)
     model.train()
     run_epochs(Path(run_dir) if run_dir is not None else None, run_config or cfg, model, opt, N, [], train_step,
                evaluate_epoch, {"task": TASK, "tokens": vocab.tokens, "answers": answers}, resume, progress, hooks)

@@ -36,7 +36,7 @@ from ...runtime.text import Vocab, detokenize
 from ..core.checkpoint import BEST, LAST, load_checkpoint
 from ..core.epochs import run_epochs
 from ..core.errors import RunError
-from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, seed_everything, write_json
+from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, load_run_config, save_schedule, seed_everything, write_json
 
 
 @dataclass
@@ -208,6 +208,25 @@ def _start_run(cfg: ScstConfig, task: str, config_cls: type) -> dict:
     return doc
 
 
+def load_scst_config(run_dir: str | Path) -> ScstConfig:
+    """The ScstConfig a self-critical run was started with (its config.json's "scst" part)."""
+    path = Path(run_dir, CONFIG_FILE)
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {CONFIG_FILE}: it is not a training run directory")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        saved = doc.get("scst")
+        if saved is None:
+            raise RunError(f"{run_dir} is not a self-critical run: resume it with "
+                           f"`edge-s2s train {doc.get('task', 'translate')} --resume`")
+        names = {f.name for f in fields(ScstConfig)}
+        return ScstConfig(**{k: v for k, v in saved.items() if k in names})
+    except (ValueError, TypeError, AttributeError) as e:
+        if isinstance(e, RunError):
+            raise
+        raise RunError(f"{path} is malformed ({e}): it was not written by edge-s2s training") from None
+
+
 def train_scst(cfg: ScstConfig, families: Mapping[str, ScstFamily], resume: bool = False, progress: bool = True,
                cache_dir: str | Path | None = None) -> Path:
     """Fine-tune `cfg.source`'s best checkpoint with SCST into `cfg.out_dir`; returns the run directory.
@@ -226,12 +245,11 @@ def train_scst(cfg: ScstConfig, families: Mapping[str, ScstFamily], resume: bool
         doc = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
         if "scst" not in doc:
             raise RunError(f"{out} is not a self-critical run: resume it with `edge-s2s train {task} --resume`")
-        saved = doc["scst"]
-        names = {f.name for f in fields(ScstConfig)}
-        cfg = ScstConfig(**{**{k: v for k, v in saved.items() if k in names},
-                            "epochs": cfg.epochs, "max_steps": cfg.max_steps})
+        cfg = replace(load_scst_config(out), out_dir=str(out), epochs=cfg.epochs, max_steps=cfg.max_steps)
         train_cfg = load_run_config(out, families[task].config_cls, task)
         train_cfg.epochs, train_cfg.max_steps = cfg.epochs, cfg.max_steps
+        for section in ("scst", "train"):  # config.json says where the run is now headed
+            save_schedule(out, {"epochs": cfg.epochs, "max_steps": cfg.max_steps}, section)
     else:
         task = source_task(cfg.source, families)
         ck_path = _source_checkpoint(Path(cfg.source))

@@ -73,7 +73,7 @@ def test_an_old_checkpoint_is_refused_then_converted_once(trained, tmp_path, cap
     assert back["format"] == FORMAT and back["step"] == ck["step"]
     assert torch.equal(back["rng"]["numpy"]["keys"], torch.from_numpy(ck["rng"]["numpy"][1].astype(np.int64)))
     # and the converted run resumes, drawing the same numpy numbers it saved
-    assert run(["train", "translate", "--out", str(run_dir), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert run(["train", "translate", "--out", str(run_dir), "--resume", "--extend", "--epochs", "2", "--no-progress"]) == 0
 
 
 def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path):

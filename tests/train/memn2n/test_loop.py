@@ -24,8 +24,11 @@ def test_babi_resumes_bit_for_bit_and_logs_every_step(root, tmp_path, capsys):
     assert run(["train", "babi", "--data-root", str(root), "--out", str(straight), *ARGS]) == 0
     assert run(["train", "babi", "--data-root", str(root), "--out", str(cut), "--max-steps", "43", *ARGS]) == 0
     assert load_checkpoint(cut / LAST)["step"] == 43
-    # resume takes the run's saved settings: the options given now (other hops, seed) are not used
-    assert run(["train", "babi", "--out", str(cut), "--resume", "--no-progress", "--hops", "3", "--seed", "9"]) == 0
+    # resume takes the run's saved settings; an option typed again with another value (--hops) is refused
+    assert run(["train", "babi", "--out", str(cut), "--resume", "--no-progress", "--hops", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--hops 3" in err[0] and "--hops 1" in err[0] and load_checkpoint(cut / LAST)["step"] == 43
+    assert run(["train", "babi", "--out", str(cut), "--resume", "--no-progress", "--hops", "1", "--seed", "2"]) == 0
     a, b = load_checkpoint(straight / LAST), load_checkpoint(cut / LAST)
     assert a["step"] == b["step"] > 43
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
