@@ -356,8 +356,10 @@ def engines(setup: Setup, threads: int) -> Engines:
         return log_mel(load_audio(p, ref.features.sample_rate)[0], ref.features)
 
     def torch_one(p: str, search) -> str:
-        f = features(p)
-        hyps = torch_speech_decode(model, ref.manifest, f[None], np.array([f.shape[0]]), search)[0]
+        samples = load_audio(p, ref.features.sample_rate)[0]
+        f = log_mel(samples, ref.features)
+        limit = ref.step_limit(len(samples) / ref.features.sample_rate)  # the runtime's limit for this recording
+        hyps = torch_speech_decode(model, ref.manifest, f[None], np.array([f.shape[0]]), search, limit)[0]
         return join_units(vocab.decode(hyps[0].ids), ref.unit) if hyps else ""
 
     by_name: dict[str, Callable[[str, Any], str]] = {

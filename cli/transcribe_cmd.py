@@ -3,7 +3,9 @@
 Every recording is read on its own: an unusable one gets an `error: FILE: ...` line on
 stderr, the others are still transcribed, and the exit code is 1 if any failed. A
 recording with no sound is not a failure: its transcript is empty and one `note:` line
-on stderr says why.
+on stderr says why. A transcript that stopped at its step limit before the model ended it (its
+end may be missing) gets one `warning:` line on stderr and a "warning" field in --json; the exit
+code stays 0 unless --strict.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def transcript_json(path: Path, result) -> dict:
          "tokens": h.tokens, "times": result.token_times()}
     if result.note:
         d["note"] = result.note
+    if result.warning:
+        d["warning"] = result.warning
     if result.pieces:
         d["pieces"] = [list(p) for p in result.pieces]
     return d
@@ -62,7 +66,9 @@ def transcribe(
                       ] = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
     length_penalty: Annotated[float, typer.Option(help="Beam score = log p / length**penalty.")] = 1.0,
-    max_length: Annotated[int | None, typer.Option(help="Most characters (default: the bundle's limit).")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Most characters of each recording, or each piece of a long "
+                                                        "one (default: from its length and the fastest speech "
+                                                        "the model was trained on).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file, with per-character times.")]
     = False,
     attention: Annotated[Path | None, typer.Option("--attention", help="Draw the log-mel spectrogram with each "
@@ -73,6 +79,8 @@ def transcribe(
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 when a transcript stopped at its step "
+                                                          "limit before the model ended it.")] = False,
 ) -> int:
     """Transcribe recordings (files or directories) with the default digit-string model or --bundle."""
     from ..runtime.tasks.transcriber import Transcriber
@@ -87,12 +95,12 @@ def transcribe(
     pictures = attention_targets(attention, paths) if attention is not None else None
     model = Transcriber.load(bundle, provider=provider, threads=threads)
     many = len(paths) > 1
-    failed = 0
+    failed = cut = 0
     show_bar = many and not no_progress and sys.stderr.isatty()
     bar = typer.progressbar(length=len(paths), label="transcribing", file=sys.stderr) if show_bar else None
 
     def show(start: int, results) -> None:
-        nonlocal failed
+        nonlocal failed, cut
         for k, r in enumerate(results):
             p = paths[start + k]
             if pictures is not None and r.ok:
@@ -102,8 +110,12 @@ def transcribe(
             if not r.ok:
                 failed += 1
                 typer.echo(f"error: {r.error}", err=True)
-            elif r.note:
-                typer.echo(f"note: {p}: {r.note}", err=True)
+            else:
+                if r.note:
+                    typer.echo(f"note: {p}: {r.note}", err=True)
+                if r.warning:
+                    cut += 1
+                    typer.echo(f"warning: {p}: {r.warning}", err=True)
             if json_out:
                 typer.echo(json.dumps(transcript_json(p, r), ensure_ascii=False))
             elif r.ok:
@@ -132,5 +144,9 @@ def transcribe(
     if failed:
         if len(paths) > 1:  # one input: its own error line says it all
             typer.echo(f"error: {failed} of {len(paths)} recordings could not be transcribed (see above)", err=True)
+        return 1
+    if strict and cut:
+        typer.echo(f"error: {cut} of {len(paths)} transcripts stopped at their step limit (--strict): pass a larger "
+                   "--max-length", err=True)
         return 1
     return 0

@@ -19,7 +19,7 @@ import torch
 from ..runtime import manifest as mf
 from ..runtime.manifest import Manifest
 from ..runtime.media.features import FeatureConfig
-from ..runtime.tasks.transcriber import DEFAULT_MAX_SECONDS, FEATURE_LENGTHS, FEATURES, Transcriber
+from ..runtime.tasks.transcriber import DEFAULT_MAX_SECONDS, FEATURE_LENGTHS, FEATURES, Transcriber, rate_step_limit
 from ..runtime.text import Vocab
 from ..train.core.step_contract import EncoderGraph, StepGraph
 from ..train.speech.model import Speller
@@ -154,7 +154,8 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
                         checkpoint: str | Path, model_info: dict | None = None, metrics: dict | None = None,
                         parity_features: tuple[np.ndarray, np.ndarray] | None = None,
                         max_seconds: float | None = None,
-                        golden_audio: list[tuple[str | Path, str]] | None = None) -> Manifest:
+                        golden_audio: list[tuple[str | Path, str]] | None = None,
+                        tokens_per_second: float | None = None) -> Manifest:
     """Export `model` as a bundle at `out_dir` (atomically: a failed export leaves nothing).
 
     features: the log-mel recipe the model was trained on (the manifest's "preprocessing").
@@ -163,6 +164,10 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
     runtime's DEFAULT_MAX_SECONDS).
     golden_audio: (recording, reference transcript) pairs copied into the bundle with PyTorch's decodes
     (golden.json, `write_golden_audio`); None writes no golden.json.
+    tokens_per_second: the fastest output rate of the training recordings (`trained_tokens_per_second`),
+    the manifest's max_tokens_per_second: the runtime's step limit then follows each recording's
+    length, and max_length becomes at least the limit of a `max_seconds` piece (what other tools
+    decode with). None: not recorded (the runtime falls back to a generous default rate).
     """
     if features.n_mels != model.cfg.n_mels:
         raise ExportError(f"the feature recipe has n_mels={features.n_mels} but the model reads "
@@ -172,6 +177,11 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
                           "pass the vocabulary it was trained with")
     if max_seconds is not None and not max_seconds > 0:
         raise ExportError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
+    if tokens_per_second is not None and not 0 < tokens_per_second <= mf.MAX_TOKENS_PER_SECOND:
+        raise ExportError(f"tokens_per_second must be above 0 and at most {mf.MAX_TOKENS_PER_SECOND:g}, "
+                          f"got {tokens_per_second!r}")
+    if tokens_per_second is not None:
+        max_length = max(max_length, rate_step_limit(max_seconds or DEFAULT_MAX_SECONDS, tokens_per_second))
     pre = features.to_dict()
     if max_seconds is not None:
         pre["max_seconds"] = float(max_seconds)
@@ -184,6 +194,7 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
                 **(model_info or {})}
         manifest = bundle_manifest(tmp, "transcribe", model, vocab, pre, max_length, info,
                                    Path(checkpoint))
+        manifest.max_tokens_per_second = None if tokens_per_second is None else float(tokens_per_second)
         if golden_audio:
             write_golden_audio(model, manifest, features, tmp, golden_audio, max_length,
                                max_seconds or DEFAULT_MAX_SECONDS)
@@ -271,6 +282,30 @@ def trained_max_seconds(cfg, margin: float = 1.5) -> float | None:
     return float(min(DEFAULT_MAX_SECONDS, max(5.0, math.ceil(longest * margin))))
 
 
+def max_token_rate(utterances: list[tuple[int, float]]) -> float | None:
+    """The fastest output rate, tokens per second, of (token count, seconds) pairs, rounded up to 0.01;
+    None when no utterance has both. The maximum, not a percentile: a rate too high costs a few
+    steps on a model that loops, one too low cuts a fast speaker's text."""
+    import math
+
+    rates = [n / sec for n, sec in utterances if n > 0 and sec > 0]
+    return math.ceil(max(rates) * 100) / 100 if rates else None
+
+
+def trained_tokens_per_second(cfg, vocab: Vocab) -> float | None:
+    """The manifest's max_tokens_per_second: the fastest output rate (tokens of the transcript, end
+    token excluded, per second of audio) among the training recordings, as `trained_max_seconds`
+    reads them. None when the training manifest is gone."""
+    from ..train.speech.data import MANIFEST, SpeechDataError, read_manifest
+    from ..train.speech.loop import text_ids
+
+    try:
+        rows = read_manifest(Path(cfg.data_dir) / "train" / MANIFEST)
+    except SpeechDataError:
+        return None
+    return max_token_rate([(len(text_ids(r["transcript"], vocab)), float(r.get("duration", 0.0))) for r in rows])
+
+
 def regolden_speech(bundle: Path) -> None:
     """golden.json of a (quantised) speech bundle decoded by its own graphs on this CPU (the
     reference loop), for `edge-s2s verify` to re-run: the recordings are the ones already in it."""
@@ -299,7 +334,9 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     Parity is proved on the run's validation recordings, and `golden` of them are copied into the
     bundle with PyTorch's decodes (golden.json, re-run by `edge-s2s verify`): they must still be in
     its data_dir. max_seconds: the runtime's limit (longer recordings are split at pauses); None
-    derives it from the training data (`trained_max_seconds`).
+    derives it from the training data (`trained_max_seconds`). The manifest's max_tokens_per_second
+    comes from the training data too (`trained_tokens_per_second`), and max_length is at least the
+    step limit of a max_seconds piece.
     """
     import json
     import tempfile
@@ -323,13 +360,14 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     max_length = int(max_length or cfg.max_length)
     if max_seconds is None:
         max_seconds = trained_max_seconds(cfg)
+    rate = trained_tokens_per_second(cfg, vocab)
     frames = _parity_frames(cfg) if parity else None
     all_metrics = {"training": {"checkpoint": ck_path.name, "history": read_metrics(run_dir)}, **(metrics or {})}
     recordings = _golden_recordings(cfg, golden) if golden > 0 else None
     manifest = write_speech_bundle(model, vocab, cfg.feature_config, out_dir, max_length, ck_path,
                                    model_info=data_info(cfg),
                                    metrics=all_metrics, parity_features=frames, golden_audio=recordings,
-                                   max_seconds=max_seconds)
+                                   max_seconds=max_seconds, tokens_per_second=rate)
     saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
     report = dict(saved.get("metrics", {}).get("parity", {}))
     if report:

@@ -61,6 +61,7 @@ NEXT_SUFFIX = ".next"
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 IO_DTYPES = (*DTYPES, "float64")  # what a graph input or output may be
 MAX_LENGTH_CEILING = 4096  # most output tokens a bundle may declare (and so a caller may ask for)
+MAX_TOKENS_PER_SECOND = 1000.0  # a higher output rate is a damaged manifest (fast speech is ~15 characters/s)
 MAX_VOCAB = 10_000_000
 MAX_STATE_DIM = 1 << 20  # a state axis longer than this is a damaged manifest, not a model
 ANSWER_TASK = "answer"  # memory networks: their own manifest (runtime/tasks/memory_manifest.py)
@@ -212,6 +213,10 @@ def check_manifest_dict(d: dict[str, Any]) -> None:
         sc.str_field(s.get("title", ""), f"state.{name}.title")
         for a in sc.list_field(s.get("axes", []), f"state.{name}.axes"):
             sc.str_field(a, f"state.{name}.axes")
+    rate = d.get("max_tokens_per_second")
+    if rate is not None and not 0 < sc.number_field(rate, "max_tokens_per_second") <= MAX_TOKENS_PER_SECOND:
+        raise sc.fail("max_tokens_per_second", f"a rate above 0 and at most {MAX_TOKENS_PER_SECOND:g} tokens a second "
+                      "(or absent)", rate)
     sc.bool_field(d.get("attention", True), "attention")
     sc.str_field(d.get("memory_length_from", "memory"), "memory_length_from")
     sc.dict_field(d.get("model", {}), "model")
@@ -305,6 +310,11 @@ class Manifest:
     source_checkpoint_sha256: str = ""
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     created_by: str = ""
+    # Speech bundles: the most output tokens per second of audio among the training recordings, so
+    # that the runtime's step limit follows each recording's length (runtime/tasks/transcriber.py
+    # `step_limit`) instead of one max_length. None: not recorded (bundles exported before it was),
+    # and left out of manifest.json so that runtimes older than the field still read the bundle.
+    max_tokens_per_second: float | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -313,6 +323,8 @@ class Manifest:
     def to_json(self) -> str:
         d = asdict(self)
         d["state"] = [s.to_dict() for s in self.state]
+        if d["max_tokens_per_second"] is None:
+            del d["max_tokens_per_second"]
         return json.dumps(d, indent=2, ensure_ascii=False)
 
     def save(self, directory: str | Path) -> None:

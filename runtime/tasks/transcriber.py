@@ -18,12 +18,24 @@ transcribed like separate recordings and joined: one hypothesis whose text joins
 with a space, whose ids, tokens and attention rows are concatenated, attention placed over the
 whole recording's encoder positions (so `token_times` counts from the recording's start), and
 `pieces` says where the cuts fell. Where no pause allows a cut, it is an InputError naming the
-limit. The attention of every hypothesis (greedy and beam) is `Hypothesis.attention` [tokens, L];
+limit.
+
+How many tokens a decode may produce follows the recording: each piece (a whole recording is one
+piece) may produce `step_limit(seconds)` = ceil(seconds x rate x RATE_MARGIN) + STEP_SLACK tokens,
+the end token included, at most MAX_LENGTH_CEILING; rate is the manifest's `max_tokens_per_second`
+(the fastest training recording's output rate, written by the export). A bundle without it (exported
+before the field existed) gets DEFAULT_TOKENS_PER_SECOND, and never fewer steps than its own max_length.
+A caller's max_length replaces the derived limit for every piece. When the best hypothesis of a
+piece reaches its limit without the end token, the Transcript's `warning` says so (the text may be
+cut): never a silent cut. Pieces are decoded in batches with the batch's largest limit; a piece
+that needed more than its own is decoded again alone with it, so the result never depends on
+what it was batched with. The attention of every hypothesis (greedy and beam) is `Hypothesis.attention` [tokens, L];
 `runtime.pictures.speech_attention` draws it under the log-mel spectrogram (`Transcriber.log_mel`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -36,11 +48,11 @@ import numpy as np
 from ..bundle import Bundle, shipped_bundle
 from ..errors import BundleError, EdgeS2SError, InputError, int_option
 from ..loop_common import Timings
-from ..manifest import wrong_task
+from ..manifest import MAX_LENGTH_CEILING, wrong_task
 from ..media.audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_audio, split_on_silence
 from ..media.features import FEATURE_TYPE, FeatureConfig, log_mel
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
-from ..search import Greedy, SearchConfig
+from ..search import Beam, Greedy, SearchConfig
 from ..session import graph_errors, thread_policy
 from ..text import join_units
 from .seq2seq import Seq2Seq
@@ -54,6 +66,15 @@ DEFAULT_MAX_SECONDS = 30.0
 # hundreds of pieces; a longer file is better cut by the user's own tools.
 LONGEST_SECONDS = 3600.0
 SILENCE_NOTE = "silence only: nothing to transcribe (empty transcript)"
+# The step limit of a piece of `seconds`: ceil(seconds * rate * RATE_MARGIN) + STEP_SLACK tokens. The
+# margin covers speakers faster than any in training; the slack is the end token and a few more for
+# recordings shorter than one token's time.
+RATE_MARGIN = 1.5
+STEP_SLACK = 4
+# The rate of bundles whose manifest has no max_tokens_per_second: fast read English is 12-15
+# characters a second, spaces included, and a word or subword unit is slower still; generous on
+# purpose (a looping model then costs at most a few hundred steps a piece), since too low cuts text.
+DEFAULT_TOKENS_PER_SECOND = 15.0
 
 SpeechInput = AudioInput | np.ndarray
 
@@ -66,22 +87,58 @@ class Transcript(Result):
     duration: seconds of audio. frame_seconds: seconds per encoder position (time reduction *
     hop), for `token_times`. pieces: (start, end) seconds of each piece a recording longer
     than the model's limit was cut into (empty when it was transcribed whole).
+    step_limits: the most tokens (end token included) each decoded piece was allowed, in order
+    (one for a recording transcribed whole, none for silence).
+    warning: set when a piece's best hypothesis stopped at its step limit before the end token:
+    the text may be cut short (a larger max_length lets it finish).
     """
 
     note: str | None = None
     duration: float = 0.0
     frame_seconds: float = 0.0
     pieces: list[tuple[float, float]] = field(default_factory=list)
+    step_limits: list[int] = field(default_factory=list)
+    warning: str | None = None
+
+    @property
+    def cut(self) -> bool:
+        """Whether a step limit stopped the transcript before the model ended it."""
+        return self.warning is not None
 
     def token_times(self, index: int = 0) -> list[float]:
-        """Start time (s) of each token of hypothesis `index`: its attention peak over the encoder frames."""
+        """Start time (s) of each token of hypothesis `index`, never decreasing: its attention peak over
+        the encoder frames.
+
+        A space has no sound of its own, so its attention peak can fall anywhere (often back at the
+        start): a space is placed halfway between the peaks of the tokens either side of it, and
+        every time is at least the one before (a stray peak does not put a token before its left
+        neighbour), so the times read left to right like the text.
+        """
         if not self.hypotheses:
             return []
-        att = self.hypotheses[index].attention
+        h = self.hypotheses[index]
+        att = h.attention
         if att is None or att.size == 0:
             return []
-        return [round(float(i) * self.frame_seconds, 4) for i in np.argmax(att, axis=1)]
+        peaks = np.argmax(att, axis=1).astype(np.float64)
+        space = [k < len(h.tokens) and not h.tokens[k].strip() for k in range(len(peaks))]
+        left, right = [np.nan] * len(peaks), [np.nan] * len(peaks)  # nearest sounded peak each side
+        for k in range(1, len(peaks)):
+            left[k] = peaks[k - 1] if not space[k - 1] else left[k - 1]
+        for k in range(len(peaks) - 2, -1, -1):
+            right[k] = peaks[k + 1] if not space[k + 1] else right[k + 1]
+        for k in range(len(peaks)):
+            if space[k] and not (np.isnan(left[k]) and np.isnan(right[k])):
+                peaks[k] = np.nanmean([left[k], right[k]])
+        peaks = np.maximum.accumulate(peaks)
+        return [round(float(p) * self.frame_seconds, 4) for p in peaks]
 
+
+
+def rate_step_limit(seconds: float, tokens_per_second: float) -> int:
+    """ceil(seconds x tokens_per_second x RATE_MARGIN) + STEP_SLACK, at most MAX_LENGTH_CEILING: the
+    step limit of `seconds` of audio (the export sizes max_length with it too)."""
+    return min(math.ceil(max(0.0, seconds) * tokens_per_second * RATE_MARGIN) + STEP_SLACK, MAX_LENGTH_CEILING)
 
 
 def default_transcriber_path() -> Path:
@@ -103,6 +160,9 @@ class Transcriber(Seq2Seq):
             raise BundleError(f"manifest preprocessing max_seconds is {max_seconds!r}, not a positive number of "
                               "seconds: re-export the bundle")
         self.max_seconds = float(max_seconds)
+        rate = self.bundle.manifest.max_tokens_per_second
+        self.tokens_per_second = float(rate) if rate is not None else DEFAULT_TOKENS_PER_SECOND
+        self.rate_recorded = rate is not None
         info = self.bundle.manifest.model
         self.unit = str(info.get("unit", "char"))
         self.time_reduction = 2 ** int(info.get("pyramid_layers", 3))
@@ -127,6 +187,14 @@ class Transcriber(Seq2Seq):
     def samples_per_position(self) -> int:
         """Samples of audio per encoder position: long recordings are cut on multiples of it."""
         return self.time_reduction * self.features.hop_length
+
+    def step_limit(self, seconds: float) -> int:
+        """Most tokens (end token included) a piece of `seconds` of audio may produce: its length at the
+        fastest output rate seen in training (`rate_step_limit`), so a long string is not cut and a
+        looping model stops soon. Bundles without a recorded rate: DEFAULT_TOKENS_PER_SECOND, and
+        never fewer than the bundle's own max_length (what they decoded with before)."""
+        n = rate_step_limit(seconds, self.tokens_per_second)
+        return n if self.rate_recorded else min(max(n, self.manifest.max_length), MAX_LENGTH_CEILING)
 
     def memory_length(self, frames: int) -> int:
         """Encoder positions for `frames` log-mel frames: ceil(frames / time_reduction)."""
@@ -224,6 +292,8 @@ class Transcriber(Seq2Seq):
         """Transcribe every recording (paths, file bytes, or float samples at the bundle's rate); one
         Transcript per input, in input order.
 
+        max_length: most tokens (end token included) of every piece; None = each piece's own
+        `step_limit(seconds)`. A transcript that stopped at its limit carries `warning`.
         errors="raise": an unusable input raises InputError naming it (nothing is transcribed);
         errors="keep": its Transcript has `error` set and no hypotheses, the others are still done.
         workers: threads that read and turn the next batch's recordings into features while this
@@ -286,12 +356,17 @@ class Transcriber(Seq2Seq):
             else:
                 results[i] = self._silent(prep.seconds)
         rows = [(i, p) for i, prep in prepared.items() for p in range(len(prep.pieces))]
-        decoded: dict[tuple[int, int], Result] = {}
+        rate = self.features.sample_rate
+        limits = {(i, p): max(min_length, max_length if max_length is not None else
+                              self.step_limit((prepared[i].pieces[p][1] - prepared[i].pieces[p][0]) / rate))
+                  for i, p in rows}
+        decoded: dict[tuple[int, int], _Decoded] = {}
         for r0 in range(0, len(rows), batch_size):  # a long recording's pieces may need several batches
             chunk = rows[r0: r0 + batch_size]
             frames = [prepared[i].pieces[p][2] for i, p in chunk]
-            for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search, max_length,
-                                                          min_length, callback, timings)):
+            for key, res in zip(chunk, self._decode_chunk(frames, [i for i, _ in chunk], search,
+                                                          [limits[k] for k in chunk], min_length, callback,
+                                                          timings)):
                 decoded[key] = res
         for i, prep in prepared.items():
             results[i] = self._assemble(prep, [decoded[(i, p)] for p in range(len(prep.pieces))])
@@ -300,22 +375,42 @@ class Transcriber(Seq2Seq):
         empty = Hypothesis(ids=[], tokens=[], text="", score=0.0, log_prob=0.0, attention=np.zeros((0, 0), np.float32))
         return Transcript([empty], note=SILENCE_NOTE, duration=seconds, frame_seconds=self.frame_seconds)
 
-    def _decode_chunk(self, frames: list[np.ndarray], index: list[int], search: SearchConfig,
-                      max_length: int | None, min_length: int, callback, timings: Timings | None) -> list[Result]:
-        """Pad frames into one batch and decode it; `index` maps its rows to input indices for `callback`."""
+    def _decode_chunk(self, frames: list[np.ndarray], index: list[int], search: SearchConfig, limits: list[int],
+                      min_length: int, callback, timings: Timings | None) -> list[_Decoded]:
+        """Pad frames into one batch and decode it with its largest step limit; `index` maps its rows to
+        input indices for `callback`.
+
+        A row that did not end within its own, smaller limit is decoded again alone with it (unless a
+        callback watches the tokens: it saw them once), so a row's result is what it gets alone:
+        greedy and beam are the same up to a step whatever comes after it, and a hypothesis that
+        ended within the row's limit is exactly what the shorter decode returns.
+        """
         lengths = np.array([f.shape[0] for f in frames], dtype=np.int64)
         batch = np.zeros((len(frames), int(lengths.max()), self.features.n_mels), np.float32)
         for b, f in enumerate(frames):
             batch[b, : f.shape[0]] = f
-        raws = self.decode_features(batch, lengths, search, max_length, min_length,
+        raws = self.decode_features(batch, lengths, search, max(limits), min_length,
                                     _remap_callback(callback, index), timings)
-        return [self._result(r, self.memory_length(f.shape[0])) for f, r in zip(frames, raws)]
+        n_best = search.n_best if isinstance(search, Beam) else 1
+        out = []
+        for b, (f, r, limit) in enumerate(zip(frames, raws, limits)):
+            within = len(r) >= n_best and all(h.finished and len(h.ids) < limit for h in r)
+            if limit < max(limits) and not within and callback is None:
+                r = self.decode_features(f[None], lengths[b: b + 1], search, limit, min_length, None, timings)[0]
+            best = r[0] if r else None
+            cut = best is not None and not best.finished and len(best.ids) >= limit
+            out.append(_Decoded(self._result(r, self.memory_length(f.shape[0])), limit, cut))
+        return out
 
-    def _assemble(self, prep: _Prepared, parts: list[Result]) -> Transcript:
+    def _assemble(self, prep: _Prepared, decoded: list[_Decoded]) -> Transcript:
         """One input's Transcript from its pieces' Results (a whole recording is its only piece)."""
         fs = self.frame_seconds
+        parts = [d.result for d in decoded]
+        limits = [d.limit for d in decoded]
+        warning = _cut_warning(prep, decoded, self.features.sample_rate)
         if not prep.split:
-            return Transcript(parts[0].hypotheses, duration=prep.seconds, frame_seconds=fs)
+            return Transcript(parts[0].hypotheses, duration=prep.seconds, frame_seconds=fs, step_limits=limits,
+                              warning=warning)
         rate, spp = self.features.sample_rate, self.samples_per_position
         best = [r.hypotheses[0] for r in parts]
         L = self.memory_length(self.features.n_frames(prep.n_samples))
@@ -335,7 +430,8 @@ class Transcriber(Seq2Seq):
         note = (f"{prep.seconds:.1f} s is longer than the model's limit of {self.max_seconds:g} s: split at pauses "
                 f"into {prep.split} pieces")
         return Transcript([joined], note=note, duration=prep.seconds, frame_seconds=fs,
-                          pieces=[(round(s / rate, 4), round(e / rate, 4)) for s, e, _ in prep.pieces])
+                          pieces=[(round(s / rate, 4), round(e / rate, 4)) for s, e, _ in prep.pieces],
+                          step_limits=limits, warning=warning)
 
     def _result(self, raws: list[RawHypothesis], src_len: int) -> Result:
         res = super()._result(raws, src_len)
@@ -353,6 +449,30 @@ class _Prepared:
     seconds: float
     n_samples: int
     split: int = 0
+
+
+@dataclass
+class _Decoded:
+    """One decoded piece: its Result, the step limit it had, and whether its best hypothesis stopped
+    there before the end token."""
+
+    result: Result
+    limit: int
+    cut: bool
+
+
+def _cut_warning(prep: _Prepared, decoded: list[_Decoded], rate: int) -> str | None:
+    """One line naming where a step limit cut the text (None when every piece ended)."""
+    cut = [(k, d.limit) for k, d in enumerate(decoded) if d.cut]
+    if not cut:
+        return None
+    advice = "the end may be missing: raise max_length (--max-length) to let it finish"
+    if not prep.split:
+        return f"stopped at the step limit of {cut[0][1]} tokens before the model ended the transcript: {advice}"
+    where = ", ".join(f"{prep.pieces[k][0] / rate:.1f}-{prep.pieces[k][1] / rate:.1f} s ({limit} tokens)"
+                      for k, limit in cut)
+    return (f"{len(cut)} of {len(decoded)} pieces stopped at their step limit before the model ended them "
+            f"({where}): {advice}")
 
 
 def _remap_callback(callback: Callable[[TokenEvent], bool | None] | None, index: list[int]):

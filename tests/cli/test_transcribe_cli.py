@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from speech_toy import RATE, tiny_speech_bundle, tone_audio  # noqa: E402
+from speech_toy import (  # noqa: E402
+    RATE,
+    bundle_with_rate,
+    digit_groups,
+    digit_string_bundle,
+    tiny_speech_bundle,
+    tone_audio,
+)
 
 from edge_s2s.cli.app import run  # noqa: E402
 from edge_s2s.runtime.search import Beam, Greedy  # noqa: E402
@@ -136,3 +143,41 @@ def test_a_long_recording_is_split_and_says_so(capsys, speech_bundle, tmp_path):
     assert len(o["times"]) == len(o["tokens"]) and all(0 <= t <= o["duration"] for t in o["times"])
     assert o["pieces"][0][0] == 0 and all(a[1] == b[0] for a, b in zip(o["pieces"], o["pieces"][1:]))
     assert err.splitlines() == [f"note: {long}: {o['note']}"]
+
+
+def test_no_recordings_names_an_example_without_a_bundle(capsys):
+    """The default model needs no --bundle: the usage line must not ask for one."""
+    rc, out, err = _cli(capsys, ["transcribe"])
+    assert rc == 1 and out == "" and "edge-s2s transcribe call.wav" in err and "--bundle" not in err
+
+
+@pytest.fixture(scope="session")
+def strings_bundle(tmp_path_factory) -> Path:
+    return digit_string_bundle(tmp_path_factory.mktemp("strings"))
+
+
+def test_a_cut_transcript_warns_on_stderr_and_in_json_and_strict_fails(capsys, strings_bundle, tmp_path):
+    slow = bundle_with_rate(strings_bundle, tmp_path / "slow", 0.5)
+    wav = tmp_path / "five.wav"
+    sf.write(str(wav), tone_audio("30121"), RATE, subtype="FLOAT")
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(slow), str(wav)])
+    assert rc == 0 and len(out.splitlines()) == 1
+    assert len(err.splitlines()) == 1 and err.startswith(f"warning: {wav}: stopped at the step limit of ")
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(slow), str(wav), "--json"])
+    o = json.loads(out)
+    assert rc == 0 and o["warning"] in err and "step limit" in o["warning"]
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(slow), str(wav), "--strict"])
+    assert rc == 1 and err.splitlines()[-1].startswith("error: 1 of 1 transcripts stopped at their step limit")
+    # the recorded rate: no cut, no warning, and --strict passes
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(strings_bundle), str(wav), "--json", "--strict"])
+    assert rc == 0 and "warning" not in json.loads(out) and err == ""
+
+
+def test_a_long_digit_string_is_split_and_nothing_is_cut(capsys, strings_bundle, tmp_path):
+    wav = tmp_path / "long.wav"
+    sf.write(str(wav), digit_groups("0123012301230123012301230123"[:20]), RATE, subtype="FLOAT")
+    rc, out, err = _cli(capsys, ["transcribe", "-b", str(strings_bundle), str(wav), "--json"])
+    o = json.loads(out)
+    assert rc == 0 and "warning" not in o and len(o["pieces"]) == 4 and len(o["text"].split()) == 4
+    assert err.splitlines() == [f"note: {wav}: {o['note']}"]
+    assert o["times"] == sorted(o["times"])

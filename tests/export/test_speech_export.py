@@ -235,3 +235,38 @@ def test_limit_follows_the_training_recordings(tmp_path):
         write_manifest(tmp_path / "train" / "manifest.jsonl",
                        [{"audio": "a.wav", "transcript": "1", "duration": d} for d in (0.5, longest)])
         assert trained_max_seconds(cfg) == want
+
+
+def test_rate_follows_the_training_recordings(tmp_path):
+    """max_tokens_per_second is the fastest training recording's characters per second (rounded up to
+    0.01); no manifest, no rate."""
+    from edge_s2s.export.speech import trained_tokens_per_second
+    from edge_s2s.train.speech.data import write_manifest
+    from edge_s2s.train.speech.loop import SpeechTrainConfig
+
+    cfg = SpeechTrainConfig(data_dir=str(tmp_path))
+    assert trained_tokens_per_second(cfg, VOCAB) is None
+    write_manifest(tmp_path / "train" / "manifest.jsonl",
+                   [{"audio": "a.wav", "transcript": "1 2 3", "duration": 2.0},  # 2.5 a second
+                    {"audio": "b.wav", "transcript": "12", "duration": 0.6},  # 3.33.. a second: the fastest
+                    {"audio": "c.wav", "transcript": "1", "duration": 0.0}])  # no duration: not counted
+    assert trained_tokens_per_second(cfg, VOCAB) == 3.34
+
+
+def test_the_rate_is_written_and_sizes_max_length(tmp_path):
+    from edge_s2s.runtime.tasks.transcriber import rate_step_limit
+
+    model = _model("location")
+    ck = tmp_path / "w.pt"
+    torch.save(model.state_dict(), ck)
+    m = write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "b", 6, ck, max_seconds=10.0, tokens_per_second=4.5)
+    saved = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert saved["max_tokens_per_second"] == 4.5 and Manifest.load(tmp_path / "b").max_tokens_per_second == 4.5
+    assert m.max_length == saved["max_length"] == rate_step_limit(10.0, 4.5) == 72  # ceil(10 * 4.5 * 1.5) + 4
+    write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "old", 6, ck, max_seconds=10.0)
+    saved = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    assert "max_tokens_per_second" not in saved and saved["max_length"] == 6  # no rate: as before
+    for bad in (0.0, -2.0, 1e6):
+        with pytest.raises(ExportError, match="tokens_per_second"):
+            write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "bad", 6, ck, tokens_per_second=bad)
+    assert not (tmp_path / "bad").exists()
