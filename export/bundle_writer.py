@@ -70,18 +70,29 @@ def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     return p if p.is_absolute() or p.exists() else run_dir / p
 
 
-def _quantize(src: Path, dst: Path, op_types: list[str] | None = None) -> None:
+def _quantize(src: Path, dst: Path, op_types: list[str] | None = None, keep_float: tuple[str, ...] = ()) -> None:
     """Dynamic int8 quantisation of `src` into `dst`; op_types None = every op ORT can
-    quantise (Conv included), e.g. ["MatMul", "Gemm", "Gather"] for linear layers only."""
+    quantise (Conv included), e.g. ["MatMul", "Gemm", "Gather"] for linear layers only.
+
+    keep_float: initializer names whose consuming nodes stay float32. Dynamic quantisation also
+    rounds a node's *input* to 256 levels, which turns small probabilities into ties (a top-K
+    over them then picks by index): a node that must keep exact values is listed here."""
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    exclude = []
+    if keep_float:
+        graph = onnx.load(str(src), load_external_data=False).graph
+        exclude = [n.name for n in graph.node if any(x.endswith(keep_float) for x in n.input)]
 
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint on every call
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=op_types)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=op_types,
+                         nodes_to_exclude=exclude)
     finally:
         root.setLevel(level)
 

@@ -46,6 +46,10 @@ from .parity import TOL, compare_searches, graph_parity, load_runtime
 
 INT8_PARTS = ("none", "linear", "all")
 LINEAR_OPS = ["MatMul", "Gemm", "Gather"]
+# The class -> name sum feeding the label slots' top-K stays float32 under int8: quantising its input
+# (the softmax) made every name below ~0.4% probability a tie, and the top-K then filled the slots
+# with the first names of the vocabulary ("abacus", "accordion") instead of the next likely ones.
+LABEL_PATH_FLOAT = ("class_to_name",)
 EXAMPLE_B, EXAMPLE_N, EXAMPLE_K = 2, 3, 3
 
 
@@ -152,7 +156,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
             shutil.copyfile(step32, step_path)
         else:
             ops = None if int8 == "all" else LINEAR_OPS
-            _quantize(enc32, enc_path, ops)
+            _quantize(enc32, enc_path, ops, keep_float=LABEL_PATH_FLOAT)
             _quantize(step32, step_path, ops)
         vocab.save(tmp / mf.TOKENS_FILE)
         manifest = bundle_manifest(

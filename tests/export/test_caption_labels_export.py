@@ -84,3 +84,23 @@ def test_int8_label_bundle_runs(label_bundle, tmp_path):
     cap = Captioner.load(tmp_path / "int8")
     assert cap.label_slots == 3
     assert run(["verify", str(tmp_path / "int8")]) == 0
+
+
+def test_int8_keeps_the_label_choice_of_fp32(label_bundle, shapes_data, tmp_path):
+    """int8 "linear" leaves the class -> name sum in float32: quantising its input (the softmax)
+    turned small probabilities into ties, and the top-K then filled slots with the vocabulary's
+    first names ("abacus", "accordion") instead of the next likely ones."""
+    import onnx
+
+    from edge_s2s.export.caption import export_caption_bundle
+
+    bundle, _, run_dir = label_bundle
+    export_caption_bundle(run_dir, tmp_path / "int8", int8="linear", parity=False, golden=0)
+    graph = onnx.load(str(tmp_path / "int8" / "encoder.onnx")).graph
+    users = [n for n in graph.node if any(x.endswith("class_to_name") for x in n.input)]
+    assert users and all(n.op_type == "MatMul" for n in users)  # float MatMul, not MatMulInteger
+    assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for n in graph.node)  # the rest is int8
+    images = sorted(shapes_data["images"].glob("*.jpg"))[:12]
+    fp32 = [r.labels for r in Captioner.load(bundle).caption(images)]
+    int8 = [r.labels for r in Captioner.load(tmp_path / "int8").caption(images)]
+    assert fp32 == int8
