@@ -16,10 +16,37 @@ The recipe, step by step (all arithmetic in float64 whatever the input dtype, ou
 5. the HTK mel scale, mel(f) = 2595 log10(1 + f / 700): n_mels triangles whose corners are
    n_mels + 2 points equally spaced in mel between fmin and fmax; each triangle is linear in
    mel (as in HTK and Kaldi), peaks at 1.0 at its centre and is not area-normalised;
-6. natural log of max(energy, log_floor);
+   (with `remove_dc`, each frame's DC is removed first: see below);
+6. natural log of max(energy, log_floor), and with `floor_db` of max(energy, log_floor, peak floor):
+   see below;
 7. optionally, per-utterance mean/variance normalisation of each mel bin over time.
 
 No dither and no randomness: the same samples always give the same features.
+
+Silence. With the original settings alone, a pause of exact digital zeros sits at
+ln(log_floor) = -23 in every bin, some 200 dB below any recorded pause (FSDD's pauses lie
+30-60 dB below the speech): an input no model trained on recordings has seen, and with
+`normalize` it also inflates every bin's deviation and so squashes the speech frames. Two
+optional settings make every kind of silence the same input (both off when a manifest does
+not name them, so older bundles keep their exact features):
+
+- `remove_dc` removes each frame's mean before pre-emphasis and window (Kaldi's
+  `remove_dc_offset`, on by default in Kaldi's feature-window.cc): a cheap microphone's DC
+  offset, which pre-emphasis only scales by (1 - a), no longer puts energy in the lowest
+  mel filter, and a constant signal becomes exact silence.
+- `floor_db` clamps every mel energy of an utterance to at least its largest mel energy
+  minus `floor_db` decibels (Whisper's log-mel clamp, `max(log_spec, log_spec.max() - 8.0)`
+  in whisper/audio.py, is the same idea at 80 dB): digital zeros, a DC offset and a noise
+  floor whose mel energies are more than `floor_db` under the utterance's loudest one all
+  become the same constant (with speech peaking near -16 dBFS and floor_db 60, a -90 dBFS
+  hiss is under it but for rare high-band frames). Speech energies above the floor are
+  untouched, bit for bit. The floor is relative, so with `normalize` a gain on the whole
+  input leaves the features unchanged (quiet speech is not eaten by an absolute floor) as
+  long as the relative floor stays above `log_floor`: at 8 kHz with floor_db 60, speech
+  down to about -60 dBFS, the level the transcriber calls silence. Kaldi's alternative,
+  dither (random noise of about -90 dBFS added to the samples), makes silence faint noise
+  rather than one input, equal only statistically, and needs randomness that export parity
+  and golden cases would have to seed.
 """
 
 from __future__ import annotations
@@ -39,7 +66,8 @@ WINDOW = "hann"
 _NORM_EPS = 1e-5  # a bin whose std is below this (e.g. always at the floor) is only centred
 _BLOCK = 128  # frames per FFT block (see log_mel)
 _KEYS = {"type", "mel_scale", "window", "sample_rate", "n_mels", "win_ms", "hop_ms", "n_fft", "preemphasis",
-         "fmin", "fmax", "log_floor", "normalize"}
+         "fmin", "fmax", "log_floor", "normalize", "remove_dc", "floor_db"}
+FLOOR_DB_RANGE = (10.0, 200.0)  # floor_db outside it is a mistake: below 10 dB eats speech, above 200 dB never acts
 
 
 @dataclass(frozen=True)
@@ -52,6 +80,11 @@ class FeatureConfig:
     sample_rate / 2). log_floor: energies below it are clamped before the log (silence
     stays finite). normalize: subtract each mel bin's mean over the utterance and divide
     by its standard deviation (removes the microphone's and the speaker's level).
+    remove_dc: remove each frame's mean before pre-emphasis (Kaldi's remove_dc_offset).
+    floor_db: None, or clamp each mel energy to at least the utterance's largest minus this
+    many decibels (Whisper's clamp is 80 dB), so all silence gives the same features.
+    The last two are off by default, which is the recipe of bundles exported before them;
+    training turns them on (train/speech/loop.py `default_features`).
     """
 
     sample_rate: int = 16000
@@ -64,6 +97,8 @@ class FeatureConfig:
     fmax: float | None = None
     log_floor: float = 1e-10
     normalize: bool = False
+    remove_dc: bool = False
+    floor_db: float | None = None
 
     def __post_init__(self) -> None:
         def is_int(v: Any) -> bool:
@@ -93,6 +128,12 @@ class FeatureConfig:
                              f"fmax={self.fmax!r}, sample_rate={self.sample_rate}")
         if not isinstance(self.normalize, (bool, np.bool_)):
             raise ValueError(f"normalize must be true or false, got {self.normalize!r}")
+        if not isinstance(self.remove_dc, (bool, np.bool_)):
+            raise ValueError(f"remove_dc must be true or false, got {self.remove_dc!r}")
+        lo, hi = FLOOR_DB_RANGE
+        if self.floor_db is not None and not (is_num(self.floor_db) and lo <= self.floor_db <= hi):
+            raise ValueError(f"floor_db must be null (off) or a number of decibels from {lo:g} to {hi:g}, "
+                             f"got {self.floor_db!r}")
         _filterbank(self)  # fails here, not at the first utterance, when a filter gets no FFT bin
 
     @property
@@ -115,8 +156,12 @@ class FeatureConfig:
         return 0 if n_samples < self.win_length else 1 + (n_samples - self.win_length) // self.hop_length
 
     def to_dict(self) -> dict:
-        """The manifest's "preprocessing" dict (JSON types only); the fixed choices are recorded too."""
-        return {
+        """The manifest's "preprocessing" dict (JSON types only); the fixed choices are recorded too.
+
+        remove_dc and floor_db are written only when on: a recipe without them gives exactly the
+        dict of the exporters before them, which older runtimes still read.
+        """
+        d = {
             "type": FEATURE_TYPE, "mel_scale": MEL_SCALE, "window": WINDOW,
             "sample_rate": int(self.sample_rate), "n_mels": int(self.n_mels),
             "win_ms": float(self.win_ms), "hop_ms": float(self.hop_ms), "n_fft": int(self.n_fft),
@@ -124,6 +169,11 @@ class FeatureConfig:
             "fmin": float(self.fmin), "fmax": None if self.fmax is None else float(self.fmax),
             "log_floor": float(self.log_floor), "normalize": bool(self.normalize),
         }
+        if self.remove_dc:
+            d["remove_dc"] = True
+        if self.floor_db is not None:
+            d["floor_db"] = float(self.floor_db)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
@@ -197,33 +247,48 @@ def _window(win_length: int) -> np.ndarray:
     return w
 
 
-def _frames(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Steps 1-2: a [frames, win] float64 view of the pre-emphasised signal."""
+def _frames(samples: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-2: [frames, win] float64 views of the pre-emphasised signal and of the signal itself
+    (whose frame means `remove_dc` subtracts)."""
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"samples must be 1-D (mono), got shape {x.shape}")
     x = x.astype(np.float64, copy=False)
     n = cfg.n_frames(x.size)
     if n == 0:
-        return np.zeros((0, cfg.win_length), dtype=np.float64)
+        empty = np.zeros((0, cfg.win_length), dtype=np.float64)
+        return empty, empty
     if cfg.preemphasis is not None and cfg.preemphasis != 0.0:
         y = np.empty_like(x)
         y[0] = x[0]
         np.subtract(x[1:], cfg.preemphasis * x[:-1], out=y[1:])
     else:
         y = x
-    return np.lib.stride_tricks.sliding_window_view(y, cfg.win_length)[:: cfg.hop_length][:n]
+
+    def view(z: np.ndarray) -> np.ndarray:
+        return np.lib.stride_tricks.sliding_window_view(z, cfg.win_length)[:: cfg.hop_length][:n]
+
+    return view(y), view(x)
 
 
-def _power(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Steps 3-4 for a block of frames."""
+def _power(frames: np.ndarray, raw: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Steps 3-4 for a block of pre-emphasised frames (`raw`: the same frames before pre-emphasis).
+
+    remove_dc in Kaldi's order (ProcessWindow: the raw frame's mean removed, then pre-emphasis
+    inside the frame): pre-emphasising x - m gives y - (1 - a) m on every sample but the first,
+    and the periodic Hann window's first weight is exactly 0, so subtracting (1 - a) m from the
+    pre-emphasised frame is the same. A constant signal then gives (rounding-level) zero energy.
+    """
+    if cfg.remove_dc:
+        keep = 1.0 - (cfg.preemphasis or 0.0)
+        frames = frames - keep * raw.mean(axis=1, keepdims=True)
     spec = np.fft.rfft(frames * _window(cfg.win_length), n=cfg.n_fft, axis=1)
     return spec.real * spec.real + spec.imag * spec.imag
 
 
 def power_frames(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Steps 1-4: [frames, n_fft // 2 + 1] float64 power spectrum of the windowed frames."""
-    return _power(_frames(samples, cfg), cfg)
+    return _power(*_frames(samples, cfg), cfg)
 
 
 def log_mel(samples: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -232,12 +297,15 @@ def log_mel(samples: np.ndarray, cfg: FeatureConfig = FeatureConfig()) -> np.nda
     Frames go through the FFT in blocks of `_BLOCK` so the working set stays in cache: three
     times faster on 10 s of audio than one FFT over all frames, and the same numbers.
     """
-    frames = _frames(samples, cfg)
+    frames, raw = _frames(samples, cfg)
     fb_t = _filterbank(cfg).T
     energies = np.empty((frames.shape[0], cfg.n_mels), dtype=np.float64)
     for i in range(0, frames.shape[0], _BLOCK):
-        energies[i: i + _BLOCK] = _power(frames[i: i + _BLOCK], cfg) @ fb_t
-    feats = np.log(np.maximum(energies, cfg.log_floor))
+        energies[i: i + _BLOCK] = _power(frames[i: i + _BLOCK], raw[i: i + _BLOCK], cfg) @ fb_t
+    floor = cfg.log_floor
+    if cfg.floor_db is not None and energies.size:
+        floor = max(floor, float(energies.max()) * 10.0 ** (-cfg.floor_db / 10.0))
+    feats = np.log(np.maximum(energies, floor))
     if cfg.normalize and feats.shape[0]:
         mean = feats.mean(axis=0, keepdims=True)
         std = feats.std(axis=0, keepdims=True)

@@ -194,3 +194,188 @@ def test_blocked_computation_gives_the_same_numbers():
     np.testing.assert_allclose(feats, one_shot, rtol=0, atol=1e-5)
     head = log_mel(x[: 400 + 159 * 160], cfg)  # 160 frames: a block boundary inside
     np.testing.assert_allclose(head, feats[:160], rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------- silence: remove_dc and floor_db
+
+SPEECH_8K = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, normalize=True)  # the shipped transcriber's recipe
+ROBUST_8K = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, normalize=True, remove_dc=True, floor_db=60.0)
+
+
+def _syllables(gain=0.6, seed=0, rate=8000):
+    """Three 0.3 s voiced syllables (harmonics of 110-150 Hz up to 3.8 kHz, a little breath noise) with
+    0.2 s of digital silence before, between and after; peak 20 ms level about -10 dBFS at gain 0.6.
+    Returns (samples, per-sample speech mask)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.3 * rate)) / rate
+    env = np.sin(np.pi * t / t[-1]) ** 0.5
+    parts, mask = [np.zeros(1600)], [np.zeros(1600, bool)]
+    for f0 in (110.0, 130.0, 150.0):
+        v = sum((0.5 / k) * np.sin(2 * np.pi * k * f0 * t + k) for k in range(1, int(3800 / f0)))
+        v = v + 0.02 * rng.standard_normal(t.size)
+        parts += [gain * env * v / np.abs(v).max(), np.zeros(1600)]
+        mask += [np.ones(t.size, bool), np.zeros(1600, bool)]
+    return np.concatenate(parts), np.concatenate(mask)
+
+
+def _quiet_frames(mask, cfg):
+    """Frames that hold no speech sample."""
+    return np.array([not mask[i * cfg.hop_length: i * cfg.hop_length + cfg.win_length].any()
+                     for i in range(cfg.n_frames(mask.size))])
+
+
+def _noise(n, dbfs, seed=9):
+    return np.random.default_rng(seed).standard_normal(n) * 10.0 ** (dbfs / 20.0)
+
+
+def test_every_kind_of_silence_gives_the_same_features():
+    """Digital zeros, a DC offset (1% and -5% of full scale) and a -90 dBFS noise floor under the same speech:
+    one set of features with the new settings, far apart with the old recipe (the shipped one)."""
+    x, mask = _syllables()
+    quiet = _quiet_frames(mask, ROBUST_8K)
+    zeros = log_mel(x, ROBUST_8K)
+    hiss = log_mel(x + _noise(x.size, -90.0), ROBUST_8K)
+    for offset in (0.01, -0.05):
+        np.testing.assert_allclose(log_mel(x + offset, ROBUST_8K), zeros, rtol=0, atol=1e-5)
+    assert np.all(zeros[quiet] == zeros[quiet][0])  # every silent frame is one and the same input
+    raw = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, remove_dc=True, floor_db=60.0)
+    hiss_raw, zeros_raw = log_mel(x + _noise(x.size, -90.0), raw), log_mel(x, raw)
+    assert np.all(hiss_raw[quiet] == hiss_raw.min())  # the noise floor is under the clamp: one constant,
+    assert abs(float(hiss_raw.min() - zeros_raw.min())) < 1e-3  # which the noise moved only via the peak
+    d = np.abs(hiss - zeros)  # in speech frames the -90 dBFS noise adds to the faintest high bands
+    assert float(d.mean()) < 1e-3 and float(d.max()) < 0.1
+    old_dc, old_hiss = log_mel(x + 0.01, SPEECH_8K), log_mel(x + _noise(x.size, -90.0), SPEECH_8K)
+    old = log_mel(x, SPEECH_8K)
+    assert np.abs(old_dc - old).max() > 1.0 and np.abs(old_hiss - old).max() > 0.5
+
+
+def test_silence_alone_is_one_input_too():
+    """A recording of nothing but zeros or a DC offset: every frame at the absolute floor (normalised: 0)."""
+    for x in (np.zeros(4000), np.full(4000, -0.02), np.full(4000, 0.3)):
+        raw = log_mel(x, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, remove_dc=True, floor_db=60.0))
+        assert np.all(raw == np.float32(math.log(1e-10)))
+        assert np.abs(log_mel(x, ROBUST_8K)).max() < 1e-6
+
+
+def test_floor_leaves_energies_above_it_bit_for_bit():
+    """floor_db only raises energies under (utterance peak - floor_db dB) to that level; the rest are today's numbers."""
+    x, mask = _syllables()
+    x = x + _noise(x.size, -70.0)
+    old = log_mel(x, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256))
+    new = log_mel(x, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, floor_db=60.0))
+    floor = float(new.min())
+    assert abs(floor - (float(old.max()) - 6.0 * math.log(10.0))) < 1e-5  # 60 dB = 6 decades of energy
+    above = old > floor
+    assert 0.3 < above.mean() < 1.0  # both sides of the floor are exercised
+    assert np.array_equal(new[above], old[above])
+    assert np.all(new[~above] == np.float32(floor))
+
+
+def test_remove_dc_is_kaldis_order():
+    """Each raw frame's mean removed, then pre-emphasis inside the frame (Kaldi's ProcessWindow), written out."""
+    cfg = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, remove_dc=True)
+    x = _syllables()[0][:4000] + 0.05
+    win, hop, a = cfg.win_length, cfg.hop_length, cfg.preemphasis
+    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
+    rows = []
+    for i in range(cfg.n_frames(x.size)):
+        z = x[i * hop: i * hop + win] - x[i * hop: i * hop + win].mean()
+        y = np.concatenate([[z[0] - a * z[0]], z[1:] - a * z[:-1]])
+        rows.append(np.abs(np.fft.rfft(y * w, n=cfg.n_fft)) ** 2)
+    np.testing.assert_allclose(power_frames(x, cfg), np.array(rows), rtol=1e-9, atol=1e-12)
+
+
+def test_remove_dc_moves_only_the_lowest_bands_of_speech():
+    x, mask = _syllables()
+    base = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256)
+    old, new = log_mel(x, base), log_mel(x, FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, remove_dc=True))
+    speech = ~_quiet_frames(mask, base)
+    d = np.abs(new - old)[speech]
+    high = mel_centers(base) > 300.0
+    assert float(d[:, high].max()) < 0.01
+    assert float(d[:, ~high].max()) > 0.01  # the frame means lived in the lowest filters
+
+
+def test_quiet_speech_gives_the_loud_features_with_the_floor():
+    """The floor is relative, so with normalisation a gain is invisible: speech 40 dB quieter (peak about
+    -50 dBFS, above the transcriber's -60 dBFS silence test) gives the same features; with the old
+    absolute floor the digital silence between syllables does not scale with it."""
+    x, _ = _syllables()
+    np.testing.assert_allclose(log_mel(0.01 * x, ROBUST_8K), log_mel(x, ROBUST_8K), rtol=0, atol=1e-4)
+    assert np.abs(log_mel(0.01 * x, SPEECH_8K) - log_mel(x, SPEECH_8K)).max() > 0.1
+
+
+def test_clipped_speech_keeps_the_floor_relative_to_its_own_peak():
+    x, mask = _syllables()
+    clipped = np.clip(8.0 * x, -0.5, 0.5)  # 18 dB of overdrive, flat-topped
+    cfg = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, remove_dc=True, floor_db=60.0)
+    raw = log_mel(clipped, cfg)
+    assert np.all(np.isfinite(raw))
+    assert abs(float(raw.max() - raw.min()) - 6.0 * math.log(10.0)) < 1e-4
+    quiet = _quiet_frames(mask, cfg)
+    assert np.all(raw[quiet] == raw.min())
+    f = log_mel(clipped, ROBUST_8K)
+    assert np.all(np.isfinite(f)) and np.all(f[quiet] == f[quiet][0])
+
+
+def _log_mel_before_the_silence_settings(samples, cfg):
+    """log_mel as it was written before remove_dc / floor_db, step for step (same blocks, same numpy calls)."""
+    x = np.asarray(samples).astype(np.float64, copy=False)
+    n = cfg.n_frames(x.size)
+    y = np.empty_like(x)
+    y[0] = x[0]
+    np.subtract(x[1:], cfg.preemphasis * x[:-1], out=y[1:])
+    frames = np.lib.stride_tricks.sliding_window_view(y, cfg.win_length)[:: cfg.hop_length][:n]
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(cfg.win_length) / cfg.win_length)
+    fb_t = mel_filterbank(cfg).T
+    energies = np.empty((n, cfg.n_mels), dtype=np.float64)
+    for i in range(0, n, 128):
+        spec = np.fft.rfft(frames[i: i + 128] * w, n=cfg.n_fft, axis=1)
+        energies[i: i + 128] = (spec.real * spec.real + spec.imag * spec.imag) @ fb_t
+    feats = np.log(np.maximum(energies, cfg.log_floor))
+    if cfg.normalize:
+        feats = (feats - feats.mean(axis=0, keepdims=True)) / np.maximum(feats.std(axis=0, keepdims=True), 1e-5)
+    return feats.astype(np.float32)
+
+
+def test_a_recipe_without_the_new_settings_computes_todays_features_bit_for_bit():
+    from edge_s2s.runtime.bundle import shipped_bundle
+
+    pre = json.loads((shipped_bundle("transcriber") / "manifest.json").read_text())["preprocessing"]
+    pre.pop("max_seconds", None)
+    assert "floor_db" not in pre and "remove_dc" not in pre  # the shipped bundle predates them
+    cfg = FeatureConfig.from_dict(pre)
+    assert cfg.floor_db is None and cfg.remove_dc is False and cfg == SPEECH_8K
+    assert cfg.to_dict() == pre  # re-exported, the recipe is written exactly as before
+    x, _ = _syllables()
+    for signal in (x, x + 0.01, np.clip(8.0 * x, -0.5, 0.5), 0.001 * x, np.zeros(4000)):
+        assert np.array_equal(log_mel(signal, cfg), _log_mel_before_the_silence_settings(signal, cfg))
+    assert np.all(log_mel(np.zeros(4000), FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256))
+                  == np.float32(math.log(1e-10)))  # digital silence still sits on the absolute floor
+
+
+def test_silence_settings_round_trip_and_are_written_only_when_on():
+    on = ROBUST_8K.to_dict()
+    assert on["remove_dc"] is True and on["floor_db"] == 60.0
+    assert FeatureConfig.from_dict(json.loads(json.dumps(on))) == ROBUST_8K
+    half = FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, floor_db=80.0).to_dict()
+    assert half["floor_db"] == 80.0 and "remove_dc" not in half
+    assert set(SPEECH_8K.to_dict()) == set(on) - {"remove_dc", "floor_db"}
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"floor_db": -5.0}, "floor_db must be null (off) or a number of decibels from 10 to 200, got -5.0"),
+    ({"floor_db": 1e9}, "floor_db must be null"),
+    ({"floor_db": 0}, "floor_db must be null"),
+    ({"floor_db": "60"}, "floor_db must be null"),
+    ({"floor_db": True}, "floor_db must be null"),
+    ({"floor_db": float("nan")}, "floor_db must be null"),
+    ({"remove_dc": "yes"}, "remove_dc must be true or false"),
+    ({"remove_dc": 1}, "remove_dc must be true or false"),
+])
+def test_absurd_silence_settings_are_one_line_bundle_errors(change, needle):
+    with pytest.raises(BundleError) as e:
+        FeatureConfig.from_dict({**ROBUST_8K.to_dict(), **change})
+    assert needle in str(e.value) and "\n" not in str(e.value) and "re-export" in str(e.value)
+    with pytest.raises(ValueError):
+        FeatureConfig(**{**dict(sample_rate=8000, n_mels=40, n_fft=256), **change})

@@ -346,3 +346,33 @@ def test_token_times_of_a_real_transcript_never_decrease(strings_bundle):
         t = asr.transcribe([digit_groups(_digits(20, 3))], search=search)[0]
         times = t.token_times()
         assert len(times) == len(t.hypotheses[0].tokens) and all(a <= b for a, b in itertools.pairwise(times))
+
+
+def _with_preprocessing(bundle: Path, dest: Path, **changes) -> Path:
+    """A copy of `bundle` whose manifest preprocessing has `changes` (the manifest is not in its own checksums)."""
+    import json
+    import shutil
+
+    shutil.copytree(bundle, dest)
+    m = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    m["preprocessing"].update(changes)
+    (dest / "manifest.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
+    return dest
+
+
+def test_silence_settings_come_from_the_manifest_and_default_to_off(asr, speech_bundle, tmp_path):
+    """A manifest without remove_dc / floor_db (every bundle exported before them) computes today's
+    features; with them the transcriber uses them; an absurd value is one BundleError line."""
+    from edge_s2s.runtime.errors import BundleError
+    from edge_s2s.runtime.media.features import log_mel
+
+    assert asr.features.remove_dc is False and asr.features.floor_db is None
+    robust = Transcriber.load(_with_preprocessing(speech_bundle, tmp_path / "robust", remove_dc=True, floor_db=60.0))
+    assert robust.features.remove_dc is True and robust.features.floor_db == 60.0
+    x = tone_audio("0123")
+    assert not np.array_equal(log_mel(x, robust.features), log_mel(x, asr.features))  # the setting does something
+    for bad in ({"floor_db": 1e9}, {"floor_db": "loud"}, {"remove_dc": "maybe"}):
+        with pytest.raises(BundleError, match="floor_db|remove_dc") as e:
+            Transcriber.load(_with_preprocessing(speech_bundle, tmp_path / f"bad-{len(list(tmp_path.iterdir()))}",
+                                                 **bad))
+        assert "\n" not in str(e.value)

@@ -18,9 +18,11 @@ from edge_s2s.train.core.errors import RunError
 from edge_s2s.train.speech.config import SpeechModelConfig
 from edge_s2s.train.speech.data import SpeechDataError, read_manifest
 from edge_s2s.train.speech.loop import (
+    SILENCE_FLOOR_DB,
     SpeechTrainConfig,
     cached_features,
     char_error_rate,
+    corpus_features,
     digit_vocab,
     text_ids,
     torch_transcribe,
@@ -100,11 +102,44 @@ def test_export_from_run_transcribes_like_pytorch(fsdd, tmp_path):
     assert report.parity["search"]["searches"]["greedy"]["identical"] == 3
     rows = read_manifest(Path(cfg.data_dir) / "val" / "manifest.jsonl")
     rt = Transcriber.load(tmp_path / "bundle")
-    got = [t.text for t in rt.transcribe([r["audio"] for r in rows])]
+    # the same step limit on both sides (the runtime's own follows each recording's length)
+    got = [t.text for t in rt.transcribe([r["audio"] for r in rows], max_length=cfg.max_length)]
     model, vocab, _, _ = load_speech_run(run)
     feats, _ = cached_features(Path(cfg.data_dir) / "val" / "manifest.jsonl", cfg.feature_config)
     assert got == torch_transcribe(model, feats, vocab, cfg.max_length)
     assert rt.manifest.task == "transcribe" and rt.features.n_mels == 40
+
+
+def test_new_runs_make_silence_one_input_and_old_runs_keep_their_recipe(tmp_path):
+    """New training runs default to remove_dc and the 60 dB floor (runtime/media/features.py); a run
+    directory written before them (features without the keys) resumes and exports with its own recipe."""
+    for corpus in ("fsdd", "tuxpaint"):
+        fc = corpus_features(corpus)
+        assert fc.remove_dc is True and fc.floor_db == SILENCE_FLOOR_DB == 60.0
+    cfg = SpeechTrainConfig(out_dir=str(tmp_path / "run"))
+    assert cfg.features["remove_dc"] is True and cfg.features["floor_db"] == 60.0
+    assert cfg.feature_config == corpus_features("fsdd")
+    old = {k: v for k, v in cfg.features.items() if k not in ("remove_dc", "floor_db")}
+    again = SpeechTrainConfig.from_dict(json.loads(json.dumps({**cfg.to_dict(), "features": old})))
+    assert again.feature_config.remove_dc is False and again.feature_config.floor_db is None
+    assert again.feature_config.to_dict() == old  # same dict, so same feature cache and same manifest
+    with pytest.raises(Exception, match="floor_db"):
+        SpeechTrainConfig(features={**cfg.features, "floor_db": -3.0})
+
+
+def test_a_run_with_the_default_features_exports_them_and_verifies(fsdd, tmp_path):
+    from edge_s2s.runtime.tools.verify import verify_bundle
+
+    torch.set_num_threads(1)  # two cores, one shared: torch's default threads make this 10x slower
+    cfg = _cfg(fsdd, tmp_path / "run", epochs=1)
+    assert cfg.feature_config.floor_db == 60.0 and cfg.feature_config.remove_dc is True
+    run = train_speech(cfg, progress=False)
+    export_speech_bundle(run, tmp_path / "bundle", golden=2)
+    pre = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["preprocessing"]
+    assert pre["floor_db"] == 60.0 and pre["remove_dc"] is True
+    assert Transcriber.load(tmp_path / "bundle").features == cfg.feature_config
+    results = verify_bundle(tmp_path / "bundle")
+    assert len(results) == 4 and all(r.passed for r in results)
 
 
 def test_run_directory_errors(fsdd, tmp_path):
@@ -188,7 +223,7 @@ def test_tuxpaint_trains_exports_and_transcribes(stamps, tmp_path, capsys):
     assert said == rt.transcribe([ogg])[0].text and set(said) <= set("".join(vocab.tokens[1:2] + vocab.tokens[4:]))
     model, mvocab, mcfg, _ = load_speech_run(out)
     feats, _ = cached_features(data / "test" / "manifest.jsonl", mcfg.feature_config)
-    got = [t.text for t in rt.transcribe([r["audio"] for r in rows["test"]])]
+    got = [t.text for t in rt.transcribe([r["audio"] for r in rows["test"]], max_length=mcfg.max_length)]
     assert got == torch_transcribe(model, feats, mvocab, mcfg.max_length)
 
 
