@@ -73,12 +73,17 @@ def is_clean_token(token: str) -> bool:
 
 def caption_problems(text: str) -> list[str]:
     """Why a caption a user sees is malformed (empty list: it is fine): empty, a character that is not
-    a lower-case letter, digit, space or inner hyphen (stray quotes, commas, full stops, <unk>), a
-    last word from NO_END_WORDS, or a word said twice in a row ("a a", "cat cat")."""
-    if not text.strip():
+    a letter, digit, space or inner hyphen (stray quotes, commas, inner full stops, <unk>), a last
+    word from NO_END_WORDS, or a word said twice in a row ("a a", "cat cat"). One final full stop
+    and a capital first letter are how sentences are written, not problems (issue 16: "a final full
+    stop added by the detokeniser at most")."""
+    body = text.strip()
+    if body.endswith(".") and not body.endswith(".."):
+        body = body[:-1]
+    if not body.strip():
         return ["empty"]
     problems = []
-    words = text.split(" ")
+    words = (body[:1].lower() + body[1:]).split(" ")
     if any(not WORD.fullmatch(w) for w in words):
         problems.append("not plain words")
     if words[-1] in NO_END_WORDS:

@@ -94,7 +94,9 @@ def test_the_default_model_ships_and_captions(shapes_data):
     assert cap.manifest.task == "caption"
     assert "test" in cap.manifest.metrics  # its test-split scores travel with it
     r = cap.caption([shapes_data["images"] / "blue_square_0.jpg"], search=Beam(3))[0]
-    assert r.text and r.attention.shape[1] == 49
+    k = cap.label_slots  # the default attends over 49 regions and its label slots
+    assert k == 5 and r.labels is not None and len(r.labels) == k
+    assert r.text and r.attention.shape[1] == 49 + k
 
 
 def test_reading_ahead_in_threads_changes_no_result(caption_bundle, shapes_data, tmp_path):

@@ -59,6 +59,10 @@ def test_agree_articles_fixes_every_article():
     ("a <unk> on a table", ["not plain words"]),
     ("a a cat", ["a word repeated"]),
     ("A Cat", ["not plain words"]),
+    ("A red apple.", []),  # one final full stop and a capital first letter are how sentences are written
+    ("a red apple..", ["not plain words"]),
+    ("a red and.", ["ends on 'and'"]),
+    (".", ["empty"]),
 ])
 def test_caption_problems(text, problems):
     from edge_s2s.train.caption.caption_text import caption_problems
