@@ -165,12 +165,15 @@ class Bundle:
 
     @classmethod
     def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
-             full_check: bool = False) -> Bundle:
+             full_check: bool = False, step_threads: int | None = None) -> Bundle:
+        """Check and load a bundle; threads for both sessions (0 = the policy), step_threads for the
+        decoder step alone when a task knows better (None = threads)."""
         directory = Path(path)
         manifest, vocab = cls.check(directory, full_check)
         encoder = create_session(directory / manifest.encoder.file, provider, threads, optimization,
                                  manifest.files.get(manifest.encoder.file))
-        step = create_session(directory / manifest.decoder_step.file, provider, threads, optimization,
+        step = create_session(directory / manifest.decoder_step.file, provider,
+                              threads if step_threads is None else step_threads, optimization,
                               manifest.files.get(manifest.decoder_step.file))
         check_graph(encoder, manifest.encoder, manifest.encoder.file, [], manifest.encoder_output_names())
         check_graph(step, manifest.decoder_step, manifest.decoder_step.file, manifest.step_input_names(),

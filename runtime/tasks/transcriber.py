@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +54,7 @@ from ..media.audio import SPLIT_GAP_MS, AudioInput, describe, is_silence, load_a
 from ..media.features import FEATURE_TYPE, FeatureConfig, log_mel
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Beam, Greedy, SearchConfig
-from ..session import graph_errors, thread_policy
+from ..session import create_session, default_threads, graph_errors, thread_policy
 from ..text import join_units
 from .seq2seq import Seq2Seq
 
@@ -166,6 +167,7 @@ class Transcriber(Seq2Seq):
         info = self.bundle.manifest.model
         self.unit = str(info.get("unit", "char"))
         self.time_reduction = 2 ** int(info.get("pyramid_layers", 3))
+        self._solo: _SoloEncoder | None = None  # set by load() under the default thread policy
 
     @classmethod
     def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
@@ -176,7 +178,13 @@ class Transcriber(Seq2Seq):
             if not (path / "manifest.json").is_file():
                 raise BundleError(f"the default transcriber is not installed at {path}: reinstall edge-s2s, or pass "
                                   "--bundle with a bundle from `edge-s2s export`")
-        return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
+        policy = threads == 0 and provider == "cpu" and default_threads() > 1
+        tr = cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization,
+                             step_threads=1 if policy else None), loop=loop)
+        if policy:
+            tr._solo = _SoloEncoder(Path(path) / tr.manifest.encoder.file, optimization,
+                                    tr.manifest.files.get(tr.manifest.encoder.file))
+        return tr
 
     @property
     def frame_seconds(self) -> float:
@@ -232,8 +240,10 @@ class Transcriber(Seq2Seq):
         missing = [n for n in self._enc_inputs if n not in feeds]
         if missing:
             raise EdgeS2SError(f"encoder inputs {missing} are not speech inputs: this bundle needs a newer runtime")
+        solo = self._solo.session() if self._solo is not None and features.shape[0] == 1 else None
+        session = solo or self.bundle.encoder
         with graph_errors("encoding audio"):
-            outs = self.bundle.encoder.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
+            outs = session.run(self._enc_outputs, {n: feeds[n] for n in self._enc_inputs})
         return dict(zip(self._enc_outputs, outs))
 
     def decode_features(self, features: np.ndarray, lengths: np.ndarray, search: SearchConfig = Greedy(),
@@ -449,6 +459,30 @@ class _Prepared:
     seconds: float
     n_samples: int
     split: int = 0
+
+
+class _SoloEncoder:
+    """A one-thread twin of the encoder session, made on first use, for one recording at a time.
+
+    The thread policy's intra-op threads pay off for batches, but a recurrent encoder on ONE
+    recording is a chain of small LSTM steps, where waking a second thread costs more than it
+    saves: measured on 2 cores with the shipped model (bench/bench_threads.py), one recording took
+    6.3 ms with the policy's 2 threads and 4.3 ms with 1, while a batch of 8 ran 1.2x faster with 2.
+    So `Transcriber.load` (threads=0, CPU) decodes with a one-thread step session and encodes single
+    recordings here, batches on the policy's session."""
+
+    def __init__(self, path: Path, optimization: str, sha256: str | None):
+        self._args = (path, optimization, sha256)
+        self._session = None
+        self._lock = threading.Lock()
+
+    def session(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    path, optimization, sha = self._args
+                    self._session = create_session(path, "cpu", 1, optimization, sha)
+        return self._session
 
 
 @dataclass

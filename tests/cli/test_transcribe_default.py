@@ -88,3 +88,27 @@ def test_profile_times_the_default_transcriber_and_says_its_thread_policy(capsys
     assert [(r["batch"], r["beam"]) for r in res["results"]] == [(2, 1), (2, 2)]
     for r in res["results"]:
         assert all(v[0] > 0 for v in r["stages"].values()), r["stages"]
+
+
+def test_default_policy_decodes_one_recording_on_one_thread_and_batches_on_more(tmp_path):
+    """Under the default policy (threads=0, CPU, more than one core) the step session has one thread
+    and single recordings go through a one-thread encoder twin, made on first use (bench_threads.py:
+    one recording 6.3 -> 4.3 ms on 2 cores); batches use the policy's session. Which session runs
+    never changes a transcript."""
+    from edge_s2s.runtime.session import default_threads
+    from edge_s2s.runtime.tasks.transcriber import Transcriber
+
+    wav = _call(tmp_path)
+    tr = Transcriber.load()
+    pinned = Transcriber.load(threads=1)
+    assert pinned._solo is None  # an explicit thread count is obeyed as given
+    if default_threads() < 2:
+        assert tr._solo is None
+        return
+    assert tr.bundle.step.get_session_options().intra_op_num_threads == 1
+    assert tr.bundle.encoder.get_session_options().intra_op_num_threads == default_threads()
+    assert tr._solo is not None and tr._solo._session is None  # nothing made until a single recording comes
+    one = tr.transcribe([wav])[0].text
+    assert tr._solo._session is not None and tr._solo._session.get_session_options().intra_op_num_threads == 1
+    both = [r.text for r in tr.transcribe([wav, wav])]
+    assert both == [one, one] == [pinned.transcribe([wav])[0].text] * 2
