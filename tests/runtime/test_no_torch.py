@@ -36,7 +36,7 @@ def test_captioner_and_caption_cli_without_torch_or_onnx(tmp_path):
         sys.modules["onnx"] = None
         from edge_s2s.runtime import Beam, Captioner
         r = Captioner.load().caption([{str(img)!r}], search=Beam(3))
-        assert r[0].text and r[0].attention.shape[1] == 49
+        assert r[0].text and r[0].attention.shape[1] == 49 + 5 and len(r[0].labels) == 5  # regions + label slots
         from edge_s2s.cli.app import run
         assert run(["caption", {str(img)!r}]) == 0
         assert not any(k.startswith(("torch", "onnx.")) or k == "onnx" for k, v in sys.modules.items() if v is not None)
