@@ -72,11 +72,17 @@ def profile(
     model = load_any(bundle, provider=provider, threads=threads)
     sources = _sources(bundle, input_file)
     policy = _policy(threads)
+    bundle_of = getattr(model, "bundle", None)
+    step_threads = bundle_of.step.get_session_options().intra_op_num_threads if bundle_of is not None else None
+    if step_threads is not None and step_threads != policy["intra_op_threads"]:
+        policy["step_intra_op_threads"] = step_threads  # a task's measured exception (Transcriber.load)
     rows = []
     if not json_out:
+        step_note = (f" (decoder step: {policy['step_intra_op_threads']}, and one input at a time is encoded on "
+                     "1)") if "step_intra_op_threads" in policy else ""
         typer.echo(f"bundle {bundle}   providers {','.join(model.providers)}   {runs} runs per setting   times in ms")
-        typer.echo(f"threads: {policy['intra_op_threads']} intra-op, {policy['inter_op_threads']} inter-op per session, "
-                   f"spinning {'on' if policy['spinning'] else 'off'} ({policy['why']}); "
+        typer.echo(f"threads: {policy['intra_op_threads']} intra-op{step_note}, {policy['inter_op_threads']} inter-op "
+                   f"per session, spinning {'on' if policy['spinning'] else 'off'} ({policy['why']}); "
                    f"graph cache: {policy['cache'] or 'off'}")
     for b in batches:
         batch_sources = [sources[i % len(sources)] for i in range(b)]
