@@ -16,6 +16,11 @@ transcriber (the model `edge-s2s transcribe call.wav` and `Transcriber.load()` u
    (or flite) are synthesised into it, not FSDD recordings (FSDD is CC BY-SA and never committed),
    each decoded greedy and beam 5 (PyTorch for fp32, the int8 graphs on this CPU otherwise). Its
    test metrics go into the manifest, and it replaces --out (default models/transcriber/, package data).
+6. Replacing a model already in --out is decided on VALIDATION strings only (the held-out speaker's
+   test strings are reported, never used to decide): the chosen variant ships only if its validation
+   WER is at most --replace-tolerance above the old model's AND its WER is lower on the validation
+   strings rendered again with pauses of digital zeros (issue 17; `rerender_digit_set`). Both models'
+   numbers go into --work/variants.json ("replace"); --force skips this check.
 """
 
 from __future__ import annotations
@@ -98,6 +103,30 @@ def add_golden(bundle: Path, run: Path, sayings: tuple[str, ...], int8: bool) ->
     write_manifest(bundle, manifest, manifest.metrics)
 
 
+def replace_check(new: Path, old: Path, val: Path, zeros_dir: Path, fsdd: str, new_val_wer: float,
+                  tolerance: float) -> dict:
+    """Step 6: may `new` replace `old`? Validation WER within `tolerance` and lower WER on the validation
+    strings with pauses of digital zeros (greedy, through the runtime)."""
+    from edge_s2s.runtime.search import Greedy
+    from edge_s2s.train.speech.data import rerender_digit_set
+
+    zeros = rerender_digit_set(val, zeros_dir, "zeros", root=fsdd)
+    greedy = {"greedy": Greedy()}
+    r = {"old": str(old), "tolerance": tolerance,
+         "val_wer": {"new": new_val_wer, "old": score(old, val, greedy)["greedy"]["wer"]},
+         "val_zeros_wer": {"new": score(new, zeros, greedy)["greedy"]["wer"],
+                           "old": score(old, zeros, greedy)["greedy"]["wer"]}}
+    val_ok = r["val_wer"]["new"] <= r["val_wer"]["old"] + tolerance
+    zeros_ok = r["val_zeros_wer"]["new"] < r["val_zeros_wer"]["old"]
+    r["qualifies"] = val_ok and zeros_ok
+    r["why"] = (f"validation WER {100 * r['val_wer']['new']:.2f}% vs old {100 * r['val_wer']['old']:.2f}% "
+                f"({'within' if val_ok else 'beyond'} +{100 * tolerance:.2f} points), with digital-zero pauses "
+                f"{100 * r['val_zeros_wer']['new']:.2f}% vs old {100 * r['val_zeros_wer']['old']:.2f}% "
+                f"({'better' if zeros_ok else 'not better'})")
+    print(("replaces" if r["qualifies"] else "does not replace") + f" {old}: {r['why']}")
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=None, help="ship this existing speech run (no training)")
@@ -108,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--int8-tolerance", type=float, default=0.005,
                     help="largest validation WER increase (absolute) accepted for an int8 variant")
+    ap.add_argument("--replace-tolerance", type=float, default=0.005,
+                    help="largest validation WER increase (absolute) over the model in --out accepted for replacing it")
+    ap.add_argument("--force", action="store_true", help="replace --out even if the new model is not better (step 6)")
     ap.add_argument("--no-ship", action="store_true", help="measure only; leave --out alone")
     args = ap.parse_args(argv)
 
@@ -162,9 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen = min(ok, key=lambda n: results["variants"][n]["bytes"])
     results["chosen"] = chosen
     print(f"chosen: {chosen} ({results['variants'][chosen]['bytes'] / 1e6:.2f} MB)")
+    if (args.out / "manifest.json").is_file():
+        results["replace"] = replace_check(variants[chosen], args.out, splits["val"], args.work / "val-zeros",
+                                           cfg.fsdd, results["variants"][chosen]["val"]["wer"],
+                                           args.replace_tolerance)
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "variants.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     if args.no_ship:
+        return 0
+    if "replace" in results and not results["replace"]["qualifies"] and not args.force:
+        print(f"not shipped: {results['replace']['why']}; {args.out} left as it was")
         return 0
 
     rows = read_manifest(splits["test"])

@@ -6,9 +6,21 @@ joining recordings of ONE speaker: each recording is trimmed of its leading and 
 silence first (`runtime.audio.trim_silence`: frames more than 30 dB below the recording's
 loudest 10 ms frame, keeping 10 ms either side), then joined with random pauses, and a
 random lead-in and tail of the same range are added so a model never relies on speech
-starting at sample 0. Pauses are not digital zeros: they are white noise at the
-recordings' own noise floor (the median of their quietest-10% frame levels, never above
--45 dBFS), so the joins do not mark the word boundaries for the model.
+starting at sample 0. Every pause of one string is of one kind (`DigitUtterance.pause`):
+
+- "floor": white noise at the recordings' own noise floor (the median of their quietest-10%
+  frame levels, never above -45 dBFS), so the joins do not mark the word boundaries;
+- "zeros": digital silence, exact zeros (what a phone line, a VAD or an editor leaves);
+- "noise": white noise at `pause_db` dBFS, drawn uniformly from NOISE_DB_RANGE (-90..-45).
+
+`build_fsdd` draws the kind per TRAINING string from PAUSE_MIX (1/3 each), so a model hears
+pauses from digital zero up to a loud hiss, not only the recordings' floor (issue 17: a model
+trained on floor-only pauses read the held-out speaker's digits joined by zeros with ~80%
+digit error). Validation and test strings keep "floor" pauses, today's recipe, so their
+numbers stay comparable; scripts/speech_silence_check.py re-renders them with other pauses
+(`utterance_from_row`, `render_digits(..., pause=...)`). The kind and level come from a
+generator seeded by the utterance's own seed, so the digit strings themselves (and a
+floor-only build) are the same as before pause kinds existed.
 
 Target text: the digits as characters separated by single spaces, "4 1 5 5 0 1 9". A
 character decoder then has 11 symbols ("0".."9" and space), and because every spoken word
@@ -33,8 +45,10 @@ digits kept as written. Identical sentences stay in one split.
 
 Everything random derives from the seed: the same seed gives byte-identical wavs and
 manifests. The manifest (JSONL, one utterance a line: audio path, transcript, speaker,
-duration, ...) is written last and atomically, so an interrupted build never leaves a
-manifest that names missing or half-written audio.
+duration, sources, and the recipe: pauses_ms, seed, pause, pause_db) is written last and
+atomically, so an interrupted build never leaves a manifest that names missing or
+half-written audio. `build_fsdd` also writes `recipe.json` (seed, sizes, held-out speakers,
+rate, each split's pause mix and the noise range) beside the splits.
 """
 
 from __future__ import annotations
@@ -45,7 +59,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +82,10 @@ PHONE_LENGTHS = (7, 10)
 PIN_LENGTH = 4
 MANIFEST = "manifest.jsonl"
 MAX_NOISE_DB = -45.0
+PAUSE_KINDS = ("floor", "zeros", "noise")
+PAUSE_MIX: dict[str, float] = {"zeros": 1 / 3, "floor": 1 / 3, "noise": 1 / 3}  # training strings' pauses
+NOISE_DB_RANGE = (-90.0, -45.0)  # "noise" pauses: level drawn uniformly in dBFS
+RECIPE = "recipe.json"
 
 _FSDD_NAME = re.compile(r"^([0-9])_([A-Za-z0-9-]+)_([0-9]+)\.wav$")
 
@@ -162,6 +180,8 @@ class DigitUtterance:
     sources: tuple[Path, ...]  # one recording per digit, in order
     pauses_ms: tuple[int, ...]  # lead-in, the len(digits) - 1 gaps, tail
     seed: int  # the pause noise
+    pause: str = "floor"  # "floor", "zeros" or "noise" (see the module doc)
+    pause_db: float | None = None  # with pause "noise": its level in dBFS
 
     @property
     def transcript(self) -> str:
@@ -187,13 +207,36 @@ def _draw_digits(kind: str, n: int, rng: np.random.Generator) -> str:
     return "".join(str(int(x)) for x in d)
 
 
+def _check_pause_mix(mix: dict[str, float]) -> None:
+    bad = sorted(set(mix) - set(PAUSE_KINDS))
+    if bad or not mix or any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+        raise ValueError(f"pause mix {mix!r} must weigh {', '.join(PAUSE_KINDS)} with weights >= 0, not all 0")
+
+
+def draw_pause(mix: dict[str, float], seed: int) -> tuple[str, float | None]:
+    """(pause kind, level in dBFS for "noise") of one utterance, from a generator seeded by its own seed."""
+    _check_pause_mix(mix)
+    kinds = [k for k in PAUSE_KINDS if mix.get(k, 0) > 0]
+    if len(kinds) == 1 and kinds[0] != "noise":
+        return kinds[0], None
+    prng = np.random.default_rng([seed, 17])
+    p = np.array([mix[k] for k in kinds], dtype=np.float64)
+    kind = kinds[int(prng.choice(len(kinds), p=p / p.sum()))]
+    level = round(float(prng.uniform(*NOISE_DB_RANGE)), 2)
+    return kind, (level if kind == "noise" else None)
+
+
 def digit_strings(index: FsddIndex, speakers: Sequence[str], n: int, rng: np.random.Generator,
                   min_digits: int = 2, max_digits: int = 10, pause_ms: tuple[int, int] = (50, 300),
-                  kinds: dict[str, float] | None = None, prefix: str = "") -> list[DigitUtterance]:
+                  kinds: dict[str, float] | None = None, prefix: str = "",
+                  pause_mix: dict[str, float] | None = None) -> list[DigitUtterance]:
     """`n` digit-string recipes, each spoken by one of `speakers` (uniformly), kinds drawn by weight.
 
     Within one string a digit said twice uses two different takes when the speaker has them.
+    `pause_mix` weighs the pause kinds (default: all "floor"); see `draw_pause`.
     """
+    mix = {"floor": 1.0} if pause_mix is None else dict(pause_mix)
+    _check_pause_mix(mix)
     if not 1 <= min_digits <= max_digits:
         raise ValueError(f"need 1 <= min_digits <= max_digits, got {min_digits}, {max_digits}")
     if not 0 <= pause_ms[0] <= pause_ms[1]:
@@ -226,8 +269,10 @@ def digit_strings(index: FsddIndex, speakers: Sequence[str], n: int, rng: np.ran
             used[d].add(j)
             sources.append(takes[j].path)
         pauses = tuple(int(x) for x in rng.integers(pause_ms[0], pause_ms[1] + 1, size=length + 1))
+        seed = int(rng.integers(2**31))
+        pause, pause_db = draw_pause(mix, seed)
         out.append(DigitUtterance(f"{prefix}{speaker}-{kind}-{i:05d}", speaker, kind, digits, tuple(sources), pauses,
-                                  int(rng.integers(2**31))))
+                                  seed, pause, pause_db))
     return out
 
 
@@ -247,15 +292,33 @@ class ClipCache:
         return self._cache[path]
 
 
+def pause_level(u: DigitUtterance, parts: Sequence[tuple[np.ndarray, float]]) -> float | None:
+    """The pauses' noise level in dBFS (None: digital zeros) given the trimmed recordings and their floors."""
+    if u.pause == "zeros":
+        return None
+    if u.pause == "noise":
+        if u.pause_db is None:
+            raise ValueError(f"{u.id}: pause \"noise\" needs pause_db (a level in dBFS)")
+        return float(u.pause_db)
+    if u.pause != "floor":
+        raise ValueError(f"{u.id}: unknown pause kind {u.pause!r}: use {', '.join(PAUSE_KINDS)}")
+    return min(MAX_NOISE_DB, float(np.median([f for _, f in parts])))
+
+
 def render_digits(u: DigitUtterance, rate: int = FSDD_RATE, clips: ClipCache | None = None) -> np.ndarray:
-    """The audio of one recipe: float32 mono at `rate` (see the module doc for trimming and pauses)."""
+    """The audio of one recipe: float32 mono at `rate` (see the module doc for trimming and pauses).
+
+    To hear the same string with other pauses: `render_digits(dataclasses.replace(u, pause="zeros"))`.
+    """
     clips = clips if clips is not None and clips.rate == rate else ClipCache(rate)
     parts = [clips.get(p) for p in u.sources]
-    noise_db = min(MAX_NOISE_DB, float(np.median([f for _, f in parts])))
+    noise_db = pause_level(u, parts)
     rng = np.random.default_rng(u.seed)
 
     def pause(ms: int) -> np.ndarray:
         n = int(round(rate * ms / 1000.0))
+        if noise_db is None:
+            return np.zeros(n, dtype=np.float32)
         return (rng.standard_normal(n) * 10.0 ** (noise_db / 20.0)).astype(np.float32)
 
     pieces = [pause(u.pauses_ms[0])]
@@ -314,27 +377,73 @@ def write_digit_set(out_dir: str | Path, utterances: Sequence[DigitUtterance], r
         audio = render_digits(u, rate, clips)
         rel = f"wav/{u.id}.wav"
         (out / rel).write_bytes(_wav_bytes(audio, rate))
+        level = pause_level(u, [clips.get(p) for p in u.sources])
         rows.append({"id": u.id, "audio": rel, "transcript": u.transcript, "speaker": u.speaker, "kind": u.kind,
-                     "duration": round(audio.size / rate, 4), "sources": [p.name for p in u.sources]})
+                     "duration": round(audio.size / rate, 4), "sources": [p.name for p in u.sources],
+                     "pauses_ms": list(u.pauses_ms), "seed": u.seed, "pause": u.pause,
+                     "pause_db": None if level is None else round(level, 2)})
     return write_manifest(out / MANIFEST, rows)
 
 
-def build_fsdd(root: str | Path, out_dir: str | Path, n_train: int, n_val: int, n_test: int, seed: int = 13,
-               test_speakers: Sequence[str] = TEST_SPEAKERS, rate: int = FSDD_RATE, **kw) -> dict[str, Path]:
-    """train/val/test digit-string sets under `out_dir`; returns split -> manifest.
+def utterance_from_row(row: dict, root: str | Path = FSDD_ROOT) -> DigitUtterance:
+    """The recipe of one manifest row of `write_digit_set` (sources looked up in the FSDD folder `root`)."""
+    if not isinstance(row.get("pauses_ms"), list) or not isinstance(row.get("seed"), int) or "sources" not in row:
+        raise SpeechDataError(f"manifest row {row.get('id', '?')!r} has no digit-string recipe (pauses_ms, seed, "
+                              "sources): rebuild the data set with this version")
+    root = Path(root)
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    sources = tuple(folder / name for name in row["sources"])
+    missing = [p.name for p in sources if not p.is_file()]
+    if missing:
+        raise SpeechDataError(f"{folder} lacks {', '.join(missing[:3])}: pass the FSDD folder the set was built from")
+    pause = row.get("pause", "floor")
+    return DigitUtterance(row["id"], row["speaker"], row["kind"], row["transcript"].replace(" ", ""), sources,
+                          tuple(int(x) for x in row["pauses_ms"]), int(row["seed"]), pause,
+                          row.get("pause_db") if pause == "noise" else None)
 
-    train: training speakers, takes 5-49; val: training speakers, takes 0-4 (recordings the
-    training strings never use); test: the held-out speakers, all takes. `kw` goes to `digit_strings`.
+
+def rerender_digit_set(manifest: str | Path, out_dir: str | Path, pause: str, pause_db: float | None = None,
+                       root: str | Path = FSDD_ROOT, limit: int = 0) -> Path:
+    """The strings of a `write_digit_set` manifest (its first `limit`, 0 = all) again, every pause of kind
+    `pause` ("zeros", "floor" or "noise" at `pause_db` dBFS), written as a digit set under `out_dir`."""
+    if pause not in PAUSE_KINDS:
+        raise ValueError(f"unknown pause kind {pause!r}: use {', '.join(PAUSE_KINDS)}")
+    if (pause == "noise") != (pause_db is not None):
+        raise ValueError("give pause_db (dBFS) with pause \"noise\" and only then")
+    rows = read_manifest(manifest)
+    rows = rows[:limit] if limit > 0 else rows
+    utts = [replace(utterance_from_row(r, root), pause=pause, pause_db=pause_db) for r in rows]
+    return write_digit_set(out_dir, utts)
+
+
+def build_fsdd(root: str | Path, out_dir: str | Path, n_train: int, n_val: int, n_test: int, seed: int = 13,
+               test_speakers: Sequence[str] = TEST_SPEAKERS, rate: int = FSDD_RATE,
+               pause_mix: dict[str, float] | None = None, **kw) -> dict[str, Path]:
+    """train/val/test digit-string sets under `out_dir` and its `recipe.json`; returns split -> manifest.
+
+    train: training speakers, takes 5-49, pauses drawn from `pause_mix` (default PAUSE_MIX); val:
+    training speakers, takes 0-4 (recordings the training strings never use); test: the held-out
+    speakers, all takes; val and test pauses are "floor". `kw` goes to `digit_strings`.
     """
+    mixes = {"train": dict(PAUSE_MIX if pause_mix is None else pause_mix), "val": {"floor": 1.0},
+             "test": {"floor": 1.0}}
+    _check_pause_mix(mixes["train"])
     index = fsdd_index(root)
     train_idx, test_idx = speaker_split(index, test_speakers)
     rng = np.random.default_rng(seed)
     plan = {"train": (train_idx.select(exclude_takes=VAL_TAKES), n_train),
             "val": (train_idx.select(takes=VAL_TAKES), n_val),
             "test": (test_idx, n_test)}
+    recipe = {"builder": "edge_s2s.train.speech.data.build_fsdd", "seed": seed, "rate": rate,
+              "sizes": {k: n for k, (_, n) in plan.items()}, "test_speakers": list(test_speakers),
+              "val_takes": list(VAL_TAKES), "pause_mix": mixes, "noise_db_range": list(NOISE_DB_RANGE),
+              "floor_max_db": MAX_NOISE_DB, "digit_strings": {k: list(v) if isinstance(v, tuple) else v
+                                                              for k, v in sorted(kw.items())}}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(Path(out_dir) / RECIPE, (json.dumps(recipe, indent=1, sort_keys=True) + "\n").encode())
     out = {}
     for split, (idx, n) in plan.items():
-        utts = digit_strings(idx, idx.speakers, n, rng, prefix=f"{split}-", **kw)
+        utts = digit_strings(idx, idx.speakers, n, rng, prefix=f"{split}-", pause_mix=mixes[split], **kw)
         out[split] = write_digit_set(Path(out_dir) / split, utts, rate)
     return out
 

@@ -1,7 +1,9 @@
 """The speech data builders on small generated fixtures (an FSDD-shaped folder, a Tux Paint stamp tree),
 plus the real data when it is present."""
 
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,9 @@ from edge_s2s.train.caption.tuxpaint import STAMPS_DIR
 from edge_s2s.train.speech.data import (
     FSDD_ROOT,
     MANIFEST,
+    NOISE_DB_RANGE,
+    PAUSE_MIX,
+    RECIPE,
     SpeechDataError,
     build_fsdd,
     build_tuxpaint,
@@ -21,10 +26,12 @@ from edge_s2s.train.speech.data import (
     normalise_transcript,
     read_manifest,
     render_digits,
+    rerender_digit_set,
     speaker_split,
     split_phrases,
     tuxpaint_languages,
     tuxpaint_phrases,
+    utterance_from_row,
     write_digit_set,
     write_phrase_manifest,
 )
@@ -178,6 +185,76 @@ def test_build_fsdd_keeps_speakers_and_takes_apart(fsdd, tmp_path):
     assert all(take(s) < 5 for r in rows["val"] for s in r["sources"])
 
 
+def _gaps(audio: np.ndarray, u) -> list[np.ndarray]:
+    """The pauses of a rendered string, between and around its trimmed recordings."""
+    clips = [np.array(trim_silence(load_audio(p, RATE)[0], RATE)) for p in u.sources]
+    pauses = [int(round(RATE * ms / 1000)) for ms in u.pauses_ms]
+    out, pos = [audio[: pauses[0]]], pauses[0]
+    for k, clip in enumerate(clips):
+        out.append(audio[pos + clip.size: pos + clip.size + pauses[k + 1]])
+        pos += clip.size + pauses[k + 1]
+    assert pos == audio.size
+    return out
+
+
+def test_pause_kinds_mix_and_render(fsdd):
+    """A pause mix gives every kind in about its share, seeded; each kind renders as it says."""
+    index = fsdd_index(fsdd)
+    utts = digit_strings(index, ["alice", "bob"], 300, np.random.default_rng(4), pause_mix=PAUSE_MIX)
+    count = {k: sum(u.pause == k for u in utts) for k in ("zeros", "floor", "noise")}
+    assert all(70 <= c <= 130 for c in count.values()), count
+    levels = [u.pause_db for u in utts if u.pause == "noise"]
+    assert all(NOISE_DB_RANGE[0] <= x <= NOISE_DB_RANGE[1] for x in levels) and len(set(levels)) > 50
+    assert all(u.pause_db is None for u in utts if u.pause != "noise")
+    assert digit_strings(index, ["alice", "bob"], 300, np.random.default_rng(4), pause_mix=PAUSE_MIX) == utts
+    # the pause draw has its own stream: the strings themselves are those of a floor-only build
+    plain = digit_strings(index, ["alice", "bob"], 300, np.random.default_rng(4))
+    assert {u.pause for u in plain} == {"floor"}
+    assert [replace(u, pause="floor", pause_db=None) for u in utts] == plain
+    for kind in ("zeros", "noise"):
+        u = next(u for u in utts[:40] if u.pause == kind)
+        gaps = _gaps(render_digits(u), u)
+        if kind == "zeros":
+            assert all(g.size and not np.any(g) for g in gaps)  # exact digital silence
+        else:
+            rms = np.sqrt(np.mean(np.concatenate(gaps).astype(np.float64) ** 2))
+            assert abs(20 * np.log10(rms) - u.pause_db) < 0.5
+    with pytest.raises(ValueError, match="pause mix"):
+        digit_strings(index, ["alice"], 2, np.random.default_rng(0), pause_mix={"silence": 1.0})
+
+
+def test_build_fsdd_records_its_recipe_and_rerenders(fsdd, tmp_path):
+    out = build_fsdd(fsdd, tmp_path / "a", n_train=60, n_val=6, n_test=8, seed=5)
+    again = build_fsdd(fsdd, tmp_path / "b", n_train=60, n_val=6, n_test=8, seed=5)
+    for split in out:
+        assert out[split].read_bytes() == again[split].read_bytes()
+    rows = {split: read_manifest(path) for split, path in out.items()}
+    assert {r["pause"] for r in rows["train"]} == {"zeros", "floor", "noise"}
+    assert {r["pause"] for r in rows["val"] + rows["test"]} == {"floor"}
+    assert all(r["pause_db"] is None for r in rows["train"] if r["pause"] == "zeros")
+    assert all(r["pause_db"] <= -45 for r in rows["train"] + rows["val"] if r["pause"] != "zeros")
+    recipe = json.loads((tmp_path / "a" / RECIPE).read_text(encoding="utf-8"))
+    assert recipe["seed"] == 5 and recipe["sizes"] == {"train": 60, "val": 6, "test": 8}
+    assert recipe["test_speakers"] == ["theo"] and recipe["pause_mix"]["val"] == {"floor": 1.0}
+    assert recipe["pause_mix"]["train"] == pytest.approx(PAUSE_MIX)
+    # a row's recipe renders its wav again, byte for byte; other pauses change only the pauses
+    r = rows["test"][0]
+    u = utterance_from_row(r, fsdd)
+    assert u.transcript == r["transcript"] and u.pause == "floor"
+    floor = rerender_digit_set(out["test"], tmp_path / "floor", "floor", root=fsdd)
+    assert floor.read_bytes() == out["test"].read_bytes()
+    assert all(Path(x["audio"]).read_bytes() == Path(y["audio"]).read_bytes()
+               for x, y in zip(read_manifest(floor), rows["test"]))
+    zeros = read_manifest(rerender_digit_set(out["test"], tmp_path / "zeros", "zeros", root=fsdd, limit=3))
+    assert len(zeros) == 3 and [z["transcript"] for z in zeros] == [x["transcript"] for x in rows["test"][:3]]
+    x = load_audio(zeros[0]["audio"], RATE)[0]
+    assert not np.any(_gaps(x, u)[0]) and x.size == load_audio(r["audio"], RATE)[0].size
+    with pytest.raises(SpeechDataError, match="no digit-string recipe"):
+        utterance_from_row({k: v for k, v in r.items() if k != "seed"}, fsdd)
+    with pytest.raises(ValueError, match="pause_db"):
+        rerender_digit_set(out["test"], tmp_path / "bad", "noise", root=fsdd)
+
+
 def test_read_manifest_errors(tmp_path):
     with pytest.raises(SpeechDataError, match="no such manifest"):
         read_manifest(tmp_path / "none.jsonl")
@@ -307,3 +384,40 @@ def test_real_tuxpaint():
     split = split_phrases(phrases)
     test_sentences = {p.transcript for p in split["test"]}
     assert test_sentences and not test_sentences & {p.transcript for p in split["train"]}
+
+
+def test_speech_silence_check_script(fsdd, tmp_path):
+    """scripts/speech_silence_check.py: the test strings three ways, a row per bundle and condition, one-line
+    errors for a wrong bundle or limit (the shipped bundle decodes the stand-in tones; only the shape is checked)."""
+    import importlib.util
+    import sys
+
+    from paths import REPO
+
+    from edge_s2s.runtime.tasks.transcriber import default_transcriber_path
+
+    sys.path.insert(0, str(REPO / "scripts"))  # as `python scripts/speech_silence_check.py` has it
+    spec = importlib.util.spec_from_file_location("speech_silence_check", REPO / "scripts" / "speech_silence_check.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    test = build_fsdd(fsdd, tmp_path / "digits", n_train=3, n_val=3, n_test=4, seed=5)["test"]
+    out = tmp_path / "silence.md"
+    args = ["--test", str(test), "--fsdd", str(fsdd), "--limit", "2", "--out", str(out), "--audio", str(tmp_path / "a")]
+    assert check.main([*args, "--bundle", f"a={default_transcriber_path()}", "--bundle",
+                       f"b={default_transcriber_path()}"]) == 0
+    res = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert res["strings"] == 2 and [(r["model"], r["condition"]) for r in res["rows"]] == [
+        (m, c) for m in "ab" for c in ("digital zeros", "recordings' floor", "-90 dBFS noise")]
+    a = {r["condition"]: {**r, "model": ""} for r in res["rows"] if r["model"] == "a"}
+    b = {r["condition"]: {**r, "model": ""} for r in res["rows"] if r["model"] == "b"}
+    assert a == b  # the same bundle twice reads the same audio the same way
+    assert all(0 <= r["wer"] and 0 <= r["string_accuracy"] <= 1 for r in res["rows"])
+    zeros = read_manifest(tmp_path / "a" / "zeros" / MANIFEST)
+    assert {r["pause"] for r in zeros} == {"zeros"} and len(zeros) == 2
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("## Pauses of digital silence") and "| a | greedy |" in page and "| b | greedy |" in page
+    for bad, msg in ((["--bundle", f"x={tmp_path}"], "no bundle there"), (["--limit", "-1"], "--limit must be"),
+                     (["--bundle", "nolabel"], "is not LABEL=PATH")):
+        with pytest.raises(SystemExit) as e:
+            check.main([*args[:6], *bad])
+        assert msg in str(e.value) and "\n" not in str(e.value)
