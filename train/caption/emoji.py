@@ -74,7 +74,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ...runtime.errors import EdgeS2SError
 from ...runtime.text import tokenize
-from ..core.splits import FRACTIONS, assign_splits
+from ..core.splits import FRACTIONS, assign_splits, group_roots
 from .composite import (
     COVER,
     JPEG_QUALITY,
@@ -491,25 +491,13 @@ def render_emoji(font: ImageFont.FreeTypeFont, text: str) -> Image.Image | None:
 
 def _union_groups(kept: list[Emoji]) -> None:
     """Union emoji that share a caption, a base name or a non-person ZWJ base; the group is its first name."""
-    parent = list(range(len(kept)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, e in enumerate(kept):
+    keys = []
+    for e in kept:
         cps = [int(c, 16) for c in e.codepoints.split("-")]
-        keys = ["c:" + e.caption, "n:" + base_name(e.name)]
-        if not (ZWJ in cps and cps[0] in PERSON_BASES):
-            keys.append(f"b:{cps[0]:x}")
-        for key in keys:
-            parent[find(i)] = find(first.setdefault(key, i))
-    roots: dict[int, str] = {}
-    for i, e in enumerate(kept):  # file order: the group is named after its first emoji
-        e.split_group = roots.setdefault(find(i), e.name)
+        keys.append(["c:" + e.caption, "n:" + base_name(e.name)]
+                    + ([] if ZWJ in cps and cps[0] in PERSON_BASES else [f"b:{cps[0]:x}"]))
+    for e, root in zip(kept, group_roots(keys)):  # file order: the group is named after its first emoji
+        e.split_group = kept[root].name
 
 
 def _draw(seed: int, name: str) -> bytes:

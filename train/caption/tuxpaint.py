@@ -34,7 +34,7 @@ from PIL import Image
 
 from ...runtime.errors import EdgeS2SError
 from ...runtime.text import tokenize
-from ..core.splits import FRACTIONS, assign_splits
+from ..core.splits import FRACTIONS, assign_splits, group_roots
 from .composite import (
     COVER,
     JPEG_QUALITY,
@@ -131,22 +131,9 @@ def find_stamps(root: str | Path) -> Scan:
 
 def _group(stamps: list[Stamp]) -> None:
     """Union stamps that are byte-identical or share a description; the group is its first path."""
-    parent = list(range(len(stamps)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[str, int] = {}
-    for i, s in enumerate(stamps):
-        for key in ("c:" + s.caption.lower(), "h:" + hashlib.sha256(s.path.read_bytes()).hexdigest()):
-            j = first.setdefault(key, i)
-            parent[find(i)] = find(j)
-    roots: dict[int, str] = {}
-    for i, s in enumerate(stamps):  # stamps are sorted by path, so the first seen is the smallest
-        s.group = roots.setdefault(find(i), s.rel)
+    keys = [["c:" + s.caption.lower(), "h:" + hashlib.sha256(s.path.read_bytes()).hexdigest()] for s in stamps]
+    for s, root in zip(stamps, group_roots(keys)):  # stamps are sorted by path, so the first is the smallest
+        s.group = stamps[root].rel
 
 
 # ---------------------------------------------------------------- images

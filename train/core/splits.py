@@ -23,3 +23,24 @@ def assign_splits(groups: Iterable[str], seed: int, fractions: dict[str, float] 
     out.update({k: "val" for k in keys[n_test : n_test + n_val]})
     out.update({k: "train" for k in keys[n_test + n_val :]})
     return out
+
+
+def group_roots(keys: list[list[str]]) -> list[int]:
+    """For each item, the index of the first item of its group, where items sharing any key are one group
+    (union-find): data converters split by group, so near-duplicates never straddle train and test."""
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, ks in enumerate(keys):
+        for key in ks:
+            parent[find(i)] = find(first.setdefault(key, i))
+    smallest: dict[int, int] = {}
+    for i in range(len(keys)):
+        smallest.setdefault(find(i), i)
+    return [smallest[find(i)] for i in range(len(keys))]
