@@ -69,6 +69,7 @@ from timing_common import (
     run_worker,
     say,
     torch_threads,
+    trained_steps,
     worker_main,
 )
 
@@ -200,14 +201,6 @@ def shipped_recipe() -> tuple[Any, Any, int]:
     model = SpeechModelConfig(**{k: v for k, v in doc["model"].items() if k in names})
     pre = {k: v for k, v in doc["preprocessing"].items() if k != "max_seconds"}
     return model, FeatureConfig.from_dict(pre), int(doc["max_length"])
-
-
-def trained_steps(checkpoint: Path) -> int:
-    if not checkpoint.is_file():
-        return 0
-    from edge_s2s.train.core.checkpoint import load_checkpoint
-
-    return int(load_checkpoint(checkpoint).get("step", 0))
 
 
 def train(run: Path, data: Path, plan: Plan, steps: int) -> Path:

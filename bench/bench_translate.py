@@ -58,6 +58,7 @@ from timing_common import (
     run_worker,
     say,
     torch_threads,
+    trained_steps,
     worker_main,
 )
 
@@ -128,14 +129,6 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     if not pairs:
         fail(f"{path} holds no sentence pairs: delete its folder and run again to rebuild it")
     return pairs
-
-
-def trained_steps(checkpoint: Path) -> int:
-    if not checkpoint.is_file():
-        return 0
-    from edge_s2s.train.core.checkpoint import load_checkpoint
-
-    return int(load_checkpoint(checkpoint).get("step", 0))
 
 
 def train(run: Path, data: Path, plan: Plan, steps: int) -> Path:

@@ -228,3 +228,12 @@ def ms(seconds: float) -> str:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "-"
+
+
+def trained_steps(checkpoint: Path) -> int:
+    """Optimizer steps a checkpoint has done (0 when there is none): a rebuild resumes short runs."""
+    if not checkpoint.is_file():
+        return 0
+    from edge_s2s.train.core.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(checkpoint).get("step", 0))
