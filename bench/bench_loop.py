@@ -82,7 +82,7 @@ def main() -> None:
         args.run, args.bundle = synthetic_run(Path(tmp.name), args.vocab, args.src_len, args.hidden)
     compiled = Seq2Seq.load(args.bundle, threads=args.threads, loop="compiled")
     numpy_loop = Seq2Seq.load(args.bundle, threads=args.threads, loop="reference")
-    tmodel, _, _, _ = load_trained(args.run, "last")
+    tmodel, _, _, _, _ = load_trained(args.run, "last")
     enc_fn, step_fn = torch_encode_fn(tmodel), torch_step_fn(tmodel)
     man = compiled.manifest
     tman = decode_manifest(tmodel, args.max_length)

@@ -212,11 +212,10 @@ def torch_engine(run: Path, bundle: Path) -> Translate:
     from edge_s2s.export.translate import load_trained
     from edge_s2s.runtime import Seq2Seq
     from edge_s2s.runtime.reference_loop import decode
-    from edge_s2s.runtime.text import detokenize
     from edge_s2s.train.core.torch_step import pad_ids, torch_encode_fn, torch_step_fn
 
     rt = Seq2Seq.load(bundle)  # its manifest and tokeniser only
-    model, vocab, _, _ = load_trained(run, run / rt.manifest.metrics.get("training", {}).get("checkpoint", "best.pt"))
+    model, _, _, _, _ = load_trained(run, run / rt.manifest.metrics.get("training", {}).get("checkpoint", "best.pt"))
     encode, step = torch_encode_fn(model), torch_step_fn(model)
 
     def translate(sources: list[str], search, batch: int) -> list[str]:
@@ -225,7 +224,7 @@ def torch_engine(run: Path, bundle: Path) -> Translate:
         for s in range(0, len(ids), batch):
             src, lengths = pad_ids(ids[s: s + batch], rt.manifest.tokens.pad_id)
             for hyps in decode(rt.manifest, encode(src, lengths), step, search, max_length=rt.manifest.max_length):
-                out.append(detokenize(vocab.decode(hyps[0].ids)) if hyps else "")
+                out.append(rt.text.decode(hyps[0].ids) if hyps else "")
         return out
 
     return translate
@@ -325,17 +324,18 @@ def table_threads(setup: Setup, sources: list[str], batches: tuple[int, ...], re
 # ---------------------------------------------------------------- table 3: BLEU of fp32 vs int8
 
 
-def chrf(hyps: list[str], refs: list[str]) -> float:
-    """sacrebleu chrF with the references normalised as `decode.bleu` does (lowercased, the training tokeniser)."""
+def chrf(hyps: list[str], refs: list[str], text) -> float:
+    """sacrebleu chrF with the references normalised as `decode.bleu` does (the bundle's tokenizer)."""
     import sacrebleu
 
-    from edge_s2s.runtime.text import detokenize, tokenize
-
-    return float(sacrebleu.corpus_chrf(hyps, [[detokenize(tokenize(r, True)) for r in refs]]).score)
+    return float(sacrebleu.corpus_chrf(hyps, [[text.reference(r) for r in refs]]).score)
 
 
 def table_bleu(setup: Setup, n: int, threads: int) -> str:
+    from edge_s2s.runtime import Seq2Seq
     from edge_s2s.train.translate.decode import bleu
+
+    text = Seq2Seq.load(setup.bundles["fp32"]).text
 
     pairs = setup.test[:n] if n else setup.test
     sources, refs = [d for d, _ in pairs], [e for _, e in pairs]
@@ -348,7 +348,7 @@ def table_bleu(setup: Setup, n: int, threads: int) -> str:
             t0 = time.perf_counter()
             out[v] = fn(sources, search_of(sname), 32)
             secs = time.perf_counter() - t0
-            rows.append([sname, v, f"{bleu(out[v], refs):.2f}", f"{chrf(out[v], refs):.2f}", same(out[v], out["fp32"]),
+            rows.append([sname, v, f"{bleu(out[v], refs, text):.2f}", f"{chrf(out[v], refs, text):.2f}", same(out[v], out["fp32"]),
                          f"{statistics.mean(len(x.split()) for x in out[v]):.1f}", f"{secs:.2f}"])
         samples[sname] = out
     lines = [(f"## 3. BLEU and chrF (sacrebleu, lowercased as trained), {len(sources)} held-out test pairs, batch 32; "

@@ -136,6 +136,24 @@ def translate(
     ss_p: POpt = 1.0,
     ss_min_p: MinPOpt = 0.0,
     ss_pick: PickOpt = "sample",
+    tokenizer: Annotated[str, typer.Option(help="word (words and punctuation) or sentencepiece (subwords learnt "
+                                                "from the training split; the model travels in the bundle).")] = "word",
+    subword_vocab_size: Annotated[int, typer.Option(help="With --tokenizer sentencepiece: pieces in the shared "
+                                                         "vocabulary.")] = 8000,
+    subword_type: Annotated[str, typer.Option(help="With --tokenizer sentencepiece: unigram or bpe.")] = "unigram",
+    lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case", help="Lower-case text before tokenizing "
+                                                                          "(--keep-case: output keeps its capitals).")] = True,
+    feed_attention: Annotated[bool, typer.Option("--feed-attention", help="Luong input feeding: each step also "
+                                                                          "reads the previous attentional vector.")] = False,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training loss (0 = off; 0.1 is "
+                                                        "usual).")] = 0.0,
+    lr_decay: Annotated[float, typer.Option(help="Multiply the learning rate by this after an epoch that did not "
+                                                 "improve validation (1 = off).")] = 1.0,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without validation improvement "
+                                               "(0 = run all epochs).")] = 0,
+    select_by: Annotated[str, typer.Option(help="best.pt by validation loss or bleu.")] = "loss",
+    val_bleu_max: Annotated[int, typer.Option(help="Validation sentences decoded for BLEU each epoch "
+                                                   "(0 = none).")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 1,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
@@ -157,12 +175,15 @@ def translate(
             model=ModelConfig(emb_dim=emb_dim, enc_hidden=enc_hidden, dec_hidden=dec_hidden, attention=attention,
                               att_dim=att_dim, dropout=dropout, decoder=decoder, ntm_width=ntm_width,
                               ntm_read_heads=ntm_read_heads, ntm_write_heads=ntm_write_heads,
-                              input_feed="distribution" if feed == "distribution" else "token"),
+                              input_feed="distribution" if feed == "distribution" else "token",
+                              feed_attention=feed_attention),
             feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,
             vocab_min_count=vocab_min_count, vocab_max_size=vocab_max_size, checkpoint_every=checkpoint_every,
-            max_steps=max_steps,
+            max_steps=max_steps, tokenizer=tokenizer, subword_vocab_size=subword_vocab_size, subword_type=subword_type,
+            lowercase=lowercase, label_smoothing=label_smoothing, lr_decay=lr_decay, patience=patience,
+            select_by=select_by, val_bleu_max=val_bleu_max,
         )
     except ValueError as e:
         raise InputError(str(e)) from None

@@ -96,14 +96,12 @@ def translate(
     if stream:
         if json_out or beam > 1:
             raise InputError("--stream prints plain tokens for greedy or sampling: drop --json/--beam")
-        from ..runtime.text import detokenize
-
         for src in sources:
-            toks: list[str] = []
+            ids: list[int] = []
             shown = ""
             for ev in model.stream(src, search=search, max_length=max_length, min_length=min_length):
-                toks.append(ev.token)
-                text = detokenize(toks)  # the same spacing rules as the final text
+                ids.append(ev.id)
+                text = model.text.decode(ids)  # the same spacing rules as the final text
                 sys.stdout.write(text[len(shown):])
                 sys.stdout.flush()
                 shown = text
@@ -151,7 +149,6 @@ def evaluate(
         import sacrebleu
     except ImportError:
         raise InputError("evaluate needs sacrebleu: pip install sacrebleu (or 'edge-s2s[train]')") from None
-    from ..runtime.text import detokenize, tokenize
 
     if not data.is_file():
         raise InputError(f"{data} does not exist: give a tab-separated source<TAB>reference file")
@@ -167,10 +164,9 @@ def evaluate(
     model = _load(bundle, provider, threads)
     search = search_from_options(beam, 1, length_penalty, False, 1.0, 0, 1.0, None)
     results = _generate_with_progress(model, sources, search, batch_size)
-    lower = bool(model.manifest.preprocessing.get("lowercase", True))
     # Compare in the model's own tokenisation so casing/tokenising never decides the score.
     hyps = [r.text for r in results]
-    norm_refs = [detokenize(tokenize(r, lower)) for r in refs]
+    norm_refs = [model.text.reference(r) for r in refs]
     bleu = sacrebleu.corpus_bleu(hyps, [norm_refs])
     scores = {"bleu": round(bleu.score, 2), "sentences": len(sources), "search": type(search).__name__.lower(), "beam": beam}
     typer.echo(json.dumps(scores) if json_out else f"BLEU {bleu.score:.2f} on {len(sources)} sentences ({scores['search']}, beam {beam})")

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from ..runtime import manifest as mf
-from ..runtime.text import Vocab
+from ..runtime.subwords import SubwordText
+from ..runtime.text import Vocab, WordText
 from ..runtime.tools.run_logs import read_metrics
 from ..train.core.checkpoint import load_checkpoint
 from ..train.core.run_dir import TOKENS_FILE
@@ -23,6 +24,7 @@ from ..train.translate.decode import source_ids
 from ..train.translate.loop import read_val_pairs
 from ..train.translate.model import Translator
 from ..train.translate.ntm_decoder import build_translator
+from ..train.translate.subword_train import SUBWORD_MODEL_FILE, run_text
 from .bundle_writer import (
     GOLDEN_SEARCHES,
     ExportError,
@@ -37,8 +39,9 @@ from .graphs import export_graphs
 from .parity import TOL, search_parity, step_parity, torch_decode
 
 
-def load_trained(run_dir: str | Path, checkpoint: str | Path = "best") -> tuple[Translator, Vocab, TrainConfig, Path]:
-    """Rebuild the model of a run from a checkpoint (eval mode, CPU)."""
+def load_trained(run_dir: str | Path, checkpoint: str | Path = "best"
+                 ) -> tuple[Translator, Vocab, TrainConfig, Path, WordText | SubwordText]:
+    """Rebuild the model of a run from a checkpoint (eval mode, CPU), with the run's tokenizer."""
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
@@ -52,19 +55,23 @@ def load_trained(run_dir: str | Path, checkpoint: str | Path = "best") -> tuple[
     model = build_translator(cfg.model, len(vocab))
     model.load_state_dict(ck["model"])
     model.eval()
-    return model, vocab, cfg, ck_path
+    try:
+        text = run_text(run, cfg.tokenizer, vocab, cfg.lowercase)
+    except Exception as e:
+        raise ExportError(str(e)) from None
+    return model, vocab, cfg, ck_path, text
 
 
-def _held_out(run: Path, vocab: Vocab, cfg: TrainConfig, n: int) -> list[str]:
+def _held_out(run: Path, text: WordText | SubwordText, cfg: TrainConfig, n: int) -> list[str]:
     srcs = [s for s, _ in read_val_pairs(run)]
-    srcs = [s for s in srcs if len(source_ids(s, vocab, cfg.lowercase)) <= cfg.max_source_length + 1]
+    srcs = [s for s in srcs if len(source_ids(s, text)) <= cfg.max_source_length + 1]
     if not srcs:
         raise ExportError(f"{run} has no held-out validation sentences (val.tsv): export needs them for parity "
                           "and golden.json; re-run training with this edge-s2s version")
     # Prefer sentences of different lengths (batch padding gets exercised).
     by_len: dict[int, str] = {}
     for s in srcs:
-        by_len.setdefault(len(source_ids(s, vocab, cfg.lowercase)), s)
+        by_len.setdefault(len(source_ids(s, text)), s)
     picked = sorted(by_len.values(), key=lambda s: -len(s))
     picked += [s for s in srcs if s not in picked]
     return picked[:n]
@@ -81,7 +88,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
     """
     run = Path(run_dir)
     out = Path(out_dir)
-    model, vocab, cfg, ck_path = load_trained(run, checkpoint)
+    model, vocab, cfg, ck_path, text = load_trained(run, checkpoint)
     max_length = int(max_length or cfg.max_target_length + 1)
     with staged_bundle(out) as tmp:
         with torch.no_grad():
@@ -95,13 +102,16 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
                 export_graphs(model, tmp)
         enc_path, step_path = tmp / mf.ENCODER_FILE, tmp / mf.STEP_FILE
         vocab.save(tmp / mf.TOKENS_FILE)
+        preprocessing = {"type": "text", "lowercase": cfg.lowercase, "max_source_length": cfg.max_source_length + 1}
+        if cfg.tokenizer == "sentencepiece":  # the model travels in the bundle; its sha256 goes in manifest.files
+            shutil.copyfile(run / SUBWORD_MODEL_FILE, tmp / SUBWORD_MODEL_FILE)
+            preprocessing.update(tokenizer="sentencepiece", sentencepiece_model=SUBWORD_MODEL_FILE)
         manifest = bundle_manifest(
-            tmp, "translate", model, vocab,
-            {"type": "text", "lowercase": cfg.lowercase, "max_source_length": cfg.max_source_length + 1}, max_length,
+            tmp, "translate", model, vocab, preprocessing, max_length,
             {"architecture": "bilstm-encoder/lstm-decoder", **asdict(cfg.model), "vocab_size": len(vocab), "int8": int8},
             ck_path)
-        sources = _held_out(run, vocab, cfg, max(golden, 4))
-        id_lists = [source_ids(s, vocab, cfg.lowercase) for s in sources]
+        sources = _held_out(run, text, cfg, max(golden, 4))
+        id_lists = [source_ids(s, text) for s in sources]
 
         # golden.json: what `edge-s2s verify` must reproduce. fp32: PyTorch's decodes of a few
         # held-out sources; int8: the quantised graphs' decodes on this CPU.

@@ -143,6 +143,30 @@ def encode_source(text: str, vocab: Vocab, lowercase: bool, max_length: int) -> 
     return vocab.encode(toks) + [vocab.eos_id]
 
 
+class WordText:
+    """The word tokenizer with a vocabulary, behind the same interface as `subwords.SubwordText`."""
+
+    def __init__(self, vocab: Vocab, lowercase: bool = True):
+        self.vocab = vocab
+        self.lowercase = lowercase
+
+    def pieces(self, text: str) -> list[str]:
+        return tokenize(text, self.lowercase)
+
+    def ids(self, text: str) -> list[int]:
+        return self.vocab.encode(self.pieces(text))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return detokenize(self.vocab.decode(i for i in ids if i >= len(SPECIALS) or i == Vocab.unk_id))
+
+    def encode_source(self, text: str, max_length: int) -> list[int]:
+        return encode_source(text, self.vocab, self.lowercase, max_length)
+
+    def reference(self, text: str) -> str:
+        """A reference as this tokenizer would print it (casing and spacing), for BLEU."""
+        return detokenize(tokenize(text, self.lowercase))
+
+
 GENERATION_UNITS = ("char", "word", "symbol")  # symbol: whitespace-separated tokens, taken as written
 
 

@@ -67,7 +67,7 @@ def main() -> None:
             t0 = time.time()
             hyps = [r.text for r in model.generate(sources, search=search, batch_size=64)]
             dec_s = time.time() - t0
-            score = bleu(hyps, refs)
+            score = bleu(hyps, refs, model.text)
             label_model = {"none": "none", "ntm": f"NTM decoder (memory width {args.ntm_width})"}.get(
                 name, f"attention ({attention})")
             rows.append((label_model, label, score, dec_s, best_val_loss(run_dir)))

@@ -22,7 +22,8 @@ from ..manifest import MAX_LENGTH_CEILING, Manifest, wrong_task
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
 from ..search import Beam, Greedy, Sample, SearchConfig
 from ..session import graph_errors
-from ..text import Vocab, detokenize, encode_source
+from ..subwords import SubwordText, bundle_text
+from ..text import Vocab, WordText
 
 LOOPS = ("compiled", "reference")
 
@@ -35,6 +36,8 @@ class Seq2Seq:
             raise EdgeS2SError(f"unknown loop {loop!r}: use 'compiled' or 'reference'")
         self.bundle = bundle
         self.loop = loop
+        # how ids become text; a text bundle may bring its own (SentencePiece) in _setup_input
+        self.text: WordText | SubwordText = WordText(bundle.vocab)
         self._setup_input(bundle.manifest.preprocessing)
         self._enc_outputs = [t.name for t in bundle.manifest.encoder.outputs]
         self._enc_inputs = [t.name for t in bundle.manifest.encoder.inputs]
@@ -49,7 +52,8 @@ class Seq2Seq:
         """Read the manifest's preprocessing; subclasses for other inputs override this."""
         if pre.get("type", "text") != "text":
             raise wrong_task(self.bundle.manifest.task, "translate")
-        self._lowercase = bool(pre.get("lowercase", True))
+        # the word tokenizer, or the bundle's SentencePiece model (runtime/subwords.py)
+        self.text = bundle_text(self.bundle.path, pre, self.bundle.manifest.files, self.bundle.vocab)
         self._max_source = int(pre.get("max_source_length", 10**9))
 
     @classmethod
@@ -83,7 +87,7 @@ class Seq2Seq:
             if not isinstance(s, str):
                 raise InputError(f"input {i + 1} is a {type(s).__name__}, not text: pass strings")
             try:
-                out.append(encode_source(s, self.vocab, self._lowercase, self._max_source))
+                out.append(self.text.encode_source(s, self._max_source))
             except InputError as e:
                 raise InputError(f"input {i + 1}: {e}") from None
         return out
@@ -153,7 +157,7 @@ class Seq2Seq:
         for r in raws:
             toks = self.vocab.decode(r.ids)
             att = None if r.attention is None else np.ascontiguousarray(r.attention[:, :src_len])
-            hyps.append(Hypothesis(ids=list(r.ids), tokens=toks, text=detokenize(toks), score=float(r.score),
+            hyps.append(Hypothesis(ids=list(r.ids), tokens=toks, text=self.text.decode(r.ids), score=float(r.score),
                                    log_prob=float(r.log_prob), token_log_probs=list(r.token_log_probs), attention=att))
         return Result(hyps)
 

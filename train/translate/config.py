@@ -12,6 +12,9 @@ from typing import Any
 from ..core.config import config_from_dict
 from ..methods.exposure import INPUT_FEEDS, FeedConfig, check_feed, feed_from
 
+TOKENIZERS = ("word", "sentencepiece")
+SUBWORD_TYPES = ("unigram", "bpe")
+SELECT_BY = ("loss", "bleu")
 ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
 DECODERS = ("lstm", "ntm")
 
@@ -35,6 +38,9 @@ class ModelConfig:
     input_feed: what each step reads: "token" (the previous word's embedding) or
       "distribution" (the notes' "better idea?": the expected embedding under the previous
       softmax, carried as `state.prev_dist`; train/methods/exposure.py).
+    feed_attention: Luong et al. 2015's input feeding (section 3.3): the previous step's attentional
+      vector tanh(W [z; context]) is also fed to the LSTM, carried as `state.att_feed` [N, dec_hidden],
+      so each step knows what the last one attended to and produced.
     """
 
     emb_dim: int = 64
@@ -48,8 +54,14 @@ class ModelConfig:
     ntm_read_heads: int = 1
     ntm_write_heads: int = 1
     input_feed: str = "token"
+    feed_attention: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.feed_attention, bool):
+            raise ValueError(f"ModelConfig.feed_attention must be true or false, got {self.feed_attention!r}")
+        if self.feed_attention and self.decoder != "lstm":
+            raise ValueError("ModelConfig.feed_attention (Luong input feeding) is for the LSTM decoder: "
+                             "drop it or use decoder='lstm'")
         if self.input_feed not in INPUT_FEEDS:
             raise ValueError(f"ModelConfig.input_feed must be one of {', '.join(INPUT_FEEDS)}, got {self.input_feed!r}")
         if self.decoder not in DECODERS:
@@ -114,6 +126,13 @@ class TrainConfig:
     device: str = "cpu"
     lowercase: bool = True
     feed: FeedConfig = field(default_factory=FeedConfig)
+    tokenizer: str = "word"  # "word" or "sentencepiece" (subwords learnt from the training split)
+    subword_vocab_size: int = 8000
+    subword_type: str = "unigram"  # SentencePiece's "unigram" or "bpe"
+    label_smoothing: float = 0.0  # Szegedy et al. 2016: the target keeps 1 - eps, eps spread over the vocabulary
+    lr_decay: float = 1.0  # multiply the learning rate by this after an epoch that did not improve validation
+    patience: int = 0  # stop after this many epochs in a row without improvement (0 = run every epoch)
+    select_by: str = "loss"  # best.pt: lowest validation "loss" or highest validation "bleu"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -130,6 +149,22 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 0, got {v!r}")
         if self.vocab_max_size is not None and self.vocab_max_size < 5:
             raise ValueError(f"TrainConfig.vocab_max_size must be >= 5 (4 special tokens + words), got {self.vocab_max_size}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"TrainConfig.tokenizer must be one of {', '.join(TOKENIZERS)}, got {self.tokenizer!r}")
+        if self.subword_type not in SUBWORD_TYPES:
+            raise ValueError(f"TrainConfig.subword_type must be one of {', '.join(SUBWORD_TYPES)}, got {self.subword_type!r}")
+        if not isinstance(self.subword_vocab_size, int) or not 16 <= self.subword_vocab_size <= 1_000_000:
+            raise ValueError(f"TrainConfig.subword_vocab_size must be an integer from 16 to 1000000, got {self.subword_vocab_size!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"TrainConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"TrainConfig.lr_decay must be in (0, 1] (1 = off), got {self.lr_decay}")
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(f"TrainConfig.patience must be an integer >= 0 (0 = off), got {self.patience!r}")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"TrainConfig.select_by must be one of {', '.join(SELECT_BY)}, got {self.select_by!r}")
+        if self.select_by == "bleu" and not self.val_bleu_max:
+            raise ValueError("TrainConfig.select_by='bleu' needs validation BLEU: set val_bleu_max > 0")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.clip < 0:

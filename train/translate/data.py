@@ -1,9 +1,10 @@
 """Tab-separated parallel text: reading, the shared vocabulary, the split and batching.
 
-One line is `source<TAB>target`. Text goes through `runtime.text.tokenize`, the tokenizer
-the runtime uses, and one vocabulary (`tokens.txt`) is shared by source and target; it is
-built from the training split only. Every source gets the end token appended, exactly as
-`runtime.text.encode_source` does at inference time.
+One line is `source<TAB>target`. Text goes through the tokenizer the runtime uses: words
+(`runtime.text.tokenize`) or subwords (a SentencePiece model learnt here, runtime/subwords.py),
+and one vocabulary (`tokens.txt`) is shared by source and target; it is built from the training
+split only. Every source gets the end token appended, exactly as the runtime's `encode_source`
+does at inference time.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import torch
 
-from ...runtime.text import Vocab, tokenize
+from ...runtime.subwords import SubwordText
+from ...runtime.text import Vocab, WordText, tokenize
 from ..core.errors import DataError
 from .config import TrainConfig
+from .subword_train import SubwordOptions, learn_subwords, vocab_of
 
 
 @dataclass
@@ -82,10 +85,14 @@ class Dataset:
     val: list[Pair]
     vocab: Vocab
     skipped: int  # pairs longer than the length limits
+    text: WordText | SubwordText  # how text becomes tokens and ids, and back
+    subword_model: bytes | None = None  # the serialized SentencePiece model (subword runs)
 
 
-def load_dataset(cfg: TrainConfig, vocab: Vocab | None = None) -> Dataset:
-    """Read, filter, split and build (or reuse) the shared vocabulary."""
+def load_dataset(cfg: TrainConfig, vocab: Vocab | None = None, subword_model: bytes | None = None) -> Dataset:
+    """Read, filter, split and build (or reuse: `vocab`, `subword_model` on resume) the shared vocabulary."""
+    if cfg.tokenizer == "sentencepiece":
+        return _load_subword_dataset(cfg, vocab, subword_model)
     pairs = read_tsv(cfg.data, cfg.lowercase)
     kept = filter_length(pairs, cfg.max_source_length, cfg.max_target_length)
     skipped = len(pairs) - len(kept)
@@ -102,7 +109,36 @@ def load_dataset(cfg: TrainConfig, vocab: Vocab | None = None) -> Dataset:
     if vocab is None:
         vocab = Vocab.build((t for p in train for t in (p.src_tokens, p.tgt_tokens)),
                             min_count=cfg.vocab_min_count, max_size=cfg.vocab_max_size)
-    return Dataset(train, val, vocab, skipped)
+    return Dataset(train, val, vocab, skipped, WordText(vocab, cfg.lowercase))
+
+
+def _load_subword_dataset(cfg: TrainConfig, vocab: Vocab | None, model: bytes | None) -> Dataset:
+    """Split first, learn SentencePiece on the training side only, then cut and filter by pieces."""
+    pairs = read_tsv(cfg.data, cfg.lowercase)  # the word cut only checks every line has text
+    if cfg.val_file:
+        train, val = pairs, read_tsv(cfg.val_file, cfg.lowercase)
+    else:
+        train, val = split(pairs, cfg.val_fraction, cfg.seed)
+    if model is None:
+        opts = SubwordOptions(cfg.subword_vocab_size, cfg.subword_type)
+        model = learn_subwords((t for p in train for t in (p.source, p.target)), opts, cfg.lowercase)
+    vocab = vocab or vocab_of(model)
+    try:
+        text = SubwordText(model, vocab, cfg.lowercase)
+    except Exception as e:  # a resumed run whose tokens.txt and model disagree
+        raise DataError(f"the run's SentencePiece model does not fit its tokens.txt: {e}") from None
+
+    def cut(ps: list[Pair]) -> list[Pair]:
+        return [Pair(p.source, p.target, text.pieces(p.source), text.pieces(p.target)) for p in ps]
+
+    train_all, val_all = cut(train), cut(val)
+    train = filter_length(train_all, cfg.max_source_length, cfg.max_target_length)
+    val = filter_length(val_all, cfg.max_source_length, cfg.max_target_length)
+    if not train or not val:
+        raise DataError(f"{cfg.data}: no {'training' if not train else 'validation'} pair within the length limits "
+                        f"(max_source_length={cfg.max_source_length}, max_target_length={cfg.max_target_length} "
+                        "subword tokens)")
+    return Dataset(train, val, vocab, len(train_all) - len(train), text, model)
 
 
 @dataclass

@@ -11,13 +11,16 @@ import sacrebleu
 from ...runtime.reference_loop import decode
 from ...runtime.results import RawHypothesis
 from ...runtime.search import Greedy, SearchConfig
-from ...runtime.text import Vocab, detokenize, tokenize
+from ...runtime.subwords import SubwordText
+from ...runtime.text import WordText
 from .model import Translator
 
+Text = WordText | SubwordText  # the run's tokenizer (data.Dataset.text, subword_train.run_text)
 
-def source_ids(text: str, vocab: Vocab, lowercase: bool = True) -> list[int]:
+
+def source_ids(source: str, text: Text) -> list[int]:
     """Token ids of one source sentence with the end token appended (as the runtime does)."""
-    return vocab.encode(tokenize(text, lowercase)) + [vocab.eos_id]
+    return text.ids(source) + [text.vocab.eos_id]
 
 
 def decode_ids(model: Translator, ids: list[list[int]], search: SearchConfig = Greedy(), max_length: int = 50,
@@ -40,15 +43,15 @@ def decode_ids(model: Translator, ids: list[list[int]], search: SearchConfig = G
         model.train(was_training)
 
 
-def translate(model: Translator, vocab: Vocab, sources: list[str], search: SearchConfig = Greedy(),
-              max_length: int = 50, lowercase: bool = True, batch_size: int = 64) -> list[str]:
+def translate(model: Translator, text: Text, sources: list[str], search: SearchConfig = Greedy(),
+              max_length: int = 50, batch_size: int = 64) -> list[str]:
     """Best hypothesis of each source as detokenized text."""
-    hyps = decode_ids(model, [source_ids(s, vocab, lowercase) for s in sources], search, max_length, batch_size)
-    return [detokenize(vocab.decode(h[0].ids)) if h else "" for h in hyps]
+    hyps = decode_ids(model, [source_ids(s, text) for s in sources], search, max_length, batch_size)
+    return [text.decode(h[0].ids) if h else "" for h in hyps]
 
 
-def bleu(hypotheses: list[str], references: list[str], lowercase: bool = True) -> float:
-    """Corpus BLEU (sacrebleu, 13a) of detokenized hypotheses against references, both
-    normalised by the training tokenizer first so casing/spacing conventions match."""
-    refs = [detokenize(tokenize(r, lowercase)) for r in references]
+def bleu(hypotheses: list[str], references: list[str], text: Text) -> float:
+    """Corpus BLEU (sacrebleu, 13a) of detokenized hypotheses against references, the references
+    normalised as the tokenizer prints text (word runs: its casing and spacing) so conventions match."""
+    refs = [text.reference(r) for r in references]
     return float(sacrebleu.corpus_bleu(hypotheses, [refs]).score)

@@ -53,7 +53,8 @@ class Translator(DecoderContract, nn.Module):
         else:
             self.init_h = nn.Linear(D, H)
         # Decoder LSTM cell from plain Linear layers (the step graph stays plain ops).
-        self.W_x = nn.Linear(E + D, 4 * H)
+        self.feeds_attention = cfg.feed_attention  # Luong input feeding: state.att_feed
+        self.W_x = nn.Linear(E + D + (H if self.feeds_attention else 0), 4 * H)
         self.W_h = nn.Linear(H, 4 * H, bias=False)
         with torch.no_grad():
             self.W_x.bias.zero_()
@@ -69,8 +70,10 @@ class Translator(DecoderContract, nn.Module):
 
     def state_specs(self) -> list[StateSpec]:
         H = self.cfg.dec_hidden
+        fed = ([StateSpec("att_feed", ["N", H], "float32", 0.0, title="attentional vector fed back")]
+               if self.feeds_attention else [])
         return [StateSpec("h", ["N", H], "float32", "encoder"), StateSpec("c", ["N", H], "float32", 0.0),
-                *self.feed_specs()]
+                *fed, *self.feed_specs()]
 
     # --- what the step reads: the previous token, or the previous distribution -------------
 
@@ -167,7 +170,10 @@ class Translator(DecoderContract, nn.Module):
         else:
             alpha = None
             context = mem[:, 0]
-        x = torch.cat([self.drop(self.input_embedding(token, states, row)), context], dim=1)
+        parts = [self.drop(self.input_embedding(token, states, row)), context]
+        if self.feeds_attention:
+            parts.append(states["att_feed"].index_select(0, row))
+        x = torch.cat(parts, dim=1)
         gates = self.W_x(x) + self.W_h(h)
         i, f, g, o = gates.chunk(4, dim=1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
@@ -175,6 +181,8 @@ class Translator(DecoderContract, nn.Module):
         out = self.drop(torch.tanh(self.W_out(torch.cat([h_new, context], dim=1))))
         logprobs = torch.log_softmax(self.proj(out), dim=1)
         new = {"h": h_new, "c": c_new}
+        if self.feeds_attention:
+            new["att_feed"] = out
         return self.feed_outputs(logprobs, token, new), alpha, new
 
     # --- training ----------------------------------------------------------------------------
@@ -193,10 +201,17 @@ class Translator(DecoderContract, nn.Module):
         return unroll(step_fn, tgt_in, self.initial_states(enc), feed, step)
 
     def loss(self, src, src_lengths, tgt_in, tgt_out, feed: FeedConfig | None = None,
-             step: int = 0) -> tuple[torch.Tensor, int]:
-        """Mean token NLL over non-pad target positions, and the token count."""
+             step: int = 0, label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
+        """Mean token NLL over non-pad target positions, and the token count; with label_smoothing
+        eps > 0 the target is (1 - eps) on the reference and eps spread uniformly (Szegedy et al. 2016,
+        section 7), what the optimizer sees while training (validation keeps eps = 0)."""
         lp, _ = self(src, src_lengths, tgt_in, feed, step)
-        nll = nn.functional.nll_loss(lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1), ignore_index=0, reduction="sum")
+        flat, gold = lp.reshape(-1, lp.size(2)), tgt_out.reshape(-1)
+        nll = nn.functional.nll_loss(flat, gold, ignore_index=0, reduction="sum")
+        if label_smoothing:
+            keep = (gold != 0).to(flat.dtype)
+            uniform = -(flat.mean(dim=1) * keep).sum()
+            nll = (1.0 - label_smoothing) * nll + label_smoothing * uniform
         n = int((tgt_out != 0).sum())
         return nll / max(n, 1), n
 

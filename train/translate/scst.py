@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ...runtime.text import Vocab
+from ..core.errors import RunError
 from ..methods.rewards import BleuReward
 from ..methods.scst import ScstFamily, ScstTask
 from .config import TrainConfig
@@ -15,6 +16,9 @@ from .loop import build_model, validation_bleu, validation_loss
 
 def scst_task(cfg: TrainConfig, vocab: Vocab, device: torch.device, cache_dir=None, progress: bool = True) -> ScstTask:
     """The run's data and model, ready for SCST (cache_dir and progress are unused: text needs no cache)."""
+    if cfg.tokenizer != "word":
+        raise RunError("self-critical training of a subword (SentencePiece) run is not supported yet: "
+                       "fine-tune a run trained with --tokenizer word")
     data = load_dataset(cfg, vocab)
     model = build_model(cfg, len(vocab)).to(device)
     val_batches = fixed_batches(data.val, vocab, cfg.batch_size)

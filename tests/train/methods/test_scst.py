@@ -88,7 +88,7 @@ def test_sampled_logprob_equals_teacher_forced(tmp_path, toy_tsv):
     model.eval()
     with torch.no_grad():
         g = rollout(model, model.encode(b.src, b.src_lengths), 1, 7, vocab.bos_id, vocab.eos_id, greedy=True)
-    hyps = decode_ids(model, [source_ids(p.source, vocab) for p in data.train[:5]], Greedy(), max_length=7)
+    hyps = decode_ids(model, [source_ids(p.source, data.text) for p in data.train[:5]], Greedy(), max_length=7)
     assert sum(len(h[0].ids) for h in hyps) > 5  # real decodes, not empty ones
     for row, mask, h in zip(g.tokens, g.mask, hyps):
         assert sentence_ids(row[mask], vocab.eos_id) == [i for i in h[0].ids if i != vocab.eos_id]
