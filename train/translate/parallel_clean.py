@@ -4,18 +4,21 @@ Why a module of its own: the extra pairs come from software (LibreOffice's help,
 catalogs of Debian games and applications), whose strings carry things a translator must never
 learn to produce: markup (`<b>`, Pango spans, Wesnoth's `<ref>dst=... text='...'</ref>`),
 accelerator markers (`_File`, `&File`), and format placeholders (`%s`, `%1$d`, `{name}`,
-`$unit.name`, `~a`, `<npcname>`). Markup and markers are stripped; a placeholder is removed
-only when both sides hold the same ones (as a multiset, positions ignored: `%2$s ... %1$s`
-matches `%s ... %s`), otherwise the pair is dropped, because guessing which German words
-stand where an English placeholder was would teach wrong alignments.
+`$unit.name`, `~a`, `<npcname>`). Markup and markers are stripped. Placeholders must match
+across the sides (as a multiset, positions ignored: `%2$s ... %1$s` matches `%s ... %s`), else
+the pair is dropped: guessing which German words stand where an English placeholder was would
+teach wrong alignments. Matching ones are removed where that leaves a whole sentence, at either
+end ("Loading %s..."); a pair with one between words ("fill the %s with water") is dropped by
+default, since removing it would teach sentences with holes (`CleanConfig.placeholders`).
 
 Then every source, the dictionary's sentences too, goes through the same filters, each drop
 counted by reason (`Cleaner`): a tab or newline inside a side (a multi-paragraph string that
-cannot be aligned line by line), empty sides, sides with no letters, untranslated strings
-(both sides the same once normalised), more than `max_words` words a side, a length ratio in
-characters outside [1/max_ratio, max_ratio] when the longer side has `ratio_min_chars` or more,
-pairs either of whose sides is a sentence of the held-out test or valid split, and exact
-duplicates (the first one is kept).
+cannot be aligned line by line), empty sides, sides with no letters, sides that are one token of
+code (`file_name`, `labels.txt`, `=SUM(A1:A3)`), text-table layout (dot leaders, rules, a
+leading `|`), untranslated strings (both sides the same once normalised), more than
+`max_words` words a side, a length ratio in characters outside [1/max_ratio, max_ratio] when
+the longer side has `ratio_min_chars` or more, pairs either of whose sides is a sentence of the
+held-out test or valid split, and exact duplicates (the first one is kept).
 
 The held-out match (`match_key`) normalises as the brief for the benchmark says: Unicode NFC,
 lower case, whitespace collapsed, final punctuation stripped, so "Time heals all wounds!" and
@@ -31,6 +34,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from ..core.errors import DataError
 
 # --- normalisation ---------------------------------------------------------------------------
 
@@ -60,11 +65,13 @@ _WML_ELEMENT = re.compile(r"<(\w+)>((?:\s*\w+=(?:'[^']*'|\S+?))+)\s*</\1>")
 _WML_TEXT = re.compile(r"\btext=(?:'([^']*)'|(\S+))")
 # Wesnoth menu items with an icon: "&icons/foo.png=Label" (the ampersand here is no accelerator)
 _ICON_PREFIX = re.compile(r"^&[^=\s]+\.(?:png|jpg|webp|gif)(?:~[^=]*)?=")
-MARKUP_TAGS = frozenset(
-    "a abbr b big blockquote body br code col color dd div dl dt em font format h1 h2 h3 h4 h5 h6 header "
-    "head hr html i img italic bold jump kbd li markup ol p pre q ref row s samp small span strike strong "
-    "sub sup table tbody td th tr tt u ul var good bad info neutral".split()
-)
+MARKUP_TAGS = frozenset({
+    "a", "abbr", "b", "bad", "big", "blockquote", "body", "bold", "br", "code", "col", "color", "dd", "div", "dl",
+    "dt", "em", "font", "format", "good", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header", "hr", "html", "i",
+    "img", "info", "italic", "jump", "kbd", "li", "markup", "neutral", "ol", "p", "pre", "q", "ref", "row", "s",
+    "samp", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody", "td", "th", "tr", "tt", "u", "ul",
+    "var"
+})  # formatting tags: HTML, Pango, Wesnoth help, Cataclysm colour tags
 _TAG = re.compile(r"</?([A-Za-z][\w:-]*)(?:\s[^<>]*)?/?>")
 
 
@@ -76,8 +83,9 @@ def _is_markup(name: str, text: str) -> bool:
 
 
 def strip_markup(s: str) -> str:
-    """Remove tags (keeping the text between them), Wesnoth help elements (keeping their `text`),
-    icon prefixes and HTML entities. Placeholder tags such as <npcname> are left in place."""
+    """Remove tags (keeping the text between them), Wesnoth help elements (keeping their `text`)
+    and icon prefixes. Placeholder tags such as <npcname> are left in place, and so are entities
+    (`clean_catalog_pair` unescapes them once accelerators are gone)."""
     s = _ICON_PREFIX.sub("", s)
 
     def wml(m: re.Match[str]) -> str:
@@ -95,19 +103,29 @@ def strip_markup(s: str) -> str:
 _ENTITY_AHEAD = r"(?![A-Za-z]+;|#\d+;|#x[0-9A-Fa-f]+;)"
 _AMP_ACCEL = re.compile(r"&" + _ENTITY_AHEAD + r"(?=[^\W_])")
 _IDENTIFIER = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)+$")
+_CODE_SIGIL = re.compile(r"[$%{}<>=/\\]")  # a word with one of these is code or a placeholder, not a label
 
 
-def strip_accelerators(s: str) -> str:
+def _underscore_word(s: str) -> str:
+    return next((w for w in s.split() if "_" in w), "")
+
+
+def strip_accelerators(s: str, other: str | None = None) -> str:
     """Remove keyboard accelerator markers: Qt/KDE/wx `&File` (`&&` is a literal ampersand,
     `&amp;` an entity), GTK `_File` or `Ö_ffnen`. An underscore is a marker only when it is the
-    string's only one, precedes a letter or digit, and its word is no lower-case identifier
-    (`file_name`)."""
+    string's only one, precedes a letter or digit, and its word is no code (`$local_version`).
+    With `other`, the translation of `s`, a word is code when `other` has the same word
+    (`file_name` is in both sides, `be_arbeiten` only in one); without it, when it looks like a
+    lower-case identifier. `_Word` is always a marker."""
     s = _AMP_ACCEL.sub("", s.replace("&&", "\0")).replace("\0", "&")
     if s.count("_") == 1:
         i = s.index("_")
         if i + 1 < len(s) and s[i + 1].isalnum():
-            word = next(w for w in s.split() if "_" in w)
-            if not _IDENTIFIER.match(word.strip(".,:;!?()\"'")):
+            word = _underscore_word(s)
+            bare = word.strip(".,:;!?()\"'")
+            code = not bare.startswith("_") and (  # a leading underscore is always a marker
+                word in other.split() if other is not None else bool(_IDENTIFIER.match(bare)))
+            if not (code or _CODE_SIGIL.search(word)):
                 s = s[:i] + s[i + 1:]
     return s
 
@@ -117,13 +135,14 @@ def strip_accelerators(s: str) -> str:
 _PLACEHOLDER = re.compile(
     r"%%"  # a literal percent sign, not a placeholder
     r"|%\(\w+\)[-+#0]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"  # python %(name)s
-    r"|%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|ll|I64|I32|[hlLqjzt])?[diouxXeEfFgGaAcsSpn]"  # printf
-    r"|%\d+"  # Qt / KDE %1
+    # printf, never after a digit ("70%ige" is German for "70-percent")
+    r"|(?<!\d)%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|ll|I64|I32|[hlLqjzt])?[diouxXeEfFgGaAcsSpn]"
+    r"|(?<!\d)%\d+"  # Qt / KDE %1
     r"|\{\{|\}\}"  # literal braces of a format string
     r"|\{(?:[A-Za-z_]\w*(?:\.\w+|\[\w+\])*|\d*)(?:![rsa])?(?::[^{}]*)?\}"  # python {name}, {0}, {}
     r"|\$\{[^}\s]+\}|\$[A-Za-z_][\w.]*(?:\[[^\]\s]*\][\w.]*)*\|?"  # shell/WML $var, ${var}, $unit.name|
     r"|~[aAsS]"  # Scheme (format) ~a
-    r"|<[A-Za-z_][\w-]*>"  # <npcname> (only when no markup: see _is_markup)
+    r"|<[A-Za-z_][\w-]*!?>"  # <npcname>, <swear!> (only when no markup: see _is_markup)
 )
 
 
@@ -132,7 +151,7 @@ def _placeholder_key(token: str, text: str) -> str | None:
     if token in ("%%", "{{", "}}"):
         return None
     if token.startswith("<"):
-        return None if _is_markup(token[1:-1], text) else token.lower()
+        return None if _is_markup(token[1:-1].rstrip("!"), text) else token.lower()
     if token.startswith("%("):
         return token[: token.index(")") + 1]
     if token.startswith("%"):
@@ -153,24 +172,38 @@ def find_placeholders(s: str) -> list[str]:
     return sorted(k for m in _PLACEHOLDER.finditer(s) if (k := _placeholder_key(m.group(0), s)) is not None)
 
 
-_EMPTY_QUOTES = re.compile(r"(?:''|\"\"|„“|“”|»«|«»|‚‘|‘’|‹›|›‹|\(\)|\[\])")
-_SPACE_BEFORE = re.compile(r"\s+([,.;:!?)\]»“”’])")
+_QUOTED_HOLE = re.compile(r"""(['"„“”»«‚‘’‹›(\[])\s*(?:\x01\s*)+(['"“”»«‘’‹›)\]])""")  # '%s', »%s«, (%d)
+_PERCENT_AFTER = re.compile(r"\x01 ?%")
+_SPACE_BEFORE = re.compile(r"\s+([,.;:!?)\]])")
 _LEADING_PUNCT = re.compile(r"^[\s,.;:!?\-–—/|]+")
 
 
 def remove_placeholders(s: str) -> str:
-    """`s` without its placeholders (`%%`, `{{`, `}}` become their literal character), quotes and
-    brackets left empty by that removed, and no space before punctuation."""
+    """`s` without its placeholders (`%%`, `{{`, `}}` become their literal character), with the
+    quotes or brackets around a removed one ('%s', »%s«, (%d)) and no space before punctuation."""
     def repl(m: re.Match[str]) -> str:
         tok = m.group(0)
         if tok in ("%%", "{{", "}}"):
             return tok[0]
-        return tok if _placeholder_key(tok, s) is None else " "
+        return tok if _placeholder_key(tok, s) is None else "\x01"
 
-    out = _PLACEHOLDER.sub(repl, s)
-    out = _EMPTY_QUOTES.sub(" ", _SPACE.sub(" ", out).replace("' '", "''").replace('" "', '""'))
+    out = _PERCENT_AFTER.sub("\x01", _PLACEHOLDER.sub(repl, s))  # "%d%%": the percent sign goes with the number
+    out = _QUOTED_HOLE.sub(" ", out).replace("\x01", " ")
     out = _SPACE_BEFORE.sub(r"\1", _SPACE.sub(" ", out))
     return _LEADING_PUNCT.sub("", out).strip()
+
+
+def placeholder_inside(s: str) -> bool:
+    """Whether a placeholder of `s` has words on both sides of it ("fill the %s with water"):
+    removing it would leave a hole in the sentence, where one at either end ("Loading %s...",
+    "%s: file not found") only shortens it."""
+    marked = _PLACEHOLDER.sub(lambda m: m.group(0) if _placeholder_key(m.group(0), s) is None else "\0", s)
+    start, end = 0, len(marked)
+    while start < end and (marked[start] == "\0" or not marked[start].isalnum()):
+        start += 1
+    while end > start and (marked[end - 1] == "\0" or not marked[end - 1].isalnum()):
+        end -= 1
+    return "\0" in marked[start:end]
 
 
 # --- pairs and filters -----------------------------------------------------------------------
@@ -197,6 +230,9 @@ class Pair:
         return f"{self.source}:{self.package}"
 
 
+PLACEHOLDER_MODES = ("edge", "remove", "drop")
+
+
 @dataclass(frozen=True)
 class CleanConfig:
     """The common filters' limits (every source goes through them)."""
@@ -204,20 +240,49 @@ class CleanConfig:
     max_words: int = 60
     max_ratio: float = 2.5
     ratio_min_chars: int = 15  # the ratio is checked when the longer side has at least this many characters
-    placeholders: str = "remove"  # "remove": strip matching placeholders; "drop": drop every pair that has one
+    # what becomes of a pair whose sides hold the same placeholders: "edge" removes them when none has
+    # words on both sides (else the pair is dropped: `placeholder_inside`), "remove" removes them
+    # wherever they are, "drop" drops every such pair
+    placeholders: str = "edge"
+
+    def __post_init__(self) -> None:
+        if self.placeholders not in PLACEHOLDER_MODES:
+            raise DataError(f"placeholders={self.placeholders!r}: choose one of {', '.join(PLACEHOLDER_MODES)}")
+        if self.max_ratio < 1 or self.max_words < 1:
+            raise DataError(f"max_ratio={self.max_ratio}, max_words={self.max_words}: both must be at least 1")
 
 
-def clean_catalog_pair(msgstr: str, msgid: str, placeholders: str = "remove") -> tuple[str, str] | str:
-    """A gettext (German msgstr, English msgid) with markup, accelerators and placeholders handled:
-    the cleaned (de, en), or the reason it is dropped (`placeholder_mismatch`, `placeholder`
-    when `placeholders="drop"`). Whitespace is left for `Cleaner` (a newline is a reason there)."""
-    de, en = (strip_accelerators(strip_markup(s)) for s in (msgstr, msgid))
+# In-string contexts (gettext's own `ctx\x04` is cut when the catalog is read): Wesnoth's
+# "race^Elves", Freeciv's "?plural:Abkhazians" and Gramps's "Filtering_on|Inverse Event".
+_STRING_CONTEXT = re.compile(r"^(?:[A-Za-z_][\w +]{0,30}\^|\?[\w][\w +-]{0,30}:|[A-Za-z_][\w ]{0,30}\|(?=\S))")
+
+
+def cut_context(msgid: str, msgstr: str) -> tuple[str, str]:
+    """(msgid, msgstr) without the msgid's in-string context prefix (cut from the msgstr too where
+    the translator copied it)."""
+    m = _STRING_CONTEXT.match(msgid)
+    if not m:
+        return msgid, msgstr
+    prefix = m.group(0)
+    return msgid[len(prefix):], msgstr.removeprefix(prefix)
+
+
+def clean_catalog_pair(msgstr: str, msgid: str, placeholders: str = "edge") -> tuple[str, str] | str:
+    """A gettext (German msgstr, English msgid) with in-string contexts cut (`cut_context`) and
+    markup, accelerators, placeholders and entities handled: the cleaned (de, en), or the reason
+    it is dropped (`placeholder_mismatch`; `placeholder_inside` or `placeholder` as `placeholders`
+    says, see `CleanConfig`). Whitespace is left to `Cleaner` (a newline is a reason there)."""
+    msgid, msgstr = cut_context(msgid.replace("~%", "\n"), msgstr.replace("~%", "\n"))  # Lisp ~% is a newline
+    de, en = strip_markup(msgstr), strip_markup(msgid)
+    de, en = strip_accelerators(de, en), strip_accelerators(en, de)
     pde, pen = find_placeholders(de), find_placeholders(en)
     if pde != pen:
         return "placeholder_mismatch"
     if pde:
         if placeholders == "drop":
             return "placeholder"
+        if placeholders == "edge" and (placeholder_inside(de) or placeholder_inside(en)):
+            return "placeholder_inside"
         de, en = remove_placeholders(de), remove_placeholders(en)
     return html.unescape(de), html.unescape(en)
 
@@ -252,12 +317,16 @@ class SourceCounts:
 
 
 _LETTER = re.compile(r"[^\W\d_]")
+# one token with a character of code in it: identifiers, paths, file and host names, formulas
+_LAYOUT = re.compile(r"(?:[.\-=_*~] ?){5,}|^\|")  # dot leaders and rules of a text table: ". . . . .", "-----"
+_CODE = re.compile(r"^(?=\S*(?:[_/\\@=<>{}\[\]]|\w\.\w))\S+$")
 _BAD_CHARS = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]")
 
 
 def check_pair(de: str, en: str, cfg: CleanConfig) -> tuple[str, str] | str:
     """The pair normalised, or the first common filter that drops it (leakage and duplicates are
     `Cleaner`'s, which holds the held-out set and what was kept)."""
+    de, en = de.strip(), en.strip()  # a newline at either end is layout, not a second paragraph
     if _BAD_CHARS.search(de) or _BAD_CHARS.search(en):
         return "tab_or_newline"
     de, en = normalize_text(de), normalize_text(en)
@@ -265,6 +334,10 @@ def check_pair(de: str, en: str, cfg: CleanConfig) -> tuple[str, str] | str:
         return "empty"
     if not (_LETTER.search(de) and _LETTER.search(en)):
         return "no_letters"
+    if _CODE.search(de) or _CODE.search(en):
+        return "code"
+    if _LAYOUT.search(de) or _LAYOUT.search(en):
+        return "layout"
     if match_key(de) == match_key(en):
         return "untranslated"
     if len(de.split()) > cfg.max_words or len(en.split()) > cfg.max_words:

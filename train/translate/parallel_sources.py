@@ -35,6 +35,7 @@ import random
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -257,7 +258,7 @@ def read_catalog(path: Path) -> list[tuple[str, str]]:
     plural entries as their singular (msgid, msgstr[0]), the others of a plural left out."""
     try:
         with path.open("rb") as f:
-            catalog = gettext.GNUTranslations(f)._catalog  # noqa: SLF001 (the public API hides the table)
+            catalog = gettext.GNUTranslations(f)._catalog  # the public API hides the table
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a readable gettext .mo file ({e})") from e
     out = []
@@ -274,7 +275,7 @@ def read_catalog(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def gettext_pairs(mo: Path, package: str, placeholders: str = "remove") -> Iterator[Pair]:
+def gettext_pairs(mo: Path, package: str, placeholders: str = "edge") -> Iterator[Pair]:
     """A German catalog's entries as `Pair`s (German msgstr, English msgid), cleaned of markup,
     accelerators and placeholders; `empty` (no msgstr) and placeholder drops marked."""
     for msgid, msgstr in read_catalog(mo):
@@ -310,26 +311,31 @@ def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
 def _unpack(deb: Path, root: Path, members: tuple[str, ...]) -> None:
     """Write the deb's files matching any of `members` (fnmatch on the tar name, `./usr/...`)
     under `root`, streamed from `dpkg-deb --fsys-tarfile` (nothing else is written)."""
-    import tarfile
-
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    tmp.mkdir(parents=True)
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for m in tar:
-            name = PurePosixPath(m.name)
-            if not m.isfile() or ".." in name.parts or not any(fnmatch.fnmatch(m.name, p) for p in members):
-                continue
-            dest = tmp.joinpath(*[p for p in name.parts if p not in (".", "/")])
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            src = tar.extractfile(m)
-            assert src is not None
-            dest.write_bytes(src.read())
-    if proc.wait() != 0:
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for m in tar:
+                name = PurePosixPath(m.name)
+                if not m.isfile() or ".." in name.parts or not any(fnmatch.fnmatch(m.name, p) for p in members):
+                    continue
+                dest = tmp.joinpath(*[p for p in name.parts if p not in (".", "/")])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(m)
+                assert src is not None
+                dest.write_bytes(src.read())
+    except tarfile.TarError as e:
+        raise DataError(f"{deb} could not be unpacked ({e}): delete it and run again") from e
+    finally:
+        proc.stdout.close()
+        rc = proc.wait()
+    if rc != 0:
         raise DataError(f"dpkg-deb could not read {deb}: delete it and run again")
     shutil.rmtree(root, ignore_errors=True)
-    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / ".members").write_text("\n".join(members) + "\n", encoding="utf-8")
     tmp.rename(root)
 
@@ -384,6 +390,9 @@ class BuildConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     gettext_packages: tuple[DebSource, ...] = GETTEXT_PACKAGES
     trans_path: Path = TRANS_SOURCE
+    # the held-out split's sizes: the benchmark is the default (only tests make smaller ones)
+    test: int = TEST_PAIRS
+    valid: int = VALID_PAIRS
 
 
 @dataclass(frozen=True)
@@ -401,6 +410,8 @@ class PackageInfo:
 
 @dataclass
 class BuildReport:
+    """What `build_corpus` wrote: split sizes, counts per package and per source, the packages."""
+
     out: Path
     splits: dict[str, int]
     counts: dict[str, SourceCounts]  # per `Pair.tag` (source:package)
@@ -427,7 +438,7 @@ def build_corpus(out: Path, cfg: BuildConfig, progress: Callable[[str], None] | 
                         f"choose from {','.join(SOURCES)}")
     if not cfg.trans_path.is_file():
         raise DataError(f"{cfg.trans_path} not found: the held-out split needs it; apt-get install {TRANS_PACKAGE}")
-    splits = split_held_out(extract_pairs(cfg.trans_path))
+    splits = split_held_out(extract_pairs(cfg.trans_path), cfg.test, cfg.valid, SPLIT_SEED)
     cleaner = Cleaner(cfg.clean, HeldOut(splits["test"] + splits["valid"]))
     packages: list[PackageInfo] = []
     if "trans" in cfg.sources:
@@ -438,6 +449,9 @@ def build_corpus(out: Path, cfg: BuildConfig, progress: Callable[[str], None] | 
     if "libreoffice" in cfg.sources:
         lo = {lang: fetch_deb(pkg, cfg.cache, (f"./{LIBREOFFICE_HELP}/*", "./usr/share/doc/*/copyright"))
               for lang, pkg in LIBREOFFICE_PACKAGES.items()}
+        if lo["en"].version != lo["de"].version:
+            raise DataError(f"{lo['en'].deb.name} and {lo['de'].deb.name} are different versions: delete the older "
+                            f"from {cfg.cache} (paragraph ids are only aligned within one version)")
         for lang, d in lo.items():
             packages.append(PackageInfo("libreoffice", d.package, d.version, LIBREOFFICE_LICENCE,
                                         f"LibreOffice help pages ({lang})", d.size, d.downloaded))
@@ -481,7 +495,7 @@ def _counts_json(report: BuildReport, cfg: BuildConfig) -> dict[str, object]:
     return {
         "splits": report.splits,
         "shuffle_seed": cfg.seed,
-        "held_out_split": {"test": TEST_PAIRS, "valid": VALID_PAIRS, "seed": SPLIT_SEED},
+        "held_out_split": {"test": cfg.test, "valid": cfg.valid, "seed": SPLIT_SEED},
         "clean": {k: getattr(cfg.clean, k) for k in ("max_words", "max_ratio", "ratio_min_chars", "placeholders")},
         "by_source": {k: _counts_dict(v) for k, v in report.by_source.items()},
         "by_package": {k: _counts_dict(v) for k, v in report.counts.items()},
@@ -496,21 +510,22 @@ def _reasons(c: SourceCounts) -> str:
 def sources_markdown(report: BuildReport, cfg: BuildConfig) -> str:
     """SOURCES.md: what each source gave, which packages (version, licence), what was dropped why."""
     mb = sum(p.deb_bytes for p in report.packages) / 1e6
+    licences = ", ".join(sorted({p.licence for p in report.packages}))
     lines = [
         "# German->English training corpus: sources",
         "",
-        "Built by `scripts/build_de_en_corpus.py` (logic: `edge_s2s.train.translate.parallel_sources` and "
-        "`parallel_clean`).",
+        ("Built by `scripts/build_de_en_corpus.py` (logic: `edge_s2s.train.translate.parallel_sources` and "
+         "`parallel_clean`)."),
         "",
-        f"- train.tsv: {report.splits['train']} pairs from {', '.join(cfg.sources)}, shuffled with seed {cfg.seed}; "
-        "train.source.txt names each line's `source:package`.",
-        f"- valid.tsv ({report.splits['valid']}) and test.tsv ({report.splits['test']}): the trans-de-en held-out "
-        f"split (seed {SPLIT_SEED}), byte-identical to scripts/prepare_de_en.py's. No train pair has a German or "
-        "English side equal to a test/valid side (NFC, lower case, whitespace collapsed, final punctuation "
-        "stripped): those are the `held_out` drops.",
-        f"- filters: at most {cfg.clean.max_words} words a side; length ratio within 1/{cfg.clean.max_ratio}.."
-        f"{cfg.clean.max_ratio} (characters) when the longer side has {cfg.clean.ratio_min_chars}+; placeholders: "
-        f"{cfg.clean.placeholders}.",
+        (f"- train.tsv: {report.splits['train']} pairs from {', '.join(cfg.sources)}, shuffled with seed {cfg.seed}; "
+         "train.source.txt names each line's `source:package`."),
+        (f"- valid.tsv ({report.splits['valid']}) and test.tsv ({report.splits['test']}): the trans-de-en held-out "
+         f"split (seed {SPLIT_SEED}), byte-identical to scripts/prepare_de_en.py's. No train pair has a German or "
+         "English side equal to a test/valid side (NFC, lower case, whitespace collapsed, final punctuation "
+         "stripped): those are the `held_out` drops."),
+        (f"- filters: at most {cfg.clean.max_words} words a side; length ratio within 1/{cfg.clean.max_ratio}.."
+         f"{cfg.clean.max_ratio} (characters) when the longer side has {cfg.clean.ratio_min_chars}+; placeholders: "
+         f"{cfg.clean.placeholders}."),
         f"- downloaded .deb files: {mb:.1f} MB in all (never installed).",
         "",
         "## Per source",
@@ -536,9 +551,9 @@ def sources_markdown(report: BuildReport, cfg: BuildConfig) -> str:
         "",
         "## Licences",
         "",
-        "Each package's full terms are in its /usr/share/doc/PACKAGE/copyright (unpacked under the cache "
-        "folder's root/PACKAGE_VERSION/). The corpus mixes GPL-2+, GPL-3+, LGPL-2.1+, MPL-2.0 and CC-BY-SA-3.0 "
-        "text: keep it, and anything redistributed from it, under terms that honour each.",
+        ("Each package's full terms are in its /usr/share/doc/PACKAGE/copyright (unpacked under the cache "
+         f"folder's root/PACKAGE_VERSION/). The corpus mixes text under {licences}: keep it, and anything "
+         "redistributed from it, under terms that honour each."),
         "",
     ]
     return "\n".join(lines)
