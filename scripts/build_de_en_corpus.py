@@ -5,6 +5,8 @@ Sources (choose with --sources; the logic and the package list with licences are
 `edge_s2s.train.translate.parallel_sources`, the cleaning in `parallel_clean`):
 
 - trans: the train split of the Ding dictionary's example sentences (trans-de-en, GPL-2+);
+- phrases: the same dictionary's multi-word phrases and collocations ("schwer zu kriegen" :: "hard to
+  come by"), from entries that hold no held-out example sentence;
 - libreoffice: LibreOffice's help pages in English and German, aligned by page and paragraph id
   (libreoffice-help-en-us, libreoffice-help-de, MPL-2.0);
 - gettext: German .mo catalogs of games and applications (Wesnoth, Cataclysm: DDA, Freeciv,

@@ -9,6 +9,8 @@ software whose text was translated by people, sentence by sentence:
   scripts/prepare_de_en.py has always read them (`extract_pairs`). Its seeded split
   (`split_held_out`) is the held-out benchmark: test and valid never change, and only its
   train part joins the big corpus.
+- `phrases`: the same dictionary's multi-word phrases and collocations (`phrase_pairs`), from
+  the entries that hold no held-out example sentence.
 - `libreoffice`: LibreOffice's help pages (`libreoffice-help-en-us`, `libreoffice-help-de`,
   MPL-2.0). Both languages are the same HTML pages, and each paragraph and heading carries the
   same id, so pairs are aligned by (page path, id), never by position. Hidden platform variants
@@ -107,6 +109,40 @@ def split_held_out(pairs: list[tuple[str, str]], test: int = TEST_PAIRS, valid: 
 def write_tsv(path: Path, rows: Iterable[tuple[str, str]]) -> None:
     """`german<TAB>english` lines, UTF-8, `\\n` line ends."""
     path.write_text("".join(f"{d}\t{e}\n" for d, e in rows), encoding="utf-8")
+
+
+_ANNOTATIONS = re.compile(r"\s*(\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>)")
+
+
+def _clean_phrase(s: str) -> str:
+    """A dictionary headword or phrase: grammar, field and usage marks, optional parts in
+    parentheses and synonyms in angle brackets dropped; the first of `; `-separated alternatives."""
+    return " ".join(_ANNOTATIONS.sub("", s.split("; ")[0]).split())
+
+
+def _is_example_sentence(d: str, e: str) -> bool:
+    """What `extract_pairs` takes as a full-sentence example (those belong to the `trans` source)."""
+    return bool(d[:1].isupper() and _SENTENCE_END.search(d) and _SENTENCE_END.search(e) and len(d.split()) >= 3)
+
+
+def phrase_pairs(path: Path, held_out: Iterable[tuple[str, str]]) -> Iterator[Pair]:
+    """The dictionary's multi-word phrases and collocations ("schwer zu kriegen" :: "hard to come by"),
+    which teach the idioms the example sentences use. An entry (one line) that holds a held-out test
+    or valid example gives nothing at all: its phrases would explain that very sentence."""
+    held = {d for d, _ in held_out}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("#") or "::" not in line:
+            continue
+        de, en = line.split("::", 1)
+        des, ens = de.split(" | "), en.split(" | ")
+        if len(des) != len(ens) or any(_clean(d) in held for d in des):
+            continue
+        for d, e in zip(des, ens):
+            if _is_example_sentence(_clean(d), _clean(e)):
+                continue
+            d, e = _clean_phrase(d), _clean_phrase(e)
+            if len(d.split()) >= 2 and e:
+                yield Pair(d, e, "phrases", TRANS_PACKAGE, f"{path}:{lineno}")
 
 
 def trans_pairs(train: Iterable[tuple[str, str]]) -> Iterator[Pair]:
@@ -377,7 +413,7 @@ def german_catalogs(root: Path) -> list[Path]:
 
 # --- the whole corpus ------------------------------------------------------------------------
 
-SOURCES = ("trans", "libreoffice", "gettext")
+SOURCES = ("trans", "phrases", "libreoffice", "gettext")
 
 
 @dataclass(frozen=True)
@@ -446,6 +482,12 @@ def build_corpus(out: Path, cfg: BuildConfig, progress: Callable[[str], None] | 
         cleaner.add_all(trans_pairs(splits["train"]))
         packages.append(PackageInfo("trans", TRANS_PACKAGE, installed_version(TRANS_PACKAGE), TRANS_LICENCE,
                                     "Ding dictionary example sentences (train split)"))
+    if "phrases" in cfg.sources:
+        before = len(cleaner.kept)
+        cleaner.add_all(phrase_pairs(cfg.trans_path, splits["test"] + splits["valid"]))
+        say(f"phrases: {len(cleaner.kept) - before} dictionary phrases kept")
+        packages.append(PackageInfo("phrases", TRANS_PACKAGE, installed_version(TRANS_PACKAGE), TRANS_LICENCE,
+                                    "Ding dictionary multi-word phrases (entries without a held-out example)"))
     if "libreoffice" in cfg.sources:
         lo = {lang: fetch_deb(pkg, cfg.cache, (f"./{LIBREOFFICE_HELP}/*", "./usr/share/doc/*/copyright"))
               for lang, pkg in LIBREOFFICE_PACKAGES.items()}

@@ -279,6 +279,24 @@ def test_trans_extract_and_split(tmp_path):
     assert ps.split_held_out(pairs, test=5, valid=3, seed=8) != splits
 
 
+def test_dictionary_phrases_skip_sentences_single_words_and_held_out_entries(tmp_path):
+    lines = ["Mauerblümchen {n} | ein Mauerblümchen sein | Sie ist ein Mauerblümchen. :: wallflower | to be mousy | "
+             "She is mousy.",
+             "Zeit {f} | schwer zu kriegen [ugs.] (sein) | Das ist hier so. :: time | hard to come by; scarce | "
+             "That is how it is here.",
+             "etw. genießen <Essen> | etw. sehr genießen :: to relish sth. | to relish sth. greatly",
+             "a | b :: only one"]
+    path = tmp_path / "de-en"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    held = [("Sie ist ein Mauerblümchen.", "She is mousy.")]
+    got = [(p.de, p.en) for p in ps.phrase_pairs(path, held)]
+    # the first entry holds a held-out example: none of its phrases may teach it
+    assert got == [("schwer zu kriegen", "hard to come by"), ("etw. genießen", "to relish sth."),
+                   ("etw. sehr genießen", "to relish sth. greatly")]
+    assert {p.source for p in ps.phrase_pairs(path, [])} == {"phrases"}
+    assert ("ein Mauerblümchen sein", "to be mousy") in [(p.de, p.en) for p in ps.phrase_pairs(path, [])]
+
+
 # --- the whole build, from fake .deb files in the cache ---------------------------------------
 
 NEED_DPKG = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is needed to build the fake .debs")
@@ -374,4 +392,4 @@ def test_the_held_out_benchmark_is_unchanged():
 
 def test_script_help_names_the_sources():
     out = subprocess.run(["python", str(SCRIPT), "--help"], capture_output=True, text=True, check=True).stdout
-    assert "--sources" in out and "trans,libreoffice,gettext" in out
+    assert "--sources" in out and "trans,phrases,libreoffice,gettext" in out
