@@ -23,7 +23,7 @@ from .common import (
 )
 
 
-def _load(bundle: Path, provider: str, threads: int):
+def _load(bundle: Path | None, provider: str, threads: int):
     from ..runtime.tasks.seq2seq import Seq2Seq
 
     return Seq2Seq.load(bundle, provider=provider, threads=threads)
@@ -47,7 +47,8 @@ def _result_json(source: str, r: Result, with_attention: bool) -> dict:
 
 
 def translate(
-    bundle: BundleOpt,
+    bundle: Annotated[Path | None, typer.Option("--bundle", "-b", help="Translation bundle (default: the German->"
+                                                "English model shipped with edge-s2s).")] = None,
     texts: Annotated[list[str] | None, typer.Argument(help="Sentences to translate; none = one per line on stdin.")] = None,
     beam: Annotated[int, typer.Option(help="Beam size (1 = greedy).")] = 1,
     n_best: Annotated[int, typer.Option("--n-best", help="Hypotheses to print per input (beam search).")] = 1,
@@ -73,7 +74,8 @@ def translate(
     provider: ProviderOpt = "cpu",
     threads: ThreadsOpt = 0,
 ) -> None:
-    """Translate sentences with a bundle (arguments, or one per line on stdin)."""
+    """Translate sentences (arguments, or one per line on stdin) with the default German->English model or
+    --bundle."""
     search = search_from_options(beam, n_best, length_penalty, sample, temperature, top_k, top_p, seed,
                                  repetition_penalty, no_repeat_ngram)
     sources = read_lines(texts)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Bundle
-from ..errors import EdgeS2SError, InputError, int_option
+from ..bundle import Bundle, shipped_bundle
+from ..errors import BundleError, EdgeS2SError, InputError, int_option
 from ..loop_common import Timings, check_decode
 from ..manifest import MAX_LENGTH_CEILING, Manifest, wrong_task
 from ..results import Hypothesis, RawHypothesis, Result, TokenEvent
@@ -57,10 +57,16 @@ class Seq2Seq:
         self._max_source = int(pre.get("max_source_length", 10**9))
 
     @classmethod
-    def load(cls, path: str | Path, provider: str = "cpu", threads: int = 0, optimization: str = "all",
+    def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",
              loop: str = "compiled") -> Seq2Seq:
-        """Load and check a bundle; provider "cpu", "cuda" or "auto"; threads 0 = the thread policy
-        (min(cores, 4), no spinning: runtime/session.py)."""
+        """Load and check a bundle; no path = the German->English translator shipped with edge-s2s.
+        provider "cpu", "cuda" or "auto"; threads 0 = the thread policy (min(cores, 4), no spinning:
+        runtime/session.py)."""
+        if path is None:
+            path = shipped_bundle("translator")
+            if not (path / "manifest.json").is_file():
+                raise BundleError(f"the default translator is not installed at {path}: reinstall edge-s2s, or pass "
+                                  "--bundle with a bundle from `edge-s2s export`")
         return cls(Bundle.load(path, provider=provider, threads=threads, optimization=optimization), loop=loop)
 
     @property

@@ -23,6 +23,7 @@ import torch
 from ...runtime.search import Greedy
 from ...runtime.text import Vocab
 from ..core.checkpoint import LAST, atomic_write_bytes
+from ..core.distributed import world_from_env
 from ..core.epochs import TaskHooks, run_epochs
 from ..core.errors import RunError
 from ..core.run_dir import CONFIG_FILE, TOKENS_FILE, resumed_config, seed_everything, write_json
@@ -92,6 +93,10 @@ def train_translator(cfg: TrainConfig, resume: bool = False, progress: bool = Tr
         val_text = "".join(f"{p.source}\t{p.target}\n" for p in data.val)
         atomic_write_bytes(run / VAL_FILE, val_text.encode("utf-8"))
 
+    if world_from_env() and (cfg.lr_decay != 1.0 or cfg.patience):
+        # only rank 0 evaluates, so the ranks could not agree on a learning rate or on stopping
+        raise RunError("--lr-decay and --patience follow validation, which only the first process runs: "
+                       "under torchrun leave them at 1 and 0 (fixed schedule)")
     device = torch.device(cfg.device)
     seed_everything(cfg.seed)
     model = build_model(cfg, len(vocab)).to(device)
