@@ -143,6 +143,8 @@ def translate(
     subword_type: Annotated[str, typer.Option(help="With --tokenizer sentencepiece: unigram or bpe.")] = "unigram",
     lowercase: Annotated[bool, typer.Option("--lowercase/--keep-case", help="Lower-case text before tokenizing "
                                                                           "(--keep-case: output keeps its capitals).")] = True,
+    init_state: Annotated[str, typer.Option(help="The attention decoder's first state: learned (one vector) or "
+                                                 "encoder (from the encoder's final states).")] = "learned",
     feed_attention: Annotated[bool, typer.Option("--feed-attention", help="Luong input feeding: each step also "
                                                                           "reads the previous attentional vector.")] = False,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the training loss (0 = off; 0.1 is "
@@ -176,7 +178,7 @@ def translate(
                               att_dim=att_dim, dropout=dropout, decoder=decoder, ntm_width=ntm_width,
                               ntm_read_heads=ntm_read_heads, ntm_write_heads=ntm_write_heads,
                               input_feed="distribution" if feed == "distribution" else "token",
-                              feed_attention=feed_attention),
+                              feed_attention=feed_attention, init_state=init_state),
             feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,

@@ -30,8 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SEARCHES = ("greedy", "beam 5")
 
 
-def label(model: str, attention: str) -> str:
-    return {"none": "no attention (last encoder state)", "ntm": "NTM decoder"}.get(model, f"attention ({attention})")
+def run_name(model: str, attention: str, seed: int, init: str) -> str:
+    if model != "attention":
+        return f"{model}-s{seed}"
+    return f"{model}-{attention}-s{seed}" + ("-z0" if init == "learned" else "")
+
+
+def label(model: str, attention: str, init: str = "encoder") -> str:
+    if model == "attention":
+        return f"attention ({attention}" + (", learned z0 instead of the encoder's state)" if init == "learned" else ")")
+    return {"none": "no attention (last encoder state)", "ntm": "NTM decoder"}[model]
 
 
 def train_and_score(args, model: str, attention: str, seed: int, sources: list[str], refs: list[str]) -> dict:
@@ -41,14 +49,14 @@ def train_and_score(args, model: str, attention: str, seed: int, sources: list[s
     from edge_s2s.train import ModelConfig, TrainConfig, train_translator
     from edge_s2s.train.translate.decode import bleu
 
-    name = f"{model}-{attention}-s{seed}" if model == "attention" else f"{model}-s{seed}"
+    name = run_name(model, attention, seed, args.init)
     run_dir, bundle = args.work / f"run-{name}", args.work / f"bundle-{name}"
     cfg = TrainConfig(
         data=str(args.data / "train.tsv"), val_file=str(args.data / "valid.tsv"), out_dir=str(run_dir),
         model=ModelConfig(emb_dim=args.emb, enc_hidden=args.enc, dec_hidden=2 * args.enc,
                           attention=attention if model == "attention" else "none", att_dim=args.enc,
                           dropout=args.dropout, decoder="ntm" if model == "ntm" else "lstm", ntm_width=args.enc,
-                          feed_attention=model == "attention"),
+                          feed_attention=model == "attention", init_state=args.init),
         epochs=args.epochs, batch_size=64, lr=args.lr, seed=seed, tokenizer=args.tokenizer,
         subword_vocab_size=args.vocab, lowercase=False, label_smoothing=0.1, val_bleu_max=300, select_by="bleu",
         max_source_length=60, max_target_length=60, vocab_min_count=2,
@@ -59,6 +67,7 @@ def train_and_score(args, model: str, attention: str, seed: int, sources: list[s
     export_bundle(run_dir, bundle)
     rt = Seq2Seq.load(bundle, threads=args.threads)
     row = {"name": name, "model": model, "attention": attention if model == "attention" else "none", "seed": seed,
+           "init": args.init if model == "attention" else "encoder",
            "epochs": args.epochs, "train_seconds": round(train_s, 1),
            "best_val_bleu": max(m.get("val_bleu") or 0 for m in read_metrics(run_dir))}
     for sname, search in zip(SEARCHES, (Greedy(), Beam(size=5))):
@@ -75,7 +84,7 @@ def train_and_score(args, model: str, attention: str, seed: int, sources: list[s
 def table(rows: list[dict]) -> str:
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(label(r["model"], r["attention"]), []).append(r)
+        groups.setdefault(label(r["model"], r["attention"], r.get("init", "encoder")), []).append(r)
 
     def cell(vals: list[float]) -> str:
         if len(vals) == 1:
@@ -99,6 +108,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--models", default="attention,none,ntm", help="attention, none (no attention), ntm")
     ap.add_argument("--attentions", default="general", help="match functions for the attention model")
+    ap.add_argument("--init", default="encoder", choices=("encoder", "learned"),
+                    help="the attention decoder's first state (the other two models start from the encoder)")
     ap.add_argument("--tokenizer", default="sentencepiece")
     ap.add_argument("--vocab", type=int, default=8000, help="subword vocabulary size")
     ap.add_argument("--emb", type=int, default=128)
@@ -127,11 +138,11 @@ def main() -> None:
         for ln in done_file.read_text(encoding="utf-8").splitlines():
             r = json.loads(ln)
             done[r["name"]] = r
-    rows = []
+    rows = [r for r in done.values() if r.get("init") == "learned"]  # the ablation, when it was run
     for seed in (int(s) for s in args.seeds.split(",")):
         for model in args.models.split(","):
             for attention in (args.attentions.split(",") if model == "attention" else ["none"]):
-                name = f"{model}-{attention}-s{seed}" if model == "attention" else f"{model}-s{seed}"
+                name = run_name(model, attention, seed, args.init)
                 if name not in done:
                     row = train_and_score(args, model, attention, seed, sources, refs)
                     with open(done_file, "a", encoding="utf-8") as f:

@@ -9,7 +9,8 @@ as the default model (what `edge-s2s translate "Wie spät ist es?"` and `Transla
 1. Data: --data holds train.tsv (every offline source), valid.tsv and test.tsv (the untouched trans-de-en
    splits). Training reads train.tsv and picks best.pt on valid.tsv (greedy BLEU of 300 sentences).
 2. The recipe (train/translate): a shared SentencePiece unigram vocabulary learnt from train.tsv, a
-   bidirectional LSTM encoder, an LSTM decoder with general attention and Luong input feeding, dropout,
+   bidirectional LSTM encoder, an LSTM decoder with general attention, Luong input feeding and its first
+   state from the encoder's final states, dropout,
    label smoothing 0.1, Adam with the rate halved after an epoch without validation gain, early stopping.
 3. Export fp32 (parity with PyTorch proved) and int8 (dynamic weights; golden cases from the int8 graphs).
    Both are scored through the runtime on valid.tsv (greedy: this chooses) and on test.tsv (greedy and
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(
         data=str(args.data / "train.tsv"), val_file=str(args.data / "valid.tsv"), out_dir=str(run),
         model=ModelConfig(emb_dim=args.emb, enc_hidden=args.enc, dec_hidden=args.dec, attention="general",
-                          att_dim=args.dec, dropout=args.dropout, feed_attention=True),
+                          att_dim=args.dec, dropout=args.dropout, feed_attention=True, init_state="encoder"),
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         tokenizer="sentencepiece", subword_vocab_size=args.vocab, lowercase=False, label_smoothing=0.1,
         lr_decay=0.5, patience=3, select_by="bleu", val_bleu_max=300, max_source_length=args.max_length,

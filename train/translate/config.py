@@ -13,6 +13,7 @@ from ..core.config import config_from_dict
 from ..methods.exposure import INPUT_FEEDS, FeedConfig, check_feed, feed_from
 
 TOKENIZERS = ("word", "sentencepiece")
+INIT_STATES = ("learned", "encoder")
 SUBWORD_TYPES = ("unigram", "bpe")
 SELECT_BY = ("loss", "bleu")
 ATTENTIONS = ("dot", "general", "additive", "cosine", "none")
@@ -41,6 +42,9 @@ class ModelConfig:
     feed_attention: Luong et al. 2015's input feeding (section 3.3): the previous step's attentional
       vector tanh(W [z; context]) is also fed to the LSTM, carried as `state.att_feed` [N, dec_hidden],
       so each step knows what the last one attended to and produced.
+    init_state: the attention decoder's first state: "learned" (one vector z0 for every sentence) or
+      "encoder" (tanh of a projection of the encoder's final states, Bahdanau et al. 2015 A.2.2).
+      The no-attention model and the NTM decoder always start from the encoder.
     """
 
     emb_dim: int = 64
@@ -55,8 +59,11 @@ class ModelConfig:
     ntm_write_heads: int = 1
     input_feed: str = "token"
     feed_attention: bool = False
+    init_state: str = "learned"
 
     def __post_init__(self) -> None:
+        if self.init_state not in INIT_STATES:
+            raise ValueError(f"ModelConfig.init_state must be one of {', '.join(INIT_STATES)}, got {self.init_state!r}")
         if not isinstance(self.feed_attention, bool):
             raise ValueError(f"ModelConfig.feed_attention must be true or false, got {self.feed_attention!r}")
         if self.feed_attention and self.decoder != "lstm":

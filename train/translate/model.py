@@ -16,7 +16,9 @@ Decoder step (notes: "attention-based model"), with z the decoder state before t
     context = sum_i alpha_i * memory_i
     z', c'  = LSTM([embedding(previous token); context], (z, c))
     logits  = V tanh(W [z'; context])
-The initial z0 is a learned vector. With attention="none" the decoder starts from the
+The initial z0 is a learned vector, or (init_state="encoder", Bahdanau et al. 2015, appendix A.2.2)
+tanh(W [forward LSTM at the last token; backward LSTM at the first]), so the first query already
+knows the sentence. With attention="none" the decoder starts from the
 encoder's final states and reads that final vector (memory [B, 1, D]) at every step.
 
 With input_feed="distribution" (the notes' "better idea?", train/methods/exposure.py) the embedding
@@ -49,7 +51,10 @@ class Translator(DecoderContract, nn.Module):
         self.attention = cfg.attention != "none"
         if self.attention:
             self.match = make_match(cfg.attention, D, H, cfg.att_dim)
-            self.z0 = nn.Parameter(torch.randn(H) * 0.1)
+            if cfg.init_state == "encoder":
+                self.init_h = nn.Linear(D, H)
+            else:
+                self.z0 = nn.Parameter(torch.randn(H) * 0.1)
         else:
             self.init_h = nn.Linear(D, H)
         # Decoder LSTM cell from plain Linear layers (the step graph stays plain ops).
@@ -147,7 +152,10 @@ class Translator(DecoderContract, nn.Module):
             out["memory"] = memory
             out["memory_key"] = self.match.key(memory)
             out["memory_mask"] = mask
-            out["state.h"] = self.z0.unsqueeze(0).expand(src.size(0), -1)  # [B, H]: z0 for every item
+            if self.cfg.init_state == "encoder":
+                out["state.h"] = torch.tanh(self.init_h(self.final_states(fwd, bwd, src_lengths)[:, 0]))
+            else:
+                out["state.h"] = self.z0.unsqueeze(0).expand(src.size(0), -1)  # [B, H]: z0 for every item
         else:
             memory = self.final_states(fwd, bwd, src_lengths)  # [B, 1, D]
             out["memory"] = memory

@@ -126,7 +126,8 @@ def test_subword_run_exports_a_bundle_that_translates_and_verifies(parallel_tsv,
     cfg = tiny_config(parallel_tsv, tmp_path / "run", tokenizer="sentencepiece", subword_vocab_size=200,
                       lowercase=False, max_source_length=80, max_target_length=80, epochs=2, val_bleu_max=4,
                       select_by="bleu", label_smoothing=0.1, model=ModelConfig(16, 16, 32, "general", 16,
-                                                                                 feed_attention=True))
+                                                                                 feed_attention=True,
+                                                                                 init_state="encoder"))
     run = train_translator(cfg, progress=False)
     assert (run / "sentencepiece.model").is_file()
     report = export_bundle(run, tmp_path / "bundle")
@@ -165,15 +166,18 @@ def test_label_smoothing_is_the_mixture_it_claims():
     assert float(smooth) != pytest.approx(float(nll))
 
 
-def test_input_feeding_step_equals_teacher_forcing():
+@pytest.mark.parametrize("init_state", ["learned", "encoder"])
+def test_input_feeding_step_equals_teacher_forcing(init_state):
     torch.manual_seed(1)
-    model = Translator(ModelConfig(8, 8, 16, "additive", 8, feed_attention=True), 12).eval()
+    model = Translator(ModelConfig(8, 8, 16, "additive", 8, feed_attention=True, init_state=init_state), 12).eval()
     assert "att_feed" in [s.name for s in model.state_specs()]
     src, lengths = torch.tensor([[5, 6, 3], [7, 3, 0]]), torch.tensor([3, 2])
     tgt_in = torch.tensor([[2, 8, 9], [2, 10, 0]])
     with torch.no_grad():
         lp, _ = model(src, lengths, tgt_in)
         enc = model.encode(src, lengths)
+        # a learned z0 is the same for every sentence; from the encoder it depends on the sentence
+        assert torch.equal(enc["state.h"][0], enc["state.h"][1]) == (init_state == "learned")
         states = model.initial_states(enc)
         rows = torch.arange(2)
         for t in range(3):
