@@ -39,7 +39,7 @@ class SubwordText:
         sp = _processor()
         try:
             sp.LoadFromSerializedProto(model)
-        except Exception as e:  # sentencepiece raises RuntimeError/OSError with its own text
+        except (RuntimeError, OSError, ValueError, TypeError) as e:  # SentencePiece's own words for a bad proto
             raise BundleError(f"{source} is not a SentencePiece model ({str(e).splitlines()[0][:80]}): {FIX}") from None
         n = sp.GetPieceSize()
         if n != len(vocab):

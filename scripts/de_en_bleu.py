@@ -91,8 +91,8 @@ def table(rows: list[dict]) -> str:
             return f"{vals[0]:.2f}"
         return f"{statistics.mean(vals):.2f} ± {statistics.stdev(vals):.2f}"
 
-    out = ["| model | seeds | greedy BLEU | beam-5 BLEU | best validation BLEU (greedy, 300 sentences) | "
-           "train minutes (mean) |", "|---|---|---|---|---|---|"]
+    out = [("| model | seeds | greedy BLEU | beam-5 BLEU | best validation BLEU (greedy, 300 sentences) | "
+            "train minutes (mean) |"), "|---|---|---|---|---|---|"]
     for name, rs in groups.items():
         out.append(f"| {name} | {', '.join(str(r['seed']) for r in rs)} | {cell([r['greedy'] for r in rs])} | "
                    f"{cell([r['beam 5'] for r in rs])} | {cell([r['best_val_bleu'] for r in rs])} | "

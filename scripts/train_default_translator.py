@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -83,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--int8-tolerance", type=float, default=0.5, help="largest validation BLEU loss accepted for int8")
+    ap.add_argument("--checkpoint", default="best", choices=("best", "last", "choose"),
+                    help="what to export: best.pt, last.pt, or the one with the higher validation BLEU")
+    ap.add_argument("--no-train", action="store_true", help="export, score and ship the run as it stands")
     ap.add_argument("--no-ship", action="store_true", help="measure only; leave --out alone")
     args = ap.parse_args(argv)
 
@@ -115,15 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"])
         saved.epochs, saved.max_steps = args.epochs, args.max_steps  # the schedule may be lengthened
         cfg = saved
-    train_translator(cfg, resume=resume, progress=sys.stderr.isatty())
+    if not args.no_train:
+        train_translator(cfg, resume=resume, progress=sys.stderr.isatty())
     train_s = time.time() - t0
 
     bundles = args.work / "bundles"
-    variants = {"fp32": export_bundle(run, bundles / "fp32").bundle,
-                "int8": export_bundle(run, bundles / "int8", int8=True).bundle}
     val, test = read_pairs(args.data / "valid.tsv"), read_pairs(args.data / "test.tsv")
     greedy, both = {"greedy": Greedy()}, {"greedy": Greedy(), "beam5": Beam(size=5)}
     results: dict = {"run": str(run), "train_seconds_this_session": round(train_s), "variants": {}}
+    checkpoint = args.checkpoint
+    if checkpoint == "choose":  # a run stopped inside an epoch: best.pt (an epoch end) or the later last.pt
+        picks = {}
+        for ck in ("best", "last"):
+            b = export_bundle(run, bundles / f"pick-{ck}", checkpoint=ck, parity=False, golden=0).bundle
+            picks[ck] = score(b, val, greedy, args.threads)["greedy"]["bleu"]
+        checkpoint = max(picks, key=picks.get)
+        results["checkpoint_choice"] = {"validation_bleu": picks, "chosen": checkpoint}
+        print(f"checkpoint: {checkpoint} (validation BLEU {picks})", flush=True)
+    variants = {"fp32": export_bundle(run, bundles / "fp32", checkpoint=checkpoint).bundle,
+                "int8": export_bundle(run, bundles / "int8", checkpoint=checkpoint, int8=True).bundle}
     for name, path in variants.items():
         r = {"bytes": bundle_bytes(path), "val": score(path, val, greedy, args.threads)["greedy"],
              "test": score(path, test, both, args.threads)}
@@ -145,25 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_ship:
         return 0
 
-    from edge_s2s.export.bundle_writer import write_manifest
+    from edge_s2s.export.bundle_writer import staged_bundle, write_manifest
     from edge_s2s.runtime.manifest import Manifest
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.ship-", dir=str(args.out.parent)))
-    try:
-        ship = staging / "bundle"
-        shutil.copytree(variants[chosen], ship)
+    # the chosen bundle with its test score replaces --out in one rename (the old one or the new one is
+    # there at every instant: export's staged_bundle)
+    with staged_bundle(args.out) as ship:
+        for f in variants[chosen].iterdir():
+            if f.is_file():
+                shutil.copyfile(f, ship / f.name)
         manifest = Manifest.load(ship)
         test_scores = {k: {"bleu": v["bleu"]} for k, v in results["variants"][chosen]["test"].items()}
         write_manifest(ship, manifest, {**manifest.metrics, "test": test_scores,
-                                        "test_split": f"{args.data / 'test.tsv'} (1,000 trans-de-en pairs, "
+                                        "test_split": "data/de-en-big/test.tsv (the 1,000 trans-de-en test pairs, "
                                                       "never trained on or used to choose)"})
-        old = staging / "old"
-        if args.out.exists():
-            os.replace(args.out, old)
-        os.replace(ship, args.out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     print(f"shipped -> {args.out} ({bundle_bytes(args.out) / 1e6:.2f} MB)")
     return 0
 

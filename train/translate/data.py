@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ...runtime.errors import BundleError
 from ...runtime.subwords import SubwordText
 from ...runtime.text import Vocab, WordText, tokenize
 from ..core.errors import DataError
@@ -125,7 +126,7 @@ def _load_subword_dataset(cfg: TrainConfig, vocab: Vocab | None, model: bytes | 
     vocab = vocab or vocab_of(model)
     try:
         text = SubwordText(model, vocab, cfg.lowercase)
-    except Exception as e:  # a resumed run whose tokens.txt and model disagree
+    except BundleError as e:  # a resumed run whose tokens.txt and model disagree
         raise DataError(f"the run's SentencePiece model does not fit its tokens.txt: {e}") from None
 
     def cut(ps: list[Pair]) -> list[Pair]:
