@@ -42,6 +42,17 @@ def _generate_with_progress(model, sources: list[str], search, batch_size: int, 
     return out
 
 
+def _warn_cut(results: list[Result], limit: int) -> None:
+    """One stderr line per translation that stopped at the output limit before the model ended it
+    (never a silently cut answer; stdout keeps one line per input)."""
+    from ..runtime.tools.trace import hypothesis_finished
+
+    for i, r in enumerate(results, 1):
+        if r.hypotheses and not hypothesis_finished(r.hypotheses[0]):
+            typer.echo(f"warning: input {i}: the translation stopped at the limit of {limit} tokens before the model "
+                       "ended it: raise --max-length, or split the input into shorter sentences", err=True)
+
+
 def _result_json(source: str, r: Result, with_attention: bool) -> dict:
     return {"source": source, "hypotheses": [hypothesis_json(h, with_attention) for h in r.hypotheses]}
 
@@ -118,6 +129,7 @@ def translate(
                 typer.echo(f"{h.score:.4f}\t{h.text}")
         else:
             typer.echo(r.text)
+    _warn_cut(results, max_length or model.manifest.max_length)
     if trace is not None:
         from ..runtime.tools.trace import hypothesis_finished, save_trace, trace_translation
 

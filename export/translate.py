@@ -78,13 +78,15 @@ def _held_out(run: Path, text: WordText | SubwordText, cfg: TrainConfig, n: int)
 
 
 def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best", int8: bool = False,
-                  parity: bool = True, golden: int = 3, max_length: int | None = None) -> ExportReport:
+                  parity: bool = True, golden: int = 3, max_length: int | None = None,
+                  max_source_length: int | None = None) -> ExportReport:
     """Export a training run as a bundle directory; returns what was written and proved.
 
     checkpoint: "best", "last" or a checkpoint path. int8: dynamic int8 quantisation of
     both graphs (parity is then measured and reported, not enforced). golden: how many
     held-out sources go to golden.json (each decoded greedy and beam-5 by PyTorch).
     max_length: most output tokens (end token included); default the training limit + 1.
+    max_source_length: most source tokens (end token included); default 4 x the training limit + 1.
     """
     run = Path(run_dir)
     out = Path(out_dir)
@@ -102,7 +104,9 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
                 export_graphs(model, tmp)
         enc_path, step_path = tmp / mf.ENCODER_FILE, tmp / mf.STEP_FILE
         vocab.save(tmp / mf.TOKENS_FILE)
-        preprocessing = {"type": "text", "lowercase": cfg.lowercase, "max_source_length": cfg.max_source_length + 1}
+        # the encoder reads any length; sentences longer than training's filter are allowed up to 4x it
+        preprocessing = {"type": "text", "lowercase": cfg.lowercase,
+                         "max_source_length": max_source_length or 4 * cfg.max_source_length + 1}
         if cfg.tokenizer == "sentencepiece":  # the model travels in the bundle; its sha256 goes in manifest.files
             shutil.copyfile(run / SUBWORD_MODEL_FILE, tmp / SUBWORD_MODEL_FILE)
             preprocessing.update(tokenizer="sentencepiece", sentencepiece_model=SUBWORD_MODEL_FILE)

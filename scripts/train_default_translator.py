@@ -134,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = max(picks, key=picks.get)
         results["checkpoint_choice"] = {"validation_bleu": picks, "chosen": checkpoint}
         print(f"checkpoint: {checkpoint} (validation BLEU {picks})", flush=True)
-    variants = {"fp32": export_bundle(run, bundles / "fp32", checkpoint=checkpoint).bundle,
-                "int8": export_bundle(run, bundles / "int8", checkpoint=checkpoint, int8=True).bundle}
+    # limits for users: sources up to 4x the training filter, outputs up to 3x (a cut output is a warning)
+    lim = dict(max_source_length=4 * args.max_length + 1, max_length=3 * args.max_length + 1)
+    variants = {"fp32": export_bundle(run, bundles / "fp32", checkpoint=checkpoint, **lim).bundle,
+                "int8": export_bundle(run, bundles / "int8", checkpoint=checkpoint, int8=True, **lim).bundle}
     for name, path in variants.items():
         r = {"bytes": bundle_bytes(path), "val": score(path, val, greedy, args.threads)["greedy"],
              "test": score(path, test, both, args.threads)}
