@@ -149,6 +149,8 @@ class Plateau:
             group["lr"] = self.lr
 
     def end_epoch(self, metrics: dict) -> bool:
+        if "val_loss" not in metrics:  # a torchrun rank other than 0 does not evaluate (and has no schedule)
+            return False
         score = self.score(metrics)
         if score > self.best:
             self.best, self.bad_epochs = score, 0
