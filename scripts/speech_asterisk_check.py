@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from results_out import add_write_docs, results_dir  # noqa: E402
-from speech_compare import _pairs  # noqa: E402
+from speech_compare import bundles_or_shipped  # noqa: E402
 from speech_table import SEARCHES, error_rates  # noqa: E402
 
 from edge_s2s.runtime.errors import EdgeS2SError  # noqa: E402
-from edge_s2s.runtime.tasks.transcriber import Transcriber, default_transcriber_path  # noqa: E402
+from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
 from edge_s2s.train.speech.data import (  # noqa: E402
     DigitUtterance,
     FsddIndex,
@@ -275,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "--write-docs)")
     add_write_docs(ap)
     a = ap.parse_args(argv)
-    bundles = _pairs(a.bundle, "bundle") if a.bundle else [("shipped", default_transcriber_path())]
-    for label, path in bundles:
-        if not (path / "manifest.json").is_file():
-            sys.exit(f"error: --bundle {label}={path}: no bundle there (no manifest.json)")
+    bundles = bundles_or_shipped(a.bundle)
     if a.per_bucket < 1:
         sys.exit(f"error: --per-bucket must be >= 1, got {a.per_bucket}")
     out = a.out or results_dir(a) / "speech-asterisk.md"

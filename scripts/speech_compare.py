@@ -39,6 +39,17 @@ def _pairs(values: list[str], what: str) -> list[tuple[str, Path]]:
     return out
 
 
+def bundles_or_shipped(values: list[str]) -> list[tuple[str, Path]]:
+    """--bundle LABEL=PATH values (each must hold a manifest.json), or the shipped transcriber."""
+    from edge_s2s.runtime.tasks.transcriber import default_transcriber_path
+
+    bundles = _pairs(values, "bundle") if values else [("shipped", default_transcriber_path())]
+    for label, path in bundles:
+        if not (path / "manifest.json").is_file():
+            sys.exit(f"error: --bundle {label}={path}: no bundle there (no manifest.json)")
+    return bundles
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", action="append", required=True, help="LABEL=bundle directory (repeat)")

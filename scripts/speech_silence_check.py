@@ -26,11 +26,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results_out import add_write_docs, results_dir  # noqa: E402
-from speech_compare import _pairs  # noqa: E402
+from speech_compare import bundles_or_shipped  # noqa: E402
 from speech_table import SEARCHES, error_rates, replace_section  # noqa: E402
 
 from edge_s2s.runtime.errors import EdgeS2SError  # noqa: E402
-from edge_s2s.runtime.tasks.transcriber import Transcriber, default_transcriber_path  # noqa: E402
+from edge_s2s.runtime.tasks.transcriber import Transcriber  # noqa: E402
 from edge_s2s.train.speech.data import FSDD_ROOT, read_manifest, rerender_digit_set  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "--write-docs)")
     add_write_docs(ap)
     a = ap.parse_args(argv)
-    bundles = _pairs(a.bundle, "bundle") if a.bundle else [("shipped", default_transcriber_path())]
-    for label, path in bundles:
-        if not (path / "manifest.json").is_file():
-            sys.exit(f"error: --bundle {label}={path}: no bundle there (no manifest.json)")
+    bundles = bundles_or_shipped(a.bundle)
     if a.limit < 0:
         sys.exit(f"error: --limit must be >= 0, got {a.limit}")
     out = a.out or results_dir(a) / "speech-silence.md"
