@@ -17,7 +17,8 @@ import unicodedata
 from pathlib import Path
 
 from .errors import BundleError, InputError
-from .text import SPECIALS, Vocab
+from .schema import bundle_path
+from .text import SPECIALS, Vocab, WordText
 
 SENTENCEPIECE = "sentencepiece"
 TOKENIZERS = ("word", SENTENCEPIECE)  # preprocessing.tokenizer in manifest.json
@@ -104,9 +105,6 @@ class SubwordText:
 def bundle_text(directory: str | Path, preprocessing: dict, files: dict[str, str], vocab: Vocab):
     """The tokenizer a text bundle declares: `WordText`, or `SubwordText` from the model file that
     `preprocessing.sentencepiece_model` names (which must be one of the bundle's checksummed files)."""
-    from .schema import bundle_path
-    from .text import WordText
-
     kind = preprocessing.get("tokenizer", "word")
     lowercase = preprocessing.get("lowercase", True)
     if not isinstance(lowercase, bool):
