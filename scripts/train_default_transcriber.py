@@ -108,9 +108,11 @@ def replace_check(new: Path, old: Path, val: Path, zeros_dir: Path, fsdd: str, n
     """Step 6: may `new` replace `old`? Validation WER within `tolerance` and lower WER on the validation
     strings with pauses of digital zeros (greedy, through the runtime)."""
     from edge_s2s.runtime.search import Greedy
-    from edge_s2s.train.speech.data import rerender_digit_set
+    from edge_s2s.train.speech.data import read_manifest, rerender_digit_set, write_manifest
 
-    zeros = rerender_digit_set(val, zeros_dir, "zeros", root=fsdd)
+    fsdd_rows = [r for r in read_manifest(val) if r.get("sources")]  # FSDD strings (synthesised ones have none)
+    fsdd_val = write_manifest(zeros_dir.parent / "val-fsdd.jsonl", fsdd_rows)
+    zeros = rerender_digit_set(fsdd_val, zeros_dir, "zeros", root=fsdd)
     greedy = {"greedy": Greedy()}
     r = {"old": str(old), "tolerance": tolerance,
          "val_wer": {"new": new_val_wer, "old": score(old, val, greedy)["greedy"]["wer"]},
