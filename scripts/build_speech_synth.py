@@ -32,8 +32,15 @@ import numpy as np
 
 from edge_s2s.train.speech.augment import AugmentConfig, augment_set
 from edge_s2s.train.speech.data import FSDD_RATE, build_fsdd
-from edge_s2s.train.speech.synth import (PiperWorker, ensure_installed, espeak_voices, flite_voices, merge_sets,
-                                         piper_voices, synth_digit_set)
+from edge_s2s.train.speech.synth import (
+    PiperWorker,
+    ensure_installed,
+    espeak_voices,
+    flite_voices,
+    merge_sets,
+    piper_voices,
+    synth_digit_set,
+)
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ class PiperWorker:
         if not py.is_file():
             venv.EnvBuilder(with_pip=True).create(self.venv_dir)
         probe = [str(py), "-c", f"import {package}, piper; print({package}.data_dir())"]
-        found = subprocess.run(probe, capture_output=True, text=True)
+        found = subprocess.run(probe, capture_output=True, text=True, check=False)
         if found.returncode != 0:
             subprocess.run([str(py), "-m", "pip", "install", "-q", *PIPER_PACKAGES], check=True)
             found = subprocess.run(probe, capture_output=True, text=True, check=True)

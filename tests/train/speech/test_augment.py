@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_s2s.train.speech.augment import (AugmentConfig, add_noise, augment, augment_set, change_speed,
-                                           speech_power, telephone)
+from edge_s2s.train.speech.augment import (
+    AugmentConfig,
+    add_noise,
+    augment,
+    augment_set,
+    change_speed,
+    speech_power,
+    telephone,
+)
 from edge_s2s.train.speech.data import _wav_bytes, read_manifest, write_manifest
 
 RATE = 8000
@@ -45,7 +54,7 @@ def test_noise_lands_at_the_asked_snr_measured_on_the_speech_not_the_pauses():
 
 def test_telephone_band_cuts_the_low_hum_and_keeps_the_voice_band():
     hum, voice = tone(80.0, 2.0), tone(1000.0, 2.0)
-    rms = lambda a: float(np.sqrt(np.mean(a[RATE // 2:].astype(np.float64) ** 2)))  # noqa: E731
+    rms = lambda a: float(np.sqrt(np.mean(a[RATE // 2:].astype(np.float64) ** 2)))
     assert rms(telephone(hum, RATE)) < 0.1 * rms(hum)
     assert 0.8 * rms(voice) < rms(telephone(voice, RATE)) < 1.2 * rms(voice)
 
@@ -62,8 +71,8 @@ def test_augment_is_seeded_and_says_what_it_did():
     assert what == {"speed": 1.0, "gain_db": 0.0} and np.allclose(plain, x)
 
 
-@pytest.mark.parametrize("bad", [dict(speed=(1.2, 0.9)), dict(speed=(0.1, 1.0)), dict(p_noise=1.5),
-                                 dict(gain_db=(6, -6))])
+@pytest.mark.parametrize("bad", [{"speed": (1.2, 0.9)}, {"speed": (0.1, 1.0)}, {"p_noise": 1.5},
+                                 {"gain_db": (6, -6)}])
 def test_absurd_settings_are_refused(bad):
     with pytest.raises(ValueError):
         AugmentConfig(**bad)
@@ -83,7 +92,7 @@ def test_augment_set_keeps_transcripts_and_speakers_and_is_reproducible(tmp_path
     by_id = {r["id"]: r for r in rows}
     for r, r2 in zip(first, again):
         assert r["id"] == r2["id"] and r["augment"] == r2["augment"]  # a larger set keeps the first copies
-        assert open(r["audio"], "rb").read() == open(r2["audio"], "rb").read()
+        assert Path(r["audio"]).read_bytes() == Path(r2["audio"]).read_bytes()
         source = by_id[r["source"]]
         assert r["transcript"] == source["transcript"] and r["speaker"] == source["speaker"]
         data, rate = sf.read(r["audio"])
