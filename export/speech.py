@@ -153,7 +153,7 @@ def write_golden_audio(model: Speller, manifest: Manifest, features: FeatureConf
 def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, out_dir: str | Path, max_length: int,
                         checkpoint: str | Path, model_info: dict | None = None, metrics: dict | None = None,
                         parity_features: tuple[np.ndarray, np.ndarray] | None = None,
-                        max_seconds: float | None = None,
+                        max_seconds: float | None = None, split_seconds: float | None = None,
                         golden_audio: list[tuple[str | Path, str]] | None = None,
                         tokens_per_second: float | None = None) -> Manifest:
     """Export `model` as a bundle at `out_dir` (atomically: a failed export leaves nothing).
@@ -162,6 +162,9 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
     parity_features: held-out (frames [B, T, F], lengths [B]); when given, parity is proved and recorded.
     max_seconds: the longest recording the runtime accepts (preprocessing "max_seconds"; None = the
     runtime's DEFAULT_MAX_SECONDS).
+    split_seconds: recordings longer than this are cut at pauses into pieces of about this length
+    (preprocessing "split_seconds", at most max_seconds; None = only past max_seconds). Golden cases are
+    kept within it, so PyTorch's decode and the runtime's see the same piece.
     golden_audio: (recording, reference transcript) pairs copied into the bundle with PyTorch's decodes
     (golden.json, `write_golden_audio`); None writes no golden.json.
     tokens_per_second: the fastest output rate of the training recordings (`trained_tokens_per_second`),
@@ -177,6 +180,9 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
                           "pass the vocabulary it was trained with")
     if max_seconds is not None and not max_seconds > 0:
         raise ExportError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
+    limit = max_seconds or DEFAULT_MAX_SECONDS
+    if split_seconds is not None and not 0 < split_seconds <= limit:
+        raise ExportError(f"split_seconds must be above 0 and at most max_seconds ({limit:g}), got {split_seconds!r}")
     if tokens_per_second is not None and not 0 < tokens_per_second <= mf.MAX_TOKENS_PER_SECOND:
         raise ExportError(f"tokens_per_second must be above 0 and at most {mf.MAX_TOKENS_PER_SECOND:g}, "
                           f"got {tokens_per_second!r}")
@@ -185,6 +191,8 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
     pre = features.to_dict()
     if max_seconds is not None:
         pre["max_seconds"] = float(max_seconds)
+    if split_seconds is not None:
+        pre["split_seconds"] = float(split_seconds)
     model.eval()
     out = Path(out_dir)
     with staged_bundle(out) as tmp:
@@ -197,7 +205,7 @@ def write_speech_bundle(model: Speller, vocab: Vocab, features: FeatureConfig, o
         manifest.max_tokens_per_second = None if tokens_per_second is None else float(tokens_per_second)
         if golden_audio:
             write_golden_audio(model, manifest, features, tmp, golden_audio, max_length,
-                               max_seconds or DEFAULT_MAX_SECONDS)
+                               split_seconds or limit)
         all_metrics = dict(metrics or {})
         write_manifest(tmp, manifest, all_metrics)
         if parity_features is not None:
@@ -325,7 +333,8 @@ def regolden_speech(bundle: Path) -> None:
 
 def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                          parity: bool = True, max_length: int | None = None, metrics: dict | None = None,
-                         golden: int = 3, max_seconds: float | None = None, int8: str = "none"):
+                         golden: int = 3, max_seconds: float | None = None, int8: str = "none",
+                         split_seconds: float | None = None):
     """Export a speech run (train/speech/loop.py) as a transcribe bundle; returns an ExportReport.
 
     int8: "none", "linear" (MatMul/Gemm/Gather weights) or "all" (every op ORT quantises): the
@@ -336,7 +345,7 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     its data_dir. max_seconds: the runtime's limit (longer recordings are split at pauses); None
     derives it from the training data (`trained_max_seconds`). The manifest's max_tokens_per_second
     comes from the training data too (`trained_tokens_per_second`), and max_length is at least the
-    step limit of a max_seconds piece.
+    step limit of a max_seconds piece. split_seconds: see `write_speech_bundle` (None: not written).
     """
     import json
     import tempfile
@@ -350,7 +359,7 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     if int8 != "none":
         with tempfile.TemporaryDirectory(prefix="edge-s2s-fp32-") as work:
             fp32 = export_speech_bundle(run_dir, Path(work) / "fp32", checkpoint, parity, max_length, metrics,
-                                        golden, max_seconds)
+                                        golden, max_seconds, split_seconds=split_seconds)
             quantize_bundle(fp32.bundle, Path(out_dir), INT8_OPS[int8], regolden_speech if golden > 0 else None)
         saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
         return ExportReport(Path(out_dir), fp32.checkpoint, Manifest.load(out_dir), int8=True, parity=fp32.parity,
@@ -367,7 +376,7 @@ def export_speech_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: s
     manifest = write_speech_bundle(model, vocab, cfg.feature_config, out_dir, max_length, ck_path,
                                    model_info=data_info(cfg),
                                    metrics=all_metrics, parity_features=frames, golden_audio=recordings,
-                                   max_seconds=max_seconds, tokens_per_second=rate)
+                                   max_seconds=max_seconds, split_seconds=split_seconds, tokens_per_second=rate)
     saved = json.loads((Path(out_dir) / mf.MANIFEST_FILE).read_text(encoding="utf-8"))
     report = dict(saved.get("metrics", {}).get("parity", {}))
     if report:

@@ -14,7 +14,8 @@ Each fold (runs/speech-loso/<speaker>/):
 - test: --n-test strings of the held-out speaker, 3-30 digits ("random" kind, lengths uniform), rendered
   with digital-zero pauses and with -50 dBFS white-noise pauses, 8 kHz.
 Each fold trains the same recipe as scripts/train_default_transcriber.py (SpeechTrainConfig defaults),
-for --epochs, one thread. Every fold's model and the shipped model are scored through the runtime
+for --epochs, one thread, and chooses split_seconds the same way on its own training speakers' long
+validation strings. Every fold's model and the shipped model are scored through the runtime
 (greedy); the shipped model heard every FSDD speaker but theo, so only its theo and Asterisk rows are
 held out (the table marks the others). Digit error is jiwer WER on space-separated digits.
 
@@ -90,7 +91,8 @@ def build_fold(fold: Path, fsdd: FsddIndex, asterisk: FsddIndex, held_out: str, 
     human = write_digit_set(fold / "human-train", digit_strings(train_idx, train_idx.speakers, n_train, rng,
                                                                 prefix="train-", pause_mix=PAUSE_MIX))
     write_digit_set(fold / "data" / "val", digit_strings(val_idx, val_idx.speakers, n_val, rng, prefix="val-"))
-    rows = [*read_manifest(human), *borrowed_rows(data, held_out, n_borrowed, seed)]
+    rows = [{**r, "audio": str(Path(r["audio"]).resolve())}  # the merged manifest lives elsewhere
+            for r in [*read_manifest(human), *borrowed_rows(data, held_out, n_borrowed, seed)]]
     write_manifest(splits["train"], rows)
     utts = digit_strings(test_idx, test_idx.speakers, n_test, rng, min_digits=3, max_digits=30,
                          kinds={"random": 1.0}, prefix="test-", pause_mix={"zeros": 1.0})
@@ -99,8 +101,11 @@ def build_fold(fold: Path, fsdd: FsddIndex, asterisk: FsddIndex, held_out: str, 
     return {**splits, **{f"test:{c}": p for c, p in tests.items()}}
 
 
-def train_fold(fold: Path, epochs: int, seed: int) -> Path:
-    """Train (or resume, or reuse) the fold's model; returns its fp32 bundle."""
+def train_fold(fold: Path, epochs: int, seed: int, fsdd: Path, speakers: list[str]) -> Path:
+    """Train (or resume, or reuse) the fold's model; returns its fp32 bundle, with split_seconds chosen
+    like the shipped model's (`choose_split_seconds`) on the fold's own FSDD training `speakers`."""
+    from train_default_transcriber import choose_split_seconds
+
     from edge_s2s.export.speech import export_speech_bundle
     from edge_s2s.train.speech.loop import SpeechTrainConfig, train_speech
 
@@ -111,6 +116,10 @@ def train_fold(fold: Path, epochs: int, seed: int) -> Path:
     if not (run / "metrics.jsonl").is_file() or len((run / "metrics.jsonl").read_text().splitlines()) < epochs:
         train_speech(cfg, resume=(run / "last.pt").is_file(), progress=False)
     export_speech_bundle(run, bundle, golden=0)
+    split = choose_split_seconds(bundle, str(fsdd), fold, speakers=speakers)
+    (fold / "split_seconds.json").write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
+    if split["chosen"] is not None:
+        export_speech_bundle(run, bundle, golden=0, split_seconds=split["chosen"])
     return bundle
 
 
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         fold = a.work / spk
         sets = build_fold(fold, fsdd, asterisk, spk, a.data, a.n_train, a.n_borrowed, a.n_val, a.n_test, a.seed)
-        bundle = train_fold(fold, a.epochs, a.seed)
+        bundle = train_fold(fold, a.epochs, a.seed, a.fsdd, [s for s in fsdd.speakers if s != spk])
         folds[spk] = {who: {c: score(b, sets[f"test:{c}"]) for c in CONDITIONS}
                       for who, b in (("fold", bundle), ("shipped", shipped))}
         folds[spk]["seconds"] = round(time.perf_counter() - t0)

@@ -280,6 +280,8 @@ def trim_silence(samples: np.ndarray, rate: int, top_db: float = 30.0, frame_ms:
 # --- splitting long recordings -----------------------------------------------------------
 
 SPLIT_GAP_MS = 150.0  # the shortest pause a long recording is cut at: a digit string's pauses are 200 ms or more
+FLOOR_MARGIN_DB = 10.0  # `pauses`: a frame this close to the recording's noise floor is a pause ...
+MIN_PAUSE_DEPTH_DB = 12.0  # ... if it is also this far below the loudest frame
 
 
 def pauses(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top_db: float = 35.0,
@@ -289,7 +291,10 @@ def pauses(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top
 
     A pause is at least `min_gap_ms` of `frame_ms` frames that are all quieter than `top_db`
     below the loudest frame (or below SILENCE_DB, whichever is higher), so a quiet speaker's
-    pauses count like a loud one's. Cuts are rounded to a multiple of `align` samples (the
+    pauses count like a loud one's; or, in a noisy recording, no louder than FLOOR_MARGIN_DB
+    above its noise floor (the 10th percentile of frame levels) while still at least
+    MIN_PAUSE_DEPTH_DB below the loudest frame, so pauses full of room noise count too
+    (issue 17: a 30-digit string with -50 dBFS noise between the digits had no "pause"). Cuts are rounded to a multiple of `align` samples (the
     transcriber passes the samples per encoder position, so a piece's times shift exactly)
     and dropped when rounding would leave the pause; 0 and len(samples) are never cuts.
     """
@@ -298,7 +303,9 @@ def pauses(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top
     if levels.size == 0:
         return []
     n = max(1, int(round(rate * frame_ms / 1000.0)))
-    quiet = levels < max(float(levels.max()) - top_db, SILENCE_DB)
+    peak, floor = float(levels.max()), float(np.percentile(levels, 10))
+    threshold = max(peak - top_db, min(floor + FLOOR_MARGIN_DB, peak - MIN_PAUSE_DEPTH_DB), SILENCE_DB)
+    quiet = levels < threshold
     edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
     need = max(1, int(np.ceil(min_gap_ms / frame_ms)))
     align = max(1, int(align))

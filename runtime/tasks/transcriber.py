@@ -18,7 +18,10 @@ transcribed like separate recordings and joined: one hypothesis whose text joins
 with a space, whose ids, tokens and attention rows are concatenated, attention placed over the
 whole recording's encoder positions (so `token_times` counts from the recording's start), and
 `pieces` says where the cuts fell. Where no pause allows a cut, it is an InputError naming the
-limit.
+limit. A bundle may also name a shorter "split_seconds": recordings longer than it are cut at their
+pauses into pieces of about that length (a piece with no pause stays whole up to max_seconds), because
+a model trained on short strings reads a long one better piece by piece (issue 17; without it a
+bundle splits only past max_seconds, as before).
 
 How many tokens a decode may produce follows the recording: each piece (a whole recording is one
 piece) may produce `step_limit(seconds)` = ceil(seconds x rate x RATE_MARGIN) + STEP_SLACK tokens,
@@ -154,13 +157,19 @@ class Transcriber(Seq2Seq):
             raise wrong_task(self.bundle.manifest.task, "transcribe")
         pre = dict(pre)
         max_seconds = pre.pop("max_seconds", None)
-        self.features = FeatureConfig.from_dict(pre)
+        split = pre.get("split_seconds")
+        self.features = FeatureConfig.from_dict({k: v for k, v in pre.items() if k != "split_seconds"})
         if max_seconds is None:
             max_seconds = DEFAULT_MAX_SECONDS
         if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
             raise BundleError(f"manifest preprocessing max_seconds is {max_seconds!r}, not a positive number of "
                               "seconds: re-export the bundle")
         self.max_seconds = float(max_seconds)
+        if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float))
+                                  or not 0 < split <= self.max_seconds):
+            raise BundleError(f"manifest preprocessing split_seconds is {split!r}, not a number of seconds in "
+                              f"(0, max_seconds={self.max_seconds:g}]: re-export the bundle")
+        self.split_seconds = self.max_seconds if split is None else float(split)
         rate = self.bundle.manifest.max_tokens_per_second
         self.tokens_per_second = float(rate) if rate is not None else DEFAULT_TOKENS_PER_SECOND
         self.rate_recorded = rate is not None
@@ -269,13 +278,13 @@ class Transcriber(Seq2Seq):
         seconds = x.size / rate
         if is_silence(x, rate):
             return _Prepared([], seconds, x.size)
-        if seconds <= self.max_seconds:
+        if seconds <= self.split_seconds:
             feats = log_mel(x, self.features)
             if feats.shape[0] == 0:
                 raise InputError(f"{_name(source, index)} is {1000 * seconds:.0f} ms long, shorter than one "
                                  f"{self.features.win_ms:g} ms frame: record at least a second of speech")
             return _Prepared([(0, x.size, feats)], seconds, x.size)
-        bounds = split_on_silence(x, rate, self.max_seconds, align=self.samples_per_position)
+        bounds = split_on_silence(x, rate, self.split_seconds, align=self.samples_per_position)
         for s, e in bounds:
             if e - s > self.max_seconds * rate:
                 raise InputError(
@@ -437,7 +446,7 @@ class Transcriber(Seq2Seq):
                             score=float(sum(h.score for h in best)),
                             log_prob=float(sum(h.log_prob for h in best)),
                             token_log_probs=[p for h in best for p in h.token_log_probs], attention=att)
-        note = (f"{prep.seconds:.1f} s is longer than the model's limit of {self.max_seconds:g} s: split at pauses "
+        note = (f"{prep.seconds:.1f} s is longer than the model's {self.split_seconds:g} s pieces: split at pauses "
                 f"into {prep.split} pieces")
         return Transcript([joined], note=note, duration=prep.seconds, frame_seconds=fs,
                           pieces=[(round(s / rate, 4), round(e / rate, 4)) for s, e, _ in prep.pieces],

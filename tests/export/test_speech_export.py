@@ -270,3 +270,23 @@ def test_the_rate_is_written_and_sizes_max_length(tmp_path):
         with pytest.raises(ExportError, match="tokens_per_second"):
             write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "bad", 6, ck, tokens_per_second=bad)
     assert not (tmp_path / "bad").exists()
+
+
+def test_split_seconds_is_written_and_checked(tmp_path):
+    from edge_s2s.runtime.tasks.transcriber import Transcriber
+
+    model = _model("location")
+    ck = tmp_path / "w.pt"
+    torch.save(model.state_dict(), ck)
+    write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "b", 6, ck, max_seconds=10.0, split_seconds=4.0)
+    pre = json.loads((tmp_path / "b" / "manifest.json").read_text())["preprocessing"]
+    assert pre["split_seconds"] == 4.0 and pre["max_seconds"] == 10.0
+    rt = Transcriber.load(tmp_path / "b")
+    assert (rt.split_seconds, rt.max_seconds) == (4.0, 10.0)
+    write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "none", 6, ck, max_seconds=10.0)
+    assert "split_seconds" not in json.loads((tmp_path / "none" / "manifest.json").read_text())["preprocessing"]
+    assert Transcriber.load(tmp_path / "none").split_seconds == 10.0  # no key: split only past max_seconds
+    for bad in (0.0, -1.0, 12.0):
+        with pytest.raises(ExportError, match="split_seconds"):
+            write_speech_bundle(model, VOCAB, FEATURES, tmp_path / "bad", 6, ck, max_seconds=10.0, split_seconds=bad)
+    assert not (tmp_path / "bad").exists()

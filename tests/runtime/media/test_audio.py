@@ -272,3 +272,18 @@ def test_split_on_silence_cuts_the_longest_pause_first():
     assert len(pieces) == 2 and 1.9 * rate < pieces[0][1] < 2.7 * rate  # between the numbers, not between words
     assert [c for c, _ in pauses(x, rate)] == list(pause_cuts(x, rate))
     assert max(g for _, g in pauses(x, rate)) >= 0.7 * rate
+
+
+def test_pauses_full_of_room_noise_are_still_pauses():
+    """Issue 17: a quiet speaker (-33 dBFS) with -50 dBFS noise between words had no pause 35 dB down."""
+    rate = 8000
+    plan = [("t", 0.6), ("p", 0.3)] * 4 + [("t", 0.6)]
+    x = _speech_like(rate, plan) * 0.1  # tones at about -33 dBFS
+    noisy = (x + np.random.default_rng(1).standard_normal(x.size) * 10 ** (-50 / 20)).astype(np.float32)
+    cuts = pause_cuts(noisy, rate)
+    assert len(cuts) == 4
+    for k, c in enumerate(cuts):  # each cut inside the k-th pause
+        assert 0.6 + 0.9 * k < c / rate < 0.9 + 0.9 * k
+    # a steady sound over noise is not cut anywhere (nothing near the floor is 12 dB below the peak)
+    steady = (sine(440, rate, 4.0, amp=0.03) + np.random.default_rng(1).standard_normal(4 * rate) * 1e-2)
+    assert pause_cuts(steady.astype(np.float32), rate).size == 0

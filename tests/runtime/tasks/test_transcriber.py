@@ -225,6 +225,40 @@ def test_a_long_recording_is_split_at_pauses_and_joined(asr, tmp_path):
         row += n
 
 
+def _with_preprocessing(src: Path, dst: Path, **pre) -> Path:
+    """A copy of bundle `src` whose manifest preprocessing gets `pre` (the manifest itself is not checksummed)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+    m["preprocessing"].update(pre)
+    (dst / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    return dst
+
+
+def test_split_seconds_cuts_recordings_under_the_limit_into_shorter_pieces(speech_bundle, asr, tmp_path):
+    x, _ = _long_recording(["012", "321", "10"], pause=0.4)
+    assert 1.4 < x.size / RATE <= MAX_SECONDS  # one piece for a bundle without split_seconds
+    assert not asr.transcribe([x])[0].pieces
+    short = Transcriber.load(_with_preprocessing(speech_bundle, tmp_path / "b", split_seconds=1.0))
+    assert short.split_seconds == 1.0 and short.max_seconds == asr.max_seconds
+    t = short.transcribe([x])[0]
+    assert t.ok and len(t.pieces) == 3 and "1 s pieces" in t.note
+    alone = short.transcribe([x[int(round(s * RATE)): int(round(e * RATE))] for s, e in t.pieces])
+    assert t.text == " ".join(a.text.strip() for a in alone if a.text.strip())
+    # a stretch with no pause longer than split_seconds but within max_seconds stays whole, not refused
+    steady = short.transcribe([_steady_tone(0.8 * MAX_SECONDS)], errors="keep")[0]
+    assert steady.error is None
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "6", True, 2 * MAX_SECONDS])
+def test_a_bad_split_seconds_is_one_bundle_error(speech_bundle, tmp_path, bad):
+    from edge_s2s.runtime.errors import BundleError
+
+    with pytest.raises(BundleError, match="split_seconds"):
+        Transcriber.load(_with_preprocessing(speech_bundle, tmp_path / "b", split_seconds=bad))
+
+
 def test_an_unsplittable_long_recording_names_the_limit_and_the_rest_is_kept(asr):
     r = asr.transcribe([_steady_tone(5.0), tone_audio("12")], errors="keep")
     assert not r[0].ok and "limit of 3 s" in r[0].error and "no pause" in r[0].error
