@@ -385,6 +385,20 @@ def write_digit_set(out_dir: str | Path, utterances: Sequence[DigitUtterance], r
     return write_manifest(out / MANIFEST, rows)
 
 
+def isolated_digit_set(index: FsddIndex, speakers: Sequence[str], out_manifest: str | Path) -> Path:
+    """A manifest of every original recording of `speakers`, one digit each, as FSDD ships it (untrimmed;
+    absolute audio paths, nothing copied): the isolated digits a user says first (issue 17: models trained
+    on strings of 2 or more digits often heard one digit as two)."""
+    rows = []
+    for s in speakers:
+        for d, recs in index.select([s]).recordings[s].items():
+            for r in recs:
+                x, _ = load_audio(r.path, FSDD_RATE)
+                rows.append({"id": f"isolated-{s}-{d}-{r.take}", "audio": str(r.path.resolve()), "transcript": d,
+                             "speaker": s, "kind": "isolated", "duration": round(x.size / FSDD_RATE, 4)})
+    return write_manifest(out_manifest, rows)
+
+
 def utterance_from_row(row: dict, root: str | Path = FSDD_ROOT) -> DigitUtterance:
     """The recipe of one manifest row of `write_digit_set` (sources looked up in the FSDD folder `root`)."""
     if not isinstance(row.get("pauses_ms"), list) or not isinstance(row.get("seed"), int) or "sources" not in row:

@@ -23,6 +23,7 @@ from edge_s2s.train.speech.data import (
     build_tuxpaint,
     digit_strings,
     fsdd_index,
+    isolated_digit_set,
     normalise_transcript,
     read_manifest,
     render_digits,
@@ -421,3 +422,15 @@ def test_speech_silence_check_script(fsdd, tmp_path):
         with pytest.raises(SystemExit) as e:
             check.main([*args[:6], *bad])
         assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_isolated_digit_set_lists_every_recording_of_the_speakers(fsdd, tmp_path):
+    m = isolated_digit_set(fsdd_index(fsdd), ["theo"], tmp_path / "iso" / "manifest.jsonl")
+    rows = read_manifest(m)
+    assert len(rows) == 10 * TAKES and {r["speaker"] for r in rows} == {"theo"}
+    for r in rows:
+        digit, speaker, take = Path(r["audio"]).stem.split("_")
+        assert r["transcript"] == digit and speaker == "theo" and r["kind"] == "isolated"
+        assert Path(r["audio"]).is_absolute() and abs(sf.info(r["audio"]).duration - r["duration"]) < 1e-3
+    with pytest.raises(SpeechDataError, match="no speaker"):
+        isolated_digit_set(fsdd_index(fsdd), ["nobody"], tmp_path / "x.jsonl")
