@@ -110,10 +110,11 @@ def train_fold(fold: Path, epochs: int, seed: int, fsdd: Path, speakers: list[st
     from edge_s2s.train.speech.loop import SpeechTrainConfig, train_speech
 
     run, bundle = fold / "run", fold / "bundle"
-    if (bundle / "manifest.json").is_file():
+    done = len((run / "metrics.jsonl").read_text().splitlines()) if (run / "metrics.jsonl").is_file() else 0
+    if (bundle / "manifest.json").is_file() and done >= epochs:
         return bundle
-    cfg = SpeechTrainConfig(data_dir=str(fold / "data"), out_dir=str(run), epochs=epochs, seed=seed)
-    if not (run / "metrics.jsonl").is_file() or len((run / "metrics.jsonl").read_text().splitlines()) < epochs:
+    if done < epochs:  # a larger --epochs extends a fold's run from its last checkpoint
+        cfg = SpeechTrainConfig(data_dir=str(fold / "data"), out_dir=str(run), epochs=epochs, seed=seed)
         train_speech(cfg, resume=(run / "last.pt").is_file(), progress=False)
     export_speech_bundle(run, bundle, golden=0)
     split = choose_split_seconds(bundle, str(fsdd), fold, speakers=speakers)
@@ -141,7 +142,8 @@ def markdown(res: dict) -> str:
               f"{res['n_test']} digit strings of 3-30 digits (8 kHz), rendered twice: pauses of digital zeros "
               "and of -50 dBFS noise. Training per fold: "
               f"{res['n_train']} FSDD/Asterisk strings of the other speakers plus {res['n_borrowed']} of "
-              f"data/speech-default's synthesised strings and augmented copies, {res['epochs']} epochs, seed {res['seed']}. The shipped model is "
+              f"data/speech-default's synthesised strings and augmented copies, at least {res['epochs']} epochs (a fold "
+              f"extended with a larger --epochs keeps its longer run: see the training table), seed {res['seed']}. The shipped model is "
               "scored on the same strings; it was trained on the FSDD speakers other than theo, so its rows "
               "marked * are not held out."), "",
              f"Regenerate: `{res['command']}`", "",
@@ -161,6 +163,12 @@ def markdown(res: dict) -> str:
         lines.append(f"| {spk} | " + " | ".join(cells) + " |")
     lines.append("| **mean** | " + " | ".join(f"**{100 * np.mean(means[f'{w}:{c}']):.1f}%**"
                                              for w in ("fold", "shipped") for c in CONDITIONS) + " |")
+    lines += ["", "Each fold's training (its best validation CER on the other speakers' takes 0-4, and the split_seconds "
+              "it chose):", "", "| held-out speaker | epochs | steps | best validation CER | split_seconds |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {spk} | {f['training']['epochs']} | {f['training']['steps']} | "
+              f"{100 * f['training']['best_val_cer']:.1f}% | {f['split_seconds'] or 'max'} |"
+              for spk, f in res["folds"].items()]
     lines += ["", "Transcripts cut at a step limit: " + ", ".join(
         f"{spk} {sum(f[w][c]['cut'] for w in ('fold', 'shipped') for c in CONDITIONS)}"
         for spk, f in res["folds"].items()) + ".", ""]
@@ -209,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         folds[spk] = {who: {c: score(b, sets[f"test:{c}"]) for c in CONDITIONS}
                       for who, b in (("fold", bundle), ("shipped", shipped))}
         folds[spk]["seconds"] = round(time.perf_counter() - t0)
+        history = [json.loads(x) for x in (fold / "run" / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        folds[spk]["training"] = {"epochs": len(history), "steps": history[-1]["step"],
+                                  "best_val_cer": min(h["val_cer"] for h in history)}
+        folds[spk]["split_seconds"] = json.loads((fold / "split_seconds.json").read_text())["chosen"]
         print(spk, json.dumps(folds[spk]), file=sys.stderr)
     command = "python scripts/speech_loso.py" + (f" --speakers {' '.join(map(shlex.quote, a.speakers))}"
                                                  if a.speakers else "") + \

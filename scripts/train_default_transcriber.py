@@ -8,7 +8,7 @@ transcriber (the model `edge-s2s transcribe call.wav` and `Transcriber.load()` u
    strings are spoken by a speaker never heard in training). Built when missing.
 2. Training (skipped with --run): `train_speech` with the FSDD defaults; an interrupted run resumes.
 3. Export fp32 (parity with PyTorch proved; split_seconds, the piece length a long recording is cut into at
-   its pauses, chosen on 11-30-digit validation strings: `choose_split_seconds`), then the same graphs with dynamic int8 weights:
+   its pauses, chosen on 11-30-digit and ordinary validation strings: `choose_split_seconds`), then the same graphs with dynamic int8 weights:
    "linear" (MatMul/Gemm/Gather: the speller and the projections) and "all" (the listener's LSTMs too).
 4. Each variant is scored through the runtime on the validation strings (greedy WER: this chooses)
    and on the held-out-speaker test strings (greedy and beam 5: this is reported). The smallest
@@ -108,10 +108,11 @@ SPLIT_CANDIDATES = (4.0, 6.0, 8.0, None)  # None: split only past max_seconds (t
 
 
 def choose_split_seconds(bundle: Path, fsdd: str, work: Path, n: int = 120, seed: int = 77,
-                         speakers: list[str] | None = None) -> dict:
+                         speakers: list[str] | None = None, val: Path | None = None) -> dict:
     """Step 3b: the bundle's split_seconds, chosen on LONG validation strings (11-30 digits, longer than any
     training string) of the training speakers' validation takes, with pauses of digital zeros and of -50 dBFS
-    noise: greedy digit error per candidate, the lowest mean wins (ties: the longer pieces). Returns the
+    noise, and on the ordinary validation strings `val` when given (cutting a 10-digit number in two costs
+    there): greedy digit error per candidate, the lowest mean wins (ties: the longer pieces). Returns the
     scores and "chosen" (None: do not write split_seconds). `speakers`: the FSDD speakers the model was
     trained on (default: all but the held-out theo); a held-out speaker is never used here."""
     from dataclasses import replace
@@ -125,12 +126,14 @@ def choose_split_seconds(bundle: Path, fsdd: str, work: Path, n: int = 120, seed
 
     index = fsdd_index(fsdd)
     train_idx = speaker_split(index)[0] if speakers is None else index.select(speakers)
-    val = train_idx.select(takes=VAL_TAKES)
-    utts = digit_strings(val, val.speakers, n, np.random.default_rng(seed), min_digits=11, max_digits=30,
+    takes = train_idx.select(takes=VAL_TAKES)
+    utts = digit_strings(takes, takes.speakers, n, np.random.default_rng(seed), min_digits=11, max_digits=30,
                          kinds={"random": 1.0}, prefix="vlong-", pause_mix={"zeros": 1.0})
     sets = {f"{kind}{'' if db is None else f'{db:g}'}": read_manifest(write_digit_set(
         work / "val-long" / kind, [replace(u, pause=kind, pause_db=db) for u in utts]))
         for kind, db in (("zeros", None), ("noise", -50.0))}
+    if val is not None:
+        sets["val"] = read_manifest(val)
     rt = Transcriber.load(bundle, threads=1)
     scores: dict = {}
     for cand in SPLIT_CANDIDATES:
@@ -141,7 +144,7 @@ def choose_split_seconds(bundle: Path, fsdd: str, work: Path, n: int = 120, seed
             per[name] = error_rates([t.text if t.error is None else "" for t in ts],
                                     [r["transcript"] for r in rows])["wer"]
         scores["max" if cand is None else f"{cand:g}"] = {**per, "mean": float(np.mean(list(per.values())))}
-        print(f"  split_seconds {cand or rt.max_seconds:g}: long validation strings digit error "
+        print(f"  split_seconds {cand or rt.max_seconds:g}: validation digit error (long strings, then ordinary) "
               + ", ".join(f"{k} {100 * v:.1f}%" for k, v in per.items()), flush=True)
     best = min(scores.items(), key=lambda kv: (round(kv[1]["mean"], 4), -float(rt.max_seconds if kv[0] == "max"
                                                                               else kv[0])))[0]
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     bundles = args.work / "bundles"
     variants = {"fp32": bundles / "fp32"}
     export_speech_bundle(run, variants["fp32"], golden=0)  # golden cases: synthesised ones, at shipping
-    split = choose_split_seconds(variants["fp32"], cfg.fsdd, args.work)
+    split = choose_split_seconds(variants["fp32"], cfg.fsdd, args.work, val=splits["val"])
     if split["chosen"] is not None:
         print(f"split_seconds: {split['chosen']:g}", flush=True)
         export_speech_bundle(run, variants["fp32"], golden=0, split_seconds=split["chosen"])
