@@ -341,9 +341,12 @@ def _log_mel_before_the_silence_settings(samples, cfg):
 def test_a_recipe_without_the_new_settings_computes_todays_features_bit_for_bit():
     from edge_s2s.runtime.bundle import shipped_bundle
 
-    pre = json.loads((shipped_bundle("transcriber") / "manifest.json").read_text())["preprocessing"]
-    pre.pop("max_seconds", None)
-    assert "floor_db" not in pre and "remove_dc" not in pre  # the shipped bundle predates them
+    # the preprocessing of the transcriber shipped before issue 17 (v1), as its manifest wrote it
+    pre = {"type": "log_mel", "mel_scale": "htk", "window": "hann", "sample_rate": 8000, "n_mels": 40, "win_ms": 25.0,
+           "hop_ms": 10.0, "n_fft": 256, "preemphasis": 0.97, "fmin": 20.0, "fmax": None, "log_floor": 1e-10,
+           "normalize": True}
+    shipped = json.loads((shipped_bundle("transcriber") / "manifest.json").read_text())["preprocessing"]
+    assert shipped["floor_db"] == 60.0 and shipped["remove_dc"] is True  # today's default uses them
     cfg = FeatureConfig.from_dict(pre)
     assert cfg.floor_db is None and cfg.remove_dc is False and cfg == SPEECH_8K
     assert cfg.to_dict() == pre  # re-exported, the recipe is written exactly as before
