@@ -294,9 +294,10 @@ def pauses(samples: np.ndarray, rate: int, min_gap_ms: float = SPLIT_GAP_MS, top
     pauses count like a loud one's; or, in a noisy recording, no louder than FLOOR_MARGIN_DB
     above its noise floor (the 10th percentile of frame levels) while still at least
     MIN_PAUSE_DEPTH_DB below the loudest frame, so pauses full of room noise count too
-    (issue 17: a 30-digit string with -50 dBFS noise between the digits had no "pause"). Cuts are rounded to a multiple of `align` samples (the
-    transcriber passes the samples per encoder position, so a piece's times shift exactly)
-    and dropped when rounding would leave the pause; 0 and len(samples) are never cuts.
+    (issue 17: a 30-digit string with -50 dBFS noise between the digits had no "pause"). Cuts are
+    rounded to a multiple of `align` samples (the transcriber passes the samples per encoder
+    position, so a piece's times shift exactly) and dropped when rounding would leave the pause;
+    0 and len(samples) are never cuts.
     """
     x = np.asarray(samples).reshape(-1)
     levels = frame_levels_db(x, rate, frame_ms)

@@ -157,8 +157,8 @@ class Transcriber(Seq2Seq):
             raise wrong_task(self.bundle.manifest.task, "transcribe")
         pre = dict(pre)
         max_seconds = pre.pop("max_seconds", None)
-        split = pre.get("split_seconds")
-        self.features = FeatureConfig.from_dict({k: v for k, v in pre.items() if k != "split_seconds"})
+        split = pre.pop("split_seconds", None)
+        self.features = FeatureConfig.from_dict(pre)
         if max_seconds is None:
             max_seconds = DEFAULT_MAX_SECONDS
         if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
