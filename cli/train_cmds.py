@@ -364,6 +364,9 @@ def speech(
     max_length: Annotated[int | None, typer.Option(help="Most characters decoded (default: 24 for fsdd; the "
                                                         "longest transcript plus 8 for tuxpaint).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (init, batches).")] = 1,
+    init_from: Annotated[Path | None, typer.Option(help="Fine-tune: start from this speech run's best.pt (or a "
+                                                        "checkpoint file) instead of random weights; same model "
+                                                        "and features.")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Train a Listen-Attend-Spell recogniser: FSDD digit strings (one speaker held out) or Tux Paint phrases."""
@@ -388,7 +391,8 @@ def speech(
             out_dir=str(out), model=SpeechModelConfig(n_mels=fc.n_mels, listener_hidden=listener_hidden,
                                                       dec_hidden=dec_hidden, attention=attention),
             features=fc.to_dict(), spec_augment=spec_augment, epochs=epochs, batch_size=batch_size, lr=lr,
-            max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, max_length=max_length, seed=seed)
+            max_steps=max_steps, checkpoint_every=checkpoint_every, val_max=val_max, max_length=max_length, seed=seed,
+            init_from=str(init_from or ""))
     except ValueError as e:
         raise InputError(str(e)) from None
     if resume:

@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "transcriber")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (lower when fine-tuning)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="fine-tune: start from this speech run's best.pt instead of random weights")
     ap.add_argument("--int8-tolerance", type=float, default=0.005,
                     help="largest validation WER increase (absolute) accepted for an int8 variant")
     ap.add_argument("--replace-tolerance", type=float, default=0.005,
@@ -204,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     if args.run is None:
         run = args.work / "run"
-        cfg = SpeechTrainConfig(data_dir=str(args.data), out_dir=str(run), epochs=args.epochs, seed=args.seed)
+        cfg = SpeechTrainConfig(data_dir=str(args.data), out_dir=str(run), epochs=args.epochs, seed=args.seed,
+                                lr=args.lr, init_from=str(args.init_from or ""))
         resume = (run / "last.pt").is_file()
         print(f"training -> {run}" + (" (resuming)" if resume else ""))
         train_speech(cfg, resume=resume, progress=False)

@@ -36,7 +36,7 @@ from ...runtime.media.features import FeatureConfig
 from ...runtime.search import Greedy
 from ...runtime.text import SPECIALS, Vocab
 from ..caption.tuxpaint import STAMPS_DIR
-from ..core.checkpoint import LAST
+from ..core.checkpoint import BEST, LAST, load_checkpoint
 from ..core.config import config_from_dict
 from ..core.data_roots import shared_data
 from ..core.epochs import run_epochs
@@ -124,6 +124,7 @@ class SpeechTrainConfig:
     val_max: int = 200  # validation utterances decoded (greedy) for CER each epoch (0 = loss only)
     max_length: int = 24  # characters decoded at most (10 digits and 9 spaces fit); 0 = fit the longest transcript
     device: str = "cpu"
+    init_from: str = ""  # fine-tuning: start from this run's (or .pt checkpoint's) weights, not at random
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -298,6 +299,27 @@ def load_speech_run_config(run_dir: str | Path) -> SpeechTrainConfig:
     return load_run_config(run_dir, SpeechTrainConfig, TASK)
 
 
+def initial_weights(cfg: SpeechTrainConfig, vocab: Vocab) -> dict[str, torch.Tensor]:
+    """The weights a fine-tuning run starts from (cfg.init_from: a speech run directory, whose best.pt is
+    taken, or a checkpoint file), checked to fit: same task, model shape, features and vocabulary.
+    Only the weights are taken: the optimizer, step count and schedule start afresh."""
+    src = Path(cfg.init_from)
+    path = src / BEST if src.is_dir() else src
+    ck = load_checkpoint(path)
+    fix = "fine-tune from a speech run trained with the same model and features, or drop init_from"
+    if ck.get("task") != TASK:
+        raise RunError(f"init_from {path} is a {ck.get('task')!r} checkpoint, not a speech one: {fix}")
+    if ck.get("model_config") != cfg.model.to_dict():
+        raise RunError(f"init_from {path} has model {ck.get('model_config')}, this run {cfg.model.to_dict()}: {fix}")
+    if ck.get("features") != cfg.feature_config.to_dict():
+        raise RunError(f"init_from {path} was trained on other features ({ck.get('features')}): {fix}")
+    tokens = src / TOKENS_FILE if src.is_dir() else path.parent / TOKENS_FILE
+    if ck.get("vocab_size") != len(vocab) or (tokens.is_file() and Vocab.load(tokens).tokens != vocab.tokens):
+        raise RunError(f"init_from {path} has another vocabulary ({ck.get('vocab_size')} tokens, this run "
+                       f"{len(vocab)}): {fix}")
+    return ck["model"]
+
+
 def train_speech(cfg: SpeechTrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a speller; returns the run directory.
 
@@ -340,6 +362,8 @@ def train_speech(cfg: SpeechTrainConfig, resume: bool = False, progress: bool = 
     device = torch.device(cfg.device)
     seed_everything(cfg.seed)
     model = Speller(cfg.model, len(vocab)).to(device)
+    if cfg.init_from and not resume:  # a resumed run has its own weights in last.pt
+        model.load_state_dict(initial_weights(cfg, vocab))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     augment = SpecAugment() if cfg.spec_augment else None
 

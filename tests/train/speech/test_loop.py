@@ -13,7 +13,7 @@ from edge_s2s.cli.app import run
 from edge_s2s.export.speech import export_speech_bundle, load_speech_run
 from edge_s2s.runtime.tasks.transcriber import Transcriber
 from edge_s2s.runtime.text import Vocab
-from edge_s2s.train.core.checkpoint import LAST, load_checkpoint
+from edge_s2s.train.core.checkpoint import LAST, CheckpointError, load_checkpoint
 from edge_s2s.train.core.errors import RunError
 from edge_s2s.train.speech.config import SpeechModelConfig
 from edge_s2s.train.speech.data import SpeechDataError, read_manifest
@@ -93,6 +93,34 @@ def test_resume_is_bit_for_bit(fsdd, tmp_path):
     assert half == resumed and a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_init_from_starts_at_the_other_runs_weights(fsdd, tmp_path):
+    base = train_speech(_cfg(fsdd, tmp_path / "base", epochs=1), progress=False)
+    start = load_checkpoint(base / "best.pt")["model"]
+    # lr so small that Adam moves no weight visibly: what the run ends with is what it started from
+    tuned = train_speech(_cfg(fsdd, tmp_path / "tuned", epochs=1, lr=1e-12, init_from=str(base)), progress=False)
+    fresh = train_speech(_cfg(fsdd, tmp_path / "fresh", epochs=1, lr=1e-12, seed=4), progress=False)
+    a, b = _weights(tuned), _weights(fresh)
+    assert all(torch.allclose(a[k], start[k], atol=1e-6) for k in start)
+    assert not all(torch.allclose(b[k], start[k], atol=1e-6) for k in start)
+    # a checkpoint file works as well as its run directory
+    again = train_speech(_cfg(fsdd, tmp_path / "again", epochs=1, lr=1e-12, init_from=str(base / "best.pt")),
+                         progress=False)
+    assert all(torch.allclose(_weights(again)[k], start[k], atol=1e-6) for k in start)
+
+
+def test_init_from_refuses_what_does_not_fit(fsdd, tmp_path, capsys):
+    base = train_speech(_cfg(fsdd, tmp_path / "base", epochs=1), progress=False)
+    wider = SpeechModelConfig(n_mels=40, listener_hidden=8, dec_hidden=24, emb_dim=8, att_dim=8, pyramid_layers=2)
+    with pytest.raises(RunError, match="has model"):
+        train_speech(_cfg(fsdd, tmp_path / "w", model=wider, init_from=str(base)), progress=False)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train_speech(_cfg(fsdd, tmp_path / "m", init_from=str(tmp_path / "nowhere.pt")), progress=False)
+    assert run(["train", "speech", "--data-dir", str(tmp_path / "digits"), "--fsdd", str(fsdd), "--out",
+                str(tmp_path / "cli"), "--init-from", str(base), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "has model" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_export_from_run_transcribes_like_pytorch(fsdd, tmp_path):
