@@ -86,6 +86,7 @@ class _Binder:
 
 
 RUNNER_CACHE_BYTES = 64 << 20  # a thread keeps its last runner only when its buffers are smaller than this
+MEMORY_COPY_BYTES = 1 << 20  # a CPU runner copies memory this small into its own bound buffers (`_bind_memory`)
 
 
 class _Runner:
@@ -143,20 +144,45 @@ class _Runner:
         for bnd in self.bindings:
             bnd.input(TOPK, "cpu", np.int64, [1], self.topk.ctypes.data)
         self.memory = []
+        self.own_memory = None
         self._bind_memory(memory)
         self.bound = [None, None, None]
         self.parity = 0
         self.first = True
+        self.scratch = {}  # the search's own arrays, by shape (`_scratch`): made once, reused by later decodes
         c_sess = getattr(session, "_sess", None)
         if c_sess is not None and all(b.c is not None for b in self.bindings):
-            self._run = lambda bnd: c_sess.run_with_iobinding(bnd.c, None)
+            # the raw call and its argument per binding: the loop calls it with no Python frame between
+            self.raw_run = c_sess.run_with_iobinding
+            self.raw_bindings = [b.c for b in self.bindings]
         else:
-            self._run = lambda bnd: session.run_with_iobinding(bnd.public, None)
+            self.raw_run = session.run_with_iobinding
+            self.raw_bindings = [b.public for b in self.bindings]
 
     def _bind_memory(self, memory):
+        """Bind this decode's memory tensors to all three bindings. On the CPU, memory up to
+        MEMORY_COPY_BYTES goes into the runner's own buffers: a later decode of the same shapes copies
+        its memory in and binds nothing (nine binds cost ~50 us right after a decode has cooled the
+        caches; the copy of what the encoder has just written, a few)."""
+        own = self.own_memory
+        if own is not None and len(own) == len(memory):
+            for name, value in memory.items():
+                buf = own.get(name)
+                if buf is None or buf.shape != value.shape or buf.dtype != value.dtype:
+                    break
+            else:
+                for name, value in memory.items():
+                    np.copyto(own[name], value)
+                return
+        self.own_memory = None
         self.memory = []  # this decode's memory tensors, alive while bound
+        copy = self.device == "cpu" and sum(np.asarray(v).nbytes for v in memory.values()) <= MEMORY_COPY_BYTES
+        if copy:
+            self.own_memory = {}
         for name, value in memory.items():
             value = np.ascontiguousarray(value)
+            if copy:
+                value = self.own_memory[name] = value.copy()
             dev, ptr = self._to_device(value, self.memory)
             for bnd in self.bindings:
                 bnd.input(name, dev, value.dtype.type, list(value.shape), ptr)
@@ -204,15 +230,28 @@ class _Runner:
             bnd.output(ATTENTION, "cpu", np.float32, [n_out, self.L], self.att.ctypes.data)
 
     def run(self, int n_in, int n_out):
+        """One step (tests and callers outside `_search`; the loop inlines this)."""
         cdef int p = 2 if self.first else self.parity
-        bnd = self.bindings[p]
         key = (n_in, n_out)
         if self.bound[p] != key:
-            self._bind(bnd, p, n_in, n_out)
+            self._bind(self.bindings[p], p, n_in, n_out)
             self.bound[p] = key
-        self._run(bnd)
+        self.raw_run(self.raw_bindings[p], None)
         self.first = False
         self.parity = 0 if p == 1 else 1
+
+    def _scratch(self, key):
+        """`_make_scratch(*key)`'s arrays, kept per key (a decode's shapes) so the next decode of the same
+        shapes skips ~20 allocations; every array the loop reads before writing is zeroed again."""
+        got = self.scratch.get(key)
+        if got is None:
+            if len(self.scratch) >= 4:
+                self.scratch.clear()
+            got = self.scratch[key] = _make_scratch(*key)
+        else:
+            for a in got["zeroed"]:
+                a.fill(0)
+        return got
 
 
 def _acquire(session, manifest, memory, init, int max_rows, int K, int V, int L, str device, bint host_lp):
@@ -308,44 +347,34 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
     cdef float[:, :, ::1] att_hist
     if has_att:
         att_out = runner.att
-        att_hist_a = np.empty((ml, max_rows, L), np.float32)
     else:
         att_out = np.zeros((1, 1), np.float32)
-        att_hist_a = np.zeros((1, 1, 1), np.float32)
-    att_hist = att_hist_a
-    h_tok_a = np.zeros((ml + 1, max_rows), np.int64)
-    h_par_a = np.zeros((ml + 1, max_rows), np.int64)
-    h_lp_a = np.zeros((ml + 1, max_rows), np.float64)
-    cdef int64_t[:, ::1] h_tok = h_tok_a
-    cdef int64_t[:, ::1] h_par = h_par_a
-    cdef double[:, ::1] h_lp = h_lp_a
-    cdef double[::1] sums_cur = np.zeros(max_rows)
-    cdef double[::1] sums_next = np.zeros(max_rows)
+
+    z = runner._scratch((ml, max_rows, B, size, L, has_att, penal))
+    att_hist = z["att_hist"]
+    att_hist_a = z["att_hist"]
+    cdef int64_t[:, ::1] h_tok = z["h_tok"]
+    cdef int64_t[:, ::1] h_par = z["h_par"]
+    cdef double[:, ::1] h_lp = z["h_lp"]
+    cdef double[::1] sums_cur = z["sums_cur"]
+    cdef double[::1] sums_next = z["sums_next"]
     cdef double[::1] sums_tmp
     # Ended hypotheses per item: (step, row at that step, last token, its log-prob, sum, score, finished).
-    fin_t_a = np.zeros((B, size), np.int64)
-    fin_i_a = np.zeros((B, size), np.int64)
-    fin_tok_a = np.zeros((B, size), np.int64)
-    fin_lp_a = np.zeros((B, size), np.float64)
-    fin_sum_a = np.zeros((B, size), np.float64)
-    fin_score_a = np.zeros((B, size), np.float64)
-    fin_ok_a = np.zeros((B, size), np.int8)
-    fin_n_a = np.zeros(B, np.int64)
-    cdef int64_t[:, ::1] fin_t = fin_t_a
-    cdef int64_t[:, ::1] fin_i = fin_i_a
-    cdef int64_t[:, ::1] fin_tok = fin_tok_a
-    cdef double[:, ::1] fin_lp = fin_lp_a
-    cdef double[:, ::1] fin_sum = fin_sum_a
-    cdef double[:, ::1] fin_score = fin_score_a
-    cdef signed char[:, ::1] fin_ok = fin_ok_a
-    cdef int64_t[::1] fin_n = fin_n_a
+    cdef int64_t[:, ::1] fin_t = z["fin_t"]
+    cdef int64_t[:, ::1] fin_i = z["fin_i"]
+    cdef int64_t[:, ::1] fin_tok = z["fin_tok"]
+    cdef double[:, ::1] fin_lp = z["fin_lp"]
+    cdef double[:, ::1] fin_sum = z["fin_sum"]
+    cdef double[:, ::1] fin_score = z["fin_score"]
+    cdef signed char[:, ::1] fin_ok = z["fin_ok"]
+    cdef int64_t[::1] fin_n = z["fin_n"]
     # Beam scratch: rows of each item in the current step, and the candidate list.
-    cdef int64_t[::1] item_start = np.zeros(B, np.int64)
-    cdef int64_t[::1] item_count = np.zeros(B, np.int64)
-    cdef int64_t[::1] active = np.zeros(B, np.int64)
-    cdef double[::1] cs = np.zeros(2 * size + 1)
-    cdef int64_t[::1] cr = np.zeros(2 * size + 1, np.int64)
-    cdef int64_t[::1] cj = np.zeros(2 * size + 1, np.int64)
+    cdef int64_t[::1] item_start = z["item_start"]
+    cdef int64_t[::1] item_count = z["item_count"]
+    cdef int64_t[::1] active = z["active"]
+    cdef double[::1] cs = z["cs"]
+    cdef int64_t[::1] cr = z["cr"]
+    cdef int64_t[::1] cj = z["cj"]
     # Forced prefix: pref[b, t] for t < plen[b] (a 1x1 dummy when there is none).
     cdef int64_t[:, ::1] pref
     cdef int64_t[::1] plen
@@ -353,12 +382,8 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
     pref = pref_a
     plen = plen_a
     # Penalties: hist[t & 1, i, :t] is row i's history at step t (double buffer).
-    cdef int64_t[:, :, ::1] hist
-    if penal:
-        hist_a = np.zeros((2, max_rows, ml), np.int64)
-    else:
-        hist_a = np.zeros((2, 1, 1), np.int64)
-    hist = hist_a
+    cdef int64_t[:, :, ::1] hist = z["hist"]
+    hist_a = z["hist"]
     cdef int hc = 0, hn = 1
 
     cdef int N = B, n_prev = B, t, i, j, k, b, a, n_active, st, c, m, M, pos, rank, nkept, kstart, q, w
@@ -383,13 +408,35 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
         bor[i] = i
         h_tok[0, i] = bos
 
+    # The step, inlined (`_Runner.run`): binding p's shapes are checked in C and the raw call is made
+    # with no Python frame between steps; the timings time that call alone (the floor).
+    run_raw = runner.raw_run
+    cdef list raw_bnds = runner.raw_bindings
+    cdef list bound = runner.bound
+    cdef int bound_in[3]
+    cdef int bound_out[3]
+    cdef int p
+    cdef bint first = runner.first
+    cdef int parity = runner.parity
+    for p in range(3):
+        bound_in[p] = -1 if bound[p] is None else <int>bound[p][0]
+        bound_out[p] = -1 if bound[p] is None else <int>bound[p][1]
+
     for t in range(ml):
+        p = 2 if first else parity
+        if bound_in[p] != n_prev or bound_out[p] != N:
+            runner._bind(runner.bindings[p], p, n_prev, N)
+            bound_in[p] = n_prev
+            bound_out[p] = N
+            bound[p] = (n_prev, N)
         if timed:
             t0 = perf()
-            runner.run(n_prev, N)
+            run_raw(raw_bnds[p], None)
             step_ns.append(perf() - t0)
         else:
-            runner.run(n_prev, N)
+            run_raw(raw_bnds[p], None)
+        first = False
+        parity = 0 if p == 1 else 1
         length = t + 1
         if has_att:
             memcpy(&att_hist[t, 0, 0], &att_out[0, 0], N * L * sizeof(float))
@@ -572,6 +619,8 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
         if N == 0:
             break
 
+    runner.first = first
+    runner.parity = parity
     results = []
     for b in range(B):
         n = <int>fin_n[b]
@@ -584,6 +633,26 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
     if timed:
         timings.total_ns += time.perf_counter_ns() - t_start
     return results
+
+
+def _make_scratch(ml, max_rows, B, size, L, has_att, penal):
+    """The search's arrays for one decode shape (see `_Runner._scratch`)."""
+    z = {"att_hist": np.empty((ml, max_rows, L) if has_att else (1, 1, 1), np.float32),
+         "h_tok": np.zeros((ml + 1, max_rows), np.int64), "h_par": np.zeros((ml + 1, max_rows), np.int64),
+         "h_lp": np.zeros((ml + 1, max_rows), np.float64),
+         "sums_cur": np.zeros(max_rows), "sums_next": np.zeros(max_rows),
+         "fin_t": np.zeros((B, size), np.int64), "fin_i": np.zeros((B, size), np.int64),
+         "fin_tok": np.zeros((B, size), np.int64), "fin_lp": np.zeros((B, size), np.float64),
+         "fin_sum": np.zeros((B, size), np.float64), "fin_score": np.zeros((B, size), np.float64),
+         "fin_ok": np.zeros((B, size), np.int8), "fin_n": np.zeros(B, np.int64),
+         "item_start": np.zeros(B, np.int64), "item_count": np.zeros(B, np.int64),
+         "active": np.zeros(B, np.int64), "cs": np.zeros(2 * size + 1),
+         "cr": np.zeros(2 * size + 1, np.int64), "cj": np.zeros(2 * size + 1, np.int64),
+         "hist": np.zeros((2, max_rows, ml) if penal else (2, 1, 1), np.int64)}
+    # what np.zeros promised before reuse (the loop writes the rest before reading it)
+    z["zeroed"] = [z[k] for k in ("h_tok", "h_par", "h_lp", "sums_cur", "sums_next", "fin_t", "fin_i",
+                                  "fin_tok", "fin_lp", "fin_sum", "fin_score", "fin_ok", "fin_n", "hist")]
+    return z
 
 
 def _prefix_table(forced_ids, int B):

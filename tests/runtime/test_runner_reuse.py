@@ -82,3 +82,17 @@ def test_threads_each_keep_their_own_runner(model_bundle):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_memory_is_copied_into_the_runner_or_bound_again_with_the_same_results(model_bundle, monkeypatch):
+    """Small memory goes into the runner's own bound buffers (each decode copies into them); larger
+    memory is bound again each decode. Both give what a fresh model gives."""
+    from edge_s2s.runtime import _loop
+
+    for limit, copied in ((_loop.MEMORY_COPY_BYTES, True), (0, False)):
+        monkeypatch.setattr(_loop, "MEMORY_COPY_BYTES", limit)
+        model = Seq2Seq.load(model_bundle, threads=1)
+        for sources in (SOURCES[1:2], SOURCES[5:6], SOURCES[1:2], SOURCES[0:1], SOURCES[6:7]):
+            assert_same(run_loop(model, "compiled", sources, Greedy()), _fresh(model_bundle, sources, Greedy()))
+            runner = model.bundle.step._edge_s2s_runners.runner
+            assert (runner.own_memory is not None) == copied
