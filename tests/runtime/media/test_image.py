@@ -335,6 +335,17 @@ def test_to_pixels_normalisation_and_layout():
     assert np.allclose(y[1], 1.0) and np.allclose(y[0], 127 / 255)
 
 
+def test_to_pixels_is_bit_for_bit_the_textbook_normalisation():
+    """Channels-first in-place arithmetic (the fast path) equals (hwc - mean) / std, transposed."""
+    for k, (h, w) in enumerate([(224, 224), (300, 181), (97, 403)]):
+        a = _noise(w, h, seed=k)
+        spec = ImageSpec(size=224, resize="crop" if k % 2 else "squash", mean=(123.7, 116.3, 103.5),
+                         std=(58.4, 57.1, 57.4))
+        hwc = np.asarray(model_view(a, spec), np.float32)
+        want = ((hwc - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)).transpose(2, 0, 1)
+        assert to_pixels(a, spec).tobytes() == np.ascontiguousarray(want).tobytes()
+
+
 def test_preprocess_is_deterministic(tmp_path):
     p = _save(_noise(333, 251, seed=3), tmp_path / "n.jpg")
     assert preprocess(p).tobytes() == preprocess(p).tobytes()
