@@ -20,7 +20,9 @@ transcriber (the model `edge-s2s transcribe call.wav` and `Transcriber.load()` u
 6. Replacing a model already in --out is decided on VALIDATION strings only (the held-out speaker's
    test strings are reported, never used to decide): the chosen variant ships only if its validation
    WER is at most --replace-tolerance above the old model's AND its WER is lower on the validation
-   strings rendered again with pauses of digital zeros (issue 17; `rerender_digit_set`). Both models'
+   strings rendered again with pauses of digital zeros (issue 17; `rerender_digit_set`) AND, when the data
+   has val-isolated/ (the training speakers' validation takes, one digit each), its WER there is at most
+   --replace-tolerance above the old model's. Both models'
    numbers go into --work/variants.json ("replace"); --force skips this check.
 """
 
@@ -152,9 +154,10 @@ def choose_split_seconds(bundle: Path, fsdd: str, work: Path, n: int = 120, seed
 
 
 def replace_check(new: Path, old: Path, val: Path, zeros_dir: Path, fsdd: str, new_val_wer: float,
-                  tolerance: float) -> dict:
-    """Step 6: may `new` replace `old`? Validation WER within `tolerance` and lower WER on the validation
-    strings with pauses of digital zeros (greedy, through the runtime)."""
+                  tolerance: float, isolated: Path | None = None) -> dict:
+    """Step 6: may `new` replace `old`? Validation WER within `tolerance`, lower WER on the validation
+    strings with pauses of digital zeros, and (when the data has val-isolated/: the training speakers'
+    validation takes said one digit at a time) WER there within `tolerance` too (greedy, through the runtime)."""
     from edge_s2s.runtime.search import Greedy
     from edge_s2s.train.speech.data import read_manifest, rerender_digit_set, write_manifest
 
@@ -168,11 +171,18 @@ def replace_check(new: Path, old: Path, val: Path, zeros_dir: Path, fsdd: str, n
                            "old": score(old, zeros, greedy)["greedy"]["wer"]}}
     val_ok = r["val_wer"]["new"] <= r["val_wer"]["old"] + tolerance
     zeros_ok = r["val_zeros_wer"]["new"] < r["val_zeros_wer"]["old"]
-    r["qualifies"] = val_ok and zeros_ok
+    iso_ok, iso = True, ""
+    if isolated is not None and isolated.is_file():
+        r["val_isolated_wer"] = {"new": score(new, isolated, greedy)["greedy"]["wer"],
+                                 "old": score(old, isolated, greedy)["greedy"]["wer"]}
+        iso_ok = r["val_isolated_wer"]["new"] <= r["val_isolated_wer"]["old"] + tolerance
+        iso = (f", single digits {100 * r['val_isolated_wer']['new']:.2f}% vs old "
+               f"{100 * r['val_isolated_wer']['old']:.2f}% ({'within' if iso_ok else 'beyond'} +{100 * tolerance:.2f})")
+    r["qualifies"] = val_ok and zeros_ok and iso_ok
     r["why"] = (f"validation WER {100 * r['val_wer']['new']:.2f}% vs old {100 * r['val_wer']['old']:.2f}% "
                 f"({'within' if val_ok else 'beyond'} +{100 * tolerance:.2f} points), with digital-zero pauses "
                 f"{100 * r['val_zeros_wer']['new']:.2f}% vs old {100 * r['val_zeros_wer']['old']:.2f}% "
-                f"({'better' if zeros_ok else 'not better'})")
+                f"({'better' if zeros_ok else 'not better'})" + iso)
     print(("replaces" if r["qualifies"] else "does not replace") + f" {old}: {r['why']}")
     return r
 
@@ -256,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.out / "manifest.json").is_file():
         results["replace"] = replace_check(variants[chosen], args.out, splits["val"], args.work / "val-zeros",
                                            cfg.fsdd, results["variants"][chosen]["val"]["wer"],
-                                           args.replace_tolerance)
+                                           args.replace_tolerance,
+                                           Path(splits["val"]).parent.parent / "val-isolated" / "manifest.jsonl")
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "variants.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     if args.no_ship:

@@ -4,8 +4,9 @@ Panel 0 is the image as the model saw it (`image.model_view`); panel i is that v
 word i's attention over the grid of CNN regions laid on top as a heat map, the word
 written underneath. The attention rows come straight from the decoder step's
 `attention` output, one row per generated word. A captioner with label slots attends over
-the regions and then its K ImageNet labels: each panel gets a bar per label under it (its
-share of that word's attention), and panel 0 lists the labels.
+the regions and then its K ImageNet labels: each panel gets a bar per label under it (how much
+of the word was copied from that label, the pointer-generator's (1 - g) ptr_k; in bundles exported
+before that was added, the label's share of the word's attention), and panel 0 lists the labels.
 
 Pillow + numpy only (no matplotlib), like the rest of the runtime.
 """
@@ -47,7 +48,7 @@ def figure_size(panels: int, columns: int = 5, panel: int = 224, labels: int = 0
 
 def _label_bars(draw: ImageDraw.ImageDraw, font, names: list[str], weights: np.ndarray | None, x: int, y: int,
                 width: int) -> None:
-    """One row per label: its name, and a bar as long as its share of the word's attention."""
+    """One row per label: its name, and a bar as long as its weight for the word (0..1)."""
     name_w = width // 2
     for k, name in enumerate(names):
         top = y + k * BAR_ROW

@@ -29,7 +29,9 @@ whether to copy a slot's name:
     p(y)    = g softmax(L_o ...)(y) + (1 - g) sum_k ptr_k [name_k = y]
 Every name is a vocabulary word, so the copy is one more term of the same distribution and
 training needs no copy labels: a caption word that is one of the slots' names is learned either
-way, and the gate learns when copying is the cheaper explanation.
+way, and the gate learns when copying is the cheaper explanation. The step's attention output is
+alpha over the 49 regions followed by (1 - g) ptr_k, each label's copy probability for the word
+(what the attention picture's label bars show), not alpha's own small mass on the slots.
 
 Training on cached features: `forward_regions(regions, tgt_in)` starts after the CNN,
 so a frozen CNN runs once per image (train/caption/features.py), not once per epoch. It
@@ -247,7 +249,10 @@ class CaptionModel(DecoderContract, nn.Module):
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         out = self.drop(torch.tanh(e + self.L_h(h_new) + self.L_z(z)))
         if self.label_slots:
-            logprobs = self._copy_mix(self.L_o(out), h_new, z, e, memory, batch_of_row)
+            logprobs, copied = self._copy_mix(self.L_o(out), h_new, z, e, memory, batch_of_row)
+            # the attention output's label columns say what the word took from each label: its copy
+            # probability (1 - g) ptr_k, not the region attention's (small) mass on the slot
+            alpha = torch.cat([alpha[:, : alpha.size(1) - self.label_slots], copied], dim=1)
         else:
             logprobs = torch.log_softmax(self.L_o(out), dim=1)
         new = {"h": h_new, "c": c_new}
@@ -257,10 +262,11 @@ class CaptionModel(DecoderContract, nn.Module):
         return logprobs, alpha, new
 
     def _copy_mix(self, logits: torch.Tensor, h: torch.Tensor, z: torch.Tensor, e: torch.Tensor,
-                  memory: dict[str, torch.Tensor], batch_of_row: torch.Tensor) -> torch.Tensor:
-        """log p(y) = log(g softmax(logits) + (1 - g) sum_k ptr_k [name_k = y]) (pointer-generator),
-        summed in log space: a word's generated log-probability stays exact however small (in
-        probability space the export's float32 softmax and PyTorch's parted by 0.06 on rare words)."""
+                  memory: dict[str, torch.Tensor], batch_of_row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p(y) [N, V], copy weights (1 - g) ptr [N, K]): log p(y) = log(g softmax(logits) + (1 - g)
+        sum_k ptr_k [name_k = y]) (pointer-generator), summed in log space: a word's generated
+        log-probability stays exact however small (in probability space the export's float32 softmax
+        and PyTorch's parted by 0.06 on rare words)."""
         tok = memory["label_tokens"].index_select(0, batch_of_row)  # [N, K]
         keys = memory["label_key"].index_select(0, batch_of_row)  # [N, K, A]
         q = self.ptr_query(h).unsqueeze(2)  # [N, A, 1]
@@ -271,7 +277,7 @@ class CaptionModel(DecoderContract, nn.Module):
         gen = _log_sigmoid(g) + torch.log_softmax(logits, dim=1)
         cop = _log_sigmoid(-g) + torch.log(copy.clamp_min(1e-30))
         top = torch.maximum(gen, cop)
-        return top + torch.log(torch.exp(gen - top) + torch.exp(cop - top))
+        return top + torch.log(torch.exp(gen - top) + torch.exp(cop - top)), torch.exp(_log_sigmoid(-g)) * ptr
 
     def decode_logprobs(self, logprobs: torch.Tensor, token: torch.Tensor | None = None) -> torch.Tensor:
         """What decoding sees. With block_unk it never says <unk>: its probability is given to the

@@ -59,6 +59,20 @@ def test_copy_mixture_is_a_distribution_and_copies_only_slot_names():
         assert mass > 0.99, (r, mass)
 
 
+def test_attention_label_columns_are_the_copy_probabilities():
+    """The step's attention output: region attention in the first 49 columns, then each label's copy
+    probability (1 - g) ptr_k (what the picture's bars show)."""
+    m = _model()
+    enc = m.encode_regions(torch.rand(2, 49, 1280))
+    for bias, want in ((-30.0, 1.0), (30.0, 0.0)):  # gate shut: all copied; gate open: nothing copied
+        with torch.no_grad():
+            m.copy_gate.weight.zero_()
+            m.copy_gate.bias.fill_(bias)
+            att = _step(m, enc, [2, 7, 2], [0, 0, 1])["attention"]
+        assert att.shape == (3, 53) and torch.allclose(att[:, 49:].sum(1), torch.full((3,), want), atol=1e-5)
+        assert (att[:, :49] >= 0).all() and (att[:, :49].sum(1) <= 1 + 1e-5).all()
+
+
 def test_end_token_is_forbidden_after_function_words_and_first():
     m = _model()
     enc = m.encode_regions(torch.rand(1, 49, 1280))
