@@ -434,3 +434,15 @@ def test_isolated_digit_set_lists_every_recording_of_the_speakers(fsdd, tmp_path
         assert Path(r["audio"]).is_absolute() and abs(sf.info(r["audio"]).duration - r["duration"]) < 1e-3
     with pytest.raises(SpeechDataError, match="no speaker"):
         isolated_digit_set(fsdd_index(fsdd), ["nobody"], tmp_path / "x.jsonl")
+
+
+def test_isolated_digit_set_keeps_or_drops_takes(fsdd, tmp_path):
+    """Training speakers' takes split as their strings are: some takes train, the others validate."""
+    idx = fsdd_index(fsdd)
+    keep = isolated_digit_set(idx, ["alice", "bob"], tmp_path / "val" / "manifest.jsonl", takes=[0, 1])
+    drop = isolated_digit_set(idx, ["alice", "bob"], tmp_path / "train" / "manifest.jsonl", exclude_takes=[0, 1])
+    take = lambda r: int(Path(r["audio"]).stem.split("_")[2])  # noqa: E731
+    kept, dropped = read_manifest(keep), read_manifest(drop)
+    assert {take(r) for r in kept} == {0, 1} and len(kept) == 2 * 10 * 2
+    assert {take(r) for r in dropped} == set(range(2, TAKES)) and len(dropped) == 2 * 10 * (TAKES - 2)
+    assert not {r["audio"] for r in kept} & {r["audio"] for r in dropped}
