@@ -229,17 +229,6 @@ class _Runner:
         if self.att is not None:
             bnd.output(ATTENTION, "cpu", np.float32, [n_out, self.L], self.att.ctypes.data)
 
-    def run(self, int n_in, int n_out):
-        """One step (tests and callers outside `_search`; the loop inlines this)."""
-        cdef int p = 2 if self.first else self.parity
-        key = (n_in, n_out)
-        if self.bound[p] != key:
-            self._bind(self.bindings[p], p, n_in, n_out)
-            self.bound[p] = key
-        self.raw_run(self.raw_bindings[p], None)
-        self.first = False
-        self.parity = 0 if p == 1 else 1
-
     def _scratch(self, key):
         """`_make_scratch(*key)`'s arrays, kept per key (a decode's shapes) so the next decode of the same
         shapes skips ~20 allocations; every array the loop reads before writing is zeroed again."""
@@ -352,7 +341,6 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
 
     z = runner._scratch((ml, max_rows, B, size, L, has_att, penal))
     att_hist = z["att_hist"]
-    att_hist_a = z["att_hist"]
     cdef int64_t[:, ::1] h_tok = z["h_tok"]
     cdef int64_t[:, ::1] h_par = z["h_par"]
     cdef double[:, ::1] h_lp = z["h_lp"]
@@ -408,8 +396,9 @@ def _search(runner, manifest, dict encoder_outputs, search, int ml, int min_leng
         bor[i] = i
         h_tok[0, i] = bos
 
-    # The step, inlined (`_Runner.run`): binding p's shapes are checked in C and the raw call is made
-    # with no Python frame between steps; the timings time that call alone (the floor).
+    # The step: binding p (2 at step 0, then 0 and 1 in turn) is bound again only when its row counts
+    # change (checked in C), and the raw call is made with no Python frame between steps; the timings
+    # time that call alone (the floor).
     run_raw = runner.raw_run
     cdef list raw_bnds = runner.raw_bindings
     cdef list bound = runner.bound
