@@ -16,7 +16,9 @@ def export(
     checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (lowest validation loss) or last.")] = "best",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantise weights to int8 (dynamic quantisation).")] = False,
     int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner or a speech model: 'linear' (linear "
-                                                  "layers and embeddings; a CNN's convolutions stay float32) or "
+                                                  "layers and embeddings; a CNN's convolutions stay float32), "
+                                                  "'static' (captioners: linear, and the CNN int8 with ranges "
+                                                  "calibrated on the run's training images; fastest) or "
                                                   "'all'.")] = "linear",
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
 ) -> None:
@@ -31,8 +33,11 @@ def export(
             typer.echo(line)
         typer.echo(f"next: edge-s2s info {out}   edge-s2s answer --bundle {out} --story story.txt \"Where is Mary?\"")
         return
-    if int8_parts not in ("linear", "all"):
-        raise InputError(f"--int8-parts must be 'linear' or 'all', got {int8_parts!r}")
+    if int8_parts not in ("linear", "static", "all"):
+        raise InputError(f"--int8-parts must be 'linear', 'static' or 'all', got {int8_parts!r}")
+    if int8_parts == "static" and _run_task(run) != "caption":
+        raise InputError("--int8-parts static is for captioners (it calibrates a CNN on training images): "
+                         "use 'linear' or 'all'")
     if _run_task(run) == "caption":
         from ..export.caption import export_caption_bundle
 

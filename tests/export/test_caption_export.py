@@ -58,6 +58,60 @@ def test_int8_linear_keeps_the_cnn_convolutions_float(caption_run, caption_bundl
     assert all(r.passed for r in verify_bundle(tmp_path / "q"))  # golden = the int8 graphs' own decodes
 
 
+@pytest.mark.slow
+def test_static_int8_quantises_the_cnn_and_keeps_its_answers(caption_run, caption_bundle, tmp_path):
+    """int8 "static": the CNN's convolutions become QLinearConv (calibrated, no ConvInteger and no Pad
+    left between them), the linear layers stay dynamic int8, and the features stay close to fp32."""
+    import onnx
+    import onnxruntime as ort
+
+    from edge_s2s.export.caption import export_caption_bundle
+    from edge_s2s.runtime.media.image import ImageSpec, preprocess
+
+    out = tmp_path / "s"
+    rep = export_caption_bundle(caption_run, out, int8="static")
+    m = Manifest.load(out)
+    assert m.model["int8"] == "static" and not m.metrics["parity"]["enforced"]
+    assert m.model["int8_calibration"]["split"] == "train" and 0 < m.model["int8_calibration"]["images"] <= 256
+    ops = [n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node]
+    assert "Pad" not in ops and "ConvInteger" not in ops and "MatMulInteger" in ops
+    assert ops.count("QuantizeLinear") >= 1 and ops.count("DequantizeLinear") >= 49  # one per conv weight at least
+    assert (out / "encoder.onnx").stat().st_size < 0.5 * (caption_bundle / "encoder.onnx").stat().st_size
+    assert all(r.passed for r in verify_bundle(out))
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    runs = {k: ort.InferenceSession(str(b / "encoder.onnx"), so, providers=["CPUExecutionProvider"])
+            for k, b in (("fp32", caption_bundle), ("static", out))}
+    spec = ImageSpec.from_manifest(m.preprocessing)
+    pixels = np.stack([preprocess(out / g, spec) for g in ("golden_0.jpg", "golden_1.jpg", "golden_2.jpg")])
+    a, b = (s.run(["memory"], {"pixels": pixels})[0] for s in runs.values())
+    rel = np.linalg.norm(a - b) / np.linalg.norm(a)
+    # quantised, not broken: the shipped model's regions move by ~0.18 of their norm and its validation
+    # CIDEr-D holds; a wrong scale, layout or calibration gives ~1 or more
+    assert rel < 0.35, rel
+    assert rep.parity["search"]["searches"]["greedy"]["of"] >= 3
+
+
+def test_static_int8_needs_the_training_images(caption_run, tmp_path):
+    """No training images to calibrate on: one line that says so and what to do, nothing written."""
+    import shutil
+
+    import torch
+
+    from edge_s2s.export.bundle_writer import ExportError
+    from edge_s2s.export.caption import export_caption_bundle
+
+    run = tmp_path / "run"
+    shutil.copytree(caption_run, run)
+    ck = torch.load(run / "best.pt", weights_only=True)
+    ck["train_config"]["captions"] = str(tmp_path / "gone.json")  # the training data moved away
+    torch.save(ck, run / "best.pt")
+    with pytest.raises(ExportError, match="training images.*int8 'linear'"):
+        export_caption_bundle(run, tmp_path / "x", int8="static", parity=False)
+    assert not (tmp_path / "x").exists()
+
+
 def test_export_refuses_bad_int8_choice(caption_run, tmp_path):
     from edge_s2s.export.bundle_writer import ExportError
     from edge_s2s.export.caption import export_caption_bundle
