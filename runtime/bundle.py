@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from .cache import known_sha256
+from .cache import known_sha256s
 from .errors import BundleError
 from .manifest import GraphSpec, Manifest, state_input, state_output
 from .schema import bundle_path
@@ -57,11 +57,15 @@ def check_files(directory: Path, files: dict[str, str], needed: list[str], full:
     for name in needed:
         if not bundle_path(directory, name, "a file").is_file():
             raise BundleError(f"bundle {directory} is missing {name}: {FIX} (or copy the whole directory)")
-    for name, expected in files.items():
+    paths = {}
+    for name in files:
         p = bundle_path(directory, name, "a name in files")
         if not p.is_file():
             raise BundleError(f"bundle {directory} is missing {name}, listed in manifest.json: {FIX} (or copy the whole directory)")
-        got = sha256_file(p) if full else known_sha256(p, sha256_file)
+        paths[name] = p
+    sums = {p: sha256_file(p) for p in paths.values()} if full else known_sha256s(list(paths.values()), sha256_file)
+    for name, expected in files.items():
+        got = sums[paths[name]]
         if got != expected:
             raise BundleError(f"{name} does not match its sha256 in manifest.json (file changed or corrupt): {FIX}")
 

@@ -13,7 +13,9 @@ the work, silently.
   CNN each time a session is created. The optimised model it can save is reused with optimisation
   off, which gives the same graph, the same outputs and the same speed (measured). Its layout
   optimisations are specific to the processor, so the key holds the graph's sha256, the
-  onnxruntime version, the optimisation level and this CPU's model and flags.
+  onnxruntime version, the optimisation level and this CPU's model and flags. The folder is kept
+  under MAX_GRAPH_BYTES: after each new entry the least recently used ones go (a hit renews its
+  entry's time), so re-exported bundles and new onnxruntime versions do not pile up.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 CHECKSUMS_FILE = "checksums.json"
 MAX_CHECKSUMS = 2000  # entries kept (oldest dropped)
+MAX_GRAPH_BYTES = 512 * 1024 * 1024  # optimised graphs kept (least recently used dropped)
 
 
 def cache_dir() -> Path | None:
@@ -64,26 +67,40 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def known_sha256(path: Path, compute) -> str:
     """The file's sha256: remembered when the file is unchanged since it was last hashed, else
     `compute(path)` (and remembered)."""
+    return known_sha256s([path], compute)[path]
+
+
+def known_sha256s(paths: list[Path], compute) -> dict[Path, str]:
+    """known_sha256 for several files with one read (and at most one write) of the store: a bundle
+    checks all its files on every start, and the store can hold thousands of entries."""
     root = cache_dir()
-    try:
-        st = path.stat()
-    except OSError:
-        return compute(path)
+    found: dict[Path, str] = {}
+    stats = {}
+    for p in paths:
+        try:
+            stats[p] = p.stat()
+        except OSError:
+            found[p] = compute(p)
     if root is None:
-        return compute(path)
-    key = str(path.resolve())
+        return {**found, **{p: compute(p) for p in stats}}
     store = root / CHECKSUMS_FILE
-    entries = _read_checksums(store)
-    hit = entries.get(key)
-    if isinstance(hit, dict) and hit.get("id") == _identity(st) and isinstance(hit.get("sha256"), str):
-        return hit["sha256"]
-    sha = compute(path)
-    entries.pop(key, None)
-    entries[key] = {"id": _identity(st), "sha256": sha}
-    if len(entries) > MAX_CHECKSUMS:
-        entries = dict(list(entries.items())[-MAX_CHECKSUMS:])
-    _write_atomic(store, json.dumps(entries).encode("utf-8"))
-    return sha
+    entries = _read_checksums(store) if stats else {}
+    changed = False
+    for p, st in stats.items():
+        key = str(p.resolve())
+        hit = entries.get(key)
+        if isinstance(hit, dict) and hit.get("id") == _identity(st) and isinstance(hit.get("sha256"), str):
+            found[p] = hit["sha256"]
+            continue
+        found[p] = compute(p)
+        entries.pop(key, None)
+        entries[key] = {"id": _identity(st), "sha256": found[p]}
+        changed = True
+    if changed:
+        if len(entries) > MAX_CHECKSUMS:
+            entries = dict(list(entries.items())[-MAX_CHECKSUMS:])
+        _write_atomic(store, json.dumps(entries).encode("utf-8"))
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -111,3 +128,36 @@ def optimized_graph(source_sha256: str, level: str) -> Path | None:
 
     key = hashlib.sha256(f"{source_sha256}|{ort.__version__}|{level}|{cpu_fingerprint()}".encode()).hexdigest()[:40]
     return root / "ort" / f"{key}.onnx"
+
+
+def used(path: Path) -> None:
+    """Mark a cache entry as just used (its modification time), for prune_graphs' LRU order."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_graphs(folder: Path, keep_bytes: int | None = None) -> list[Path]:
+    """Remove the least recently used optimised graphs until `folder` holds at most `keep_bytes`;
+    the paths removed (failures are ignored: the cache is only a shortcut)."""
+    keep_bytes = MAX_GRAPH_BYTES if keep_bytes is None else keep_bytes
+    try:
+        entries = []
+        for p in folder.glob("*.onnx"):
+            st = p.stat()
+            entries.append((st.st_mtime_ns, st.st_size, p))
+    except OSError:
+        return []
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for _, size, p in sorted(entries, key=lambda e: e[0]):
+        if total <= keep_bytes:
+            break
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed.append(p)
+    return removed

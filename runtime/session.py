@@ -21,7 +21,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from .cache import optimized_graph
+from .cache import optimized_graph, prune_graphs, used
 from .errors import BundleError, EdgeS2SError
 
 # what onnxruntime raises when a graph fails while running (a damaged or mismatched bundle)
@@ -162,7 +162,9 @@ def create_session(path: str | Path, provider: str = "cpu", threads: int = 0, op
         cached = optimized_graph(source_sha256, optimization)
     if cached is not None and cached.is_file():
         try:
-            return _session(cached, _options("disable", threads), providers)
+            sess = _session(cached, _options("disable", threads), providers)
+            used(cached)
+            return sess
         except BundleError:  # a damaged cache entry: drop it, optimise again
             cached.unlink(missing_ok=True)
     so = _options(optimization, threads)
@@ -184,6 +186,7 @@ def create_session(path: str | Path, provider: str = "cpu", threads: int = 0, op
     if tmp is not None:
         try:
             os.replace(tmp, cached)
+            prune_graphs(cached.parent)
         except OSError:
             tmp.unlink(missing_ok=True)
     got = sess.get_providers()
