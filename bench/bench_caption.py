@@ -11,7 +11,7 @@ The build (bench/caption_build.py): Debian's tuxpaint-stamps-default (installed 
 are root), converted by the project's converter; the SHIPPED captioner's architecture
 (models/captioner/manifest.json "model": EfficientNet-Lite0 frozen, soft attention, doubly stochastic
 regulariser, same sizes, same 300-word vocabulary) trained for one epoch, exported by the project's
-exporter as fp32, int8 linear (the shipped kind) and int8 everywhere. Speed does not depend on how
+exporter as fp32, int8 linear, int8 static (the shipped kind) and int8 everywhere. Speed does not depend on how
 well it is trained. The images captioned are the converted test split's JPEGs (256x256).
 
 Tables (milliseconds per image or images/s, end to end: JPEG decode + preprocessing + encoder (the
@@ -20,13 +20,14 @@ CNN) + search; medians of --repeats, the settings of a table interleaved in ever
   a) search x batch   greedy / beam 5 at batch 1 (8 single-image calls) and 32: the runtime on each
                       bundle and PyTorch eager (the same checkpoint, the same preprocessing, the
                       runtime's reference loop driven by the PyTorch step), in this process
-  b) threads          the int8 bundle at threads 1, 2 and the library default (0), greedy
+  b) threads          the shipped kind's bundle at threads 1, 2 and the library default (0), greedy
   c) batch size       1..64 on 64 images, greedy: images/s and peak memory (RSS high-water after
                       captioning minus RSS after loading)
   d) folder           images/s of a folder at batch 32: today's defaults (Captioner.load + caption;
-                      min(cores, 4) threads, no spinning, images read ahead by worker threads) against
-                      the old defaults (ONNX Runtime's own thread count with spinning on, images read
-                      one by one in the calling thread)
+                      min(cores, 4) threads, no spinning, images read ahead by worker threads) on the
+                      shipped kind (int8 static) and on int8 linear, against the defaults issue 20 started
+                      from (ONNX Runtime's own thread count with spinning on, images read one by one in
+                      the calling thread, the int8 linear bundle it shipped)
   e) cold start       `edge-s2s caption IMAGE` as a fresh process with the shipped model, median of
                       --cli-runs, and the slowest imports from `python -X importtime`
 
@@ -46,7 +47,6 @@ Two choices keep the numbers about speed and not about this build or this machin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -54,12 +54,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import caption_build as cb
+import timing_common as tc
 from caption_build import BenchError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,73 +143,20 @@ def worker(spec: dict) -> None:
     call = runtime_call(cap)
     for job in jobs:
         time_job(call, images, job)
-    reply({"loaded_kib": baseline, "policy": thread_policy(spec["threads"])})
-    for line in sys.stdin:
-        if line.strip() != "run":
-            break
-        reply({"seconds": [time_job(call, images, job) for job in jobs], "memory_kib": memory_kib()})
-
-
-def reply(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-class Worker:
-    """A `--worker` process: send "run", read one JSON line back."""
-
-    def __init__(self, name: str, spec: dict, spin: bool) -> None:
-        self.name = name
-        self.err = tempfile.TemporaryFile("w+")
-        env = {**os.environ, "EDGE_S2S_SPIN": "1" if spin else "0"}
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
-        self.ready = self.read()
-
-    def read(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            self.err.seek(0)
-            last = (self.err.read().strip().splitlines() or ["no output"])[-1]
-            raise BenchError(f"worker {self.name!r} ended (exit {self.proc.returncode}): {last}")
-        return json.loads(line)
-
-    def run(self) -> dict:
-        self.proc.stdin.write("run\n")
-        self.proc.stdin.flush()
-        return self.read()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.err.close()
+    tc.serve_rounds({"loaded_kib": baseline, "policy": thread_policy(spec["threads"])},
+                    lambda: {"seconds": [time_job(call, images, job) for job in jobs], "memory_kib": memory_kib()})
 
 
 def lockstep(settings: dict[str, tuple[dict, bool]], repeats: int) -> dict[str, dict]:
-    """Start one worker per setting (one after another), then `repeats` rounds of one timing each.
+    """One worker per setting, driven in turn (timing_common.lockstep).
 
     Returns {setting: {"ready": ..., "seconds": [[job seconds] per round], "memory_kib": ... at the end}}.
     """
-    out: dict[str, dict] = {}
-    with contextlib.ExitStack() as stack:
-        workers: dict[str, Worker] = {}
-        for name, (spec, spin) in settings.items():
-            workers[name] = Worker(name, spec, spin)
-            stack.callback(workers[name].close)
-            out[name] = {"ready": workers[name].ready, "seconds": []}
-        names = list(workers)
-        for r in range(repeats):
-            for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
-                time.sleep(SETTLE_S)
-                got = workers[name].run()
-                out[name]["seconds"].append(got["seconds"])
-                out[name]["memory_kib"] = got["memory_kib"]
-    return out
+    commands = {name: ([sys.executable, __file__, "--worker", json.dumps(spec)],
+                       {**os.environ, "EDGE_S2S_SPIN": "1" if spin else "0"}) for name, (spec, spin) in settings.items()}
+    res = tc.lockstep(commands, repeats, SETTLE_S)
+    return {name: {"ready": r["ready"], "seconds": [x["seconds"] for x in r["rounds"]],
+                   "memory_kib": r["rounds"][-1]["memory_kib"] if r["rounds"] else {}} for name, r in res.items()}
 
 
 def spec(bundle: Path, images: list[Path], jobs: list[Job], threads: int = 0, ort_threads: bool = False) -> dict:
@@ -254,8 +202,8 @@ def table_search(bundles: dict[str, Path], run: Path | None, images: list[Path],
     calls = {name: runtime_call(cap) for name, cap in caps.items()}
     if run is not None:
         calls["torch"] = torch_call(run, caps.get("fp32") or next(iter(caps.values())), threads)
-    ratios = [(a, b) for a, b in (("torch", "fp32"), ("torch", "int8-linear"), ("int8-all", "int8-linear"),
-                                  ("fp32", "int8-linear")) if a in calls and b in calls]
+    ratios = [(a, b) for a, b in (("torch", "fp32"), ("torch", "int8-static"), ("int8-all", "int8-static"),
+                                  ("fp32", "int8-static"), ("int8-linear", "int8-static")) if a in calls and b in calls]
     print(f"\na) search x batch: ms per image (batch 1 = {B1_CALLS} one-image calls), threads "
           f"{threads or 'default'}, medians of {repeats}")
     heads = [f"{a}/{b}" for a, b in ratios]
@@ -305,23 +253,24 @@ def table_batches(bundle: Path, images: list[Path], repeats: int, length: int) -
               f"{peak - loaded:>15.0f}", flush=True)
 
 
-def table_folder(bundle: Path, images: list[Path], repeats: int, length: int) -> None:
+def table_folder(bundles: dict[str, Path], shipped: str, images: list[Path], repeats: int, length: int) -> None:
     new, old = Job(len(images), 32, workers=0, length=length), Job(len(images), 32, workers=1, length=length)
-    settings = {"today's defaults": (spec(bundle, images, [new]), False),
-                "old defaults": (spec(bundle, images, [old], ort_threads=True), True)}
+    before = bundles.get("int8-linear", bundles[shipped])
+    settings = {f"today's defaults, {shipped}": (spec(bundles[shipped], images, [new]), False)}
+    if shipped != "int8-linear" and "int8-linear" in bundles:
+        settings["today's defaults, int8-linear"] = (spec(before, images, [new]), False)
+    settings[f"old defaults, {before.name}"] = (spec(before, images, [old], ort_threads=True), True)
     res = lockstep(settings, repeats)
     ips = {n: len(images) / median_per_job(r, 0) for n, r in res.items()}
     pol = {n: r["ready"]["policy"] for n, r in res.items()}
-    print(f"\nd) folder of {len(images)} images at batch 32: {bundle.name}, greedy, one process each, "
-          f"medians of {repeats}")
+    print(f"\nd) folder of {len(images)} images at batch 32, greedy, one process each, medians of {repeats}")
+    base = list(ips.values())[-1]
     for n in settings:
         p = pol[n]
         threads = p["intra_op_threads"] or "ORT's own"
-        read = "read ahead" if n == "today's defaults" else "read serially"
-        print(f"  {n:<17} {ips[n]:7.1f} images/s  (intra-op threads {threads}, spinning "
-              f"{'on' if p['spinning'] else 'off'}, {read})")
-    new, old = ips.values()
-    print(f"  today/old: {new / old:.2f}x", flush=True)
+        read = "read serially" if n.startswith("old") else "read ahead"
+        print(f"  {n:<31} {ips[n]:7.1f} images/s  {ips[n] / base:5.2f}x  (intra-op threads {threads}, spinning "
+              f"{'on' if p['spinning'] else 'off'}, {read})", flush=True)
 
 
 def cli_wall(image: Path, runs: int, bundle: Path | None) -> tuple[float, list[str]]:
@@ -408,7 +357,7 @@ def decode_length(asked: int, images: list[Path]) -> int:
 
 
 def given_bundles(paths: list[Path]) -> dict[str, Path]:
-    """{fp32 | int8-linear | int8-all: path} of --bundle arguments, by their manifests."""
+    """{fp32 | int8-linear | int8-static | int8-all: path} of --bundle arguments, by their manifests."""
     from caption_build import KINDS, bundle_source
 
     names = {v: k for k, v in KINDS.items()}
@@ -451,7 +400,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="Tux Paint's stamps (Debian tuxpaint-stamps-default, installed there when missing)")
     ap.add_argument("--run", type=Path, help="an existing caption run (PyTorch side; bundles exported from it)")
     ap.add_argument("--bundle", type=Path, action="append", default=[],
-                    help="an existing caption bundle (repeatable; its manifest says fp32 / int8 linear / all)")
+                    help="an existing caption bundle (repeatable; its manifest says fp32 / int8 linear / static / all)")
     ap.add_argument("--epochs", type=int, default=1, help="training budget of the small build")
     ap.add_argument("--length", type=int, default=-1,
                     help="tokens every caption is forced to, end token included (default: the shipped model's mean "
@@ -486,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bundles, run, images = prepare(args)
         header(bundles, run, images, args.repeats)
-        int8 = bundles.get("int8-linear") or next(iter(bundles.values()))
+        shipped = cb.shipped_kind() if cb.shipped_kind() in bundles else next(iter(bundles))
+        int8 = bundles[shipped]
         length = decode_length(args.length, images)
         if not args.skip_search:
             table_search(bundles, run, images, args.repeats, args.threads, length)
@@ -495,10 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_batch:
             table_batches(int8, images, args.repeats, length)
         if not args.skip_folder:
-            table_folder(int8, images, args.repeats, length)
+            table_folder(bundles, shipped, images, args.repeats, length)
         if not args.skip_cli:
             table_cli(images[0], args.cli_runs, args.cli_bundle)
-    except (BenchError, EdgeS2SError) as e:
+    except (BenchError, tc.BenchError, EdgeS2SError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except ImportError as e:

@@ -9,6 +9,8 @@ Each row is the median wall time of --runs fresh processes, interleaved:
   caption, no cache the same with EDGE_S2S_NO_CACHE=1 (every file hashed, the CNN optimised again:
                     the first run after an install)
 
+  caption, NAME     (--bundle NAME=DIR, repeatable) the same with another bundle, e.g. the previous default
+
 then the ratio to the floor and the slowest imports of one run (`python -X importtime`).
 
 The runs keep Python's bytecode cache, as on a user's machine: PYTHONDONTWRITEBYTECODE is removed
@@ -16,6 +18,7 @@ from their environment (some shells and containers set it; then every run compil
 modules from source again, about 30 ms, while numpy's and onnxruntime's were compiled by pip).
 
     python bench/bench_cold_start.py --runs 15
+    python bench/bench_cold_start.py --runs 15 --bundle "int8 linear=runs/captioner/bundles/label-slots-int8-linear"
 """
 
 from __future__ import annotations
@@ -48,7 +51,16 @@ def _wall(cmd: list[str], env: dict) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR",
+                    help="also time `edge-s2s caption --bundle DIR` (repeatable)")
     args = ap.parse_args(argv)
+    others = {}
+    for b in args.bundle:
+        name, sep, path = b.partition("=")
+        if not sep or not (Path(path) / "manifest.json").is_file():
+            print(f"error: --bundle {b!r}: give NAME=DIR with a bundle directory (its manifest.json)", file=sys.stderr)
+            return 1
+        others[f"caption, {name}"] = path
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as work:
         photo = _photo(Path(work) / "photo.jpg")
         exe = Path(sys.executable).with_name("edge-s2s")
@@ -57,14 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         nocache = dict(env, EDGE_S2S_NO_CACHE="1")
         floor = [sys.executable, "-c", "import numpy, onnxruntime, PIL.Image"]
-        subprocess.run(caption, check=True, capture_output=True, env=env)  # fills the cache, as any first run does
-        rows = {"import floor": [], "caption": [], "caption, no cache": []}
+        cmds = {"import floor": (floor, env), "caption": (caption, env), "caption, no cache": (caption, nocache),
+                **{k: ([*caption, "--bundle", v], env) for k, v in others.items()}}
+        for k, (cmd, e) in cmds.items():
+            if k != "import floor":
+                subprocess.run(cmd, check=True, capture_output=True, env=e)  # fills the cache, as any first run does
+        rows: dict[str, list[float]] = {k: [] for k in cmds}
         for _ in range(args.runs):
-            rows["import floor"].append(_wall(floor, env))
-            rows["caption"].append(_wall(caption, env))
-            rows["caption, no cache"].append(_wall(caption, nocache))
+            for k, (cmd, e) in cmds.items():
+                rows[k].append(_wall(cmd, e))
         imp = subprocess.run([sys.executable, "-X", "importtime", "-m", "edge_s2s", "caption", str(photo)],
-                             capture_output=True, text=True, env=env)
+                             capture_output=True, text=True, env=env, check=False)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"fresh processes, median of {args.runs} (min-max), {os.cpu_count()} CPUs")
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):

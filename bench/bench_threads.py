@@ -12,23 +12,25 @@ steal time from the next) with the shipped captioner and transcriber loaded as a
 
 Workloads: one 640x480 JPEG captioned (latency), a folder of 32 captioned (images/s; the pipelined
 path reads the next batch while the CNN runs), recordings transcribed one at a time (latency per
-recording) and 32 in batches of 8. Medians of --repeats. The last column is what the acceptance
-test reads: 1-thread time / default time (>= 0.95 means the default is no slower than 1 thread).
+recording) and 32 in batches of 8. All processes load first; then each round times every setting
+once, in turn (bench/timing_common.lockstep), so a machine whose speed drifts during the run moves
+every column alike. Medians of --repeats rounds. The last column is what the acceptance test
+reads: 1-thread time / default time (>= 0.95 means the default is no slower than 1 thread).
 
-    python bench/bench_threads.py
+    python bench/bench_threads.py --repeats 15
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import timing_common as tc
 
 SETTINGS = {"1 thread": (1, "0"), "2 threads": (2, "0"), "default": (0, "0"), "ORT default (spinning)": (0, "1")}
 
@@ -49,7 +51,12 @@ def _images(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def worker(setting: str, repeats: int, work: Path) -> dict:
+ROWS = ("caption 1 image (ms)", "caption 32 images (images/s)", "transcribe 1 by 1 (ms/recording)",
+        "transcribe 32, batch 8 (recordings/s)")
+
+
+def worker(setting: str, work: Path) -> None:
+    """Load both shipped models with the setting, warm up, then time one round per "run" line."""
     threads, spin = SETTINGS[setting]
     os.environ["EDGE_S2S_SPIN"] = spin
     from edge_s2s.runtime import Captioner, Transcriber
@@ -58,59 +65,51 @@ def worker(setting: str, repeats: int, work: Path) -> dict:
 
     imgs = _images(work / "images", 32)
     wavs = sorted(str(p) for p in shipped_bundle("transcriber").glob("golden_*.wav"))
+    many = (wavs * 16)[:32]
     cap = Captioner.load(threads=threads)
     asr = Transcriber.load(threads=threads)
     cap.caption(imgs[:2])
     asr.transcribe(wavs[:1])
-    rows = {"caption 1 image (ms)": [], "caption 32 images (images/s)": [], "transcribe 1 by 1 (ms/recording)": [],
-            "transcribe 32, batch 8 (recordings/s)": []}
-    for _ in range(repeats):
+
+    def one_round() -> dict:
         t = time.perf_counter()
         cap.caption(imgs[:1])
-        rows["caption 1 image (ms)"].append(1000 * (time.perf_counter() - t))
-        t = time.perf_counter()
+        t1 = time.perf_counter()
         cap.caption(imgs)
-        rows["caption 32 images (images/s)"].append(len(imgs) / (time.perf_counter() - t))
-        many = (wavs * 16)[:32]
-        t = time.perf_counter()
+        t2 = time.perf_counter()
         for w in many[:8]:
             asr.transcribe([w])
-        rows["transcribe 1 by 1 (ms/recording)"].append(1000 * (time.perf_counter() - t) / 8)
-        t = time.perf_counter()
+        t3 = time.perf_counter()
         asr.transcribe(many, batch_size=8)
-        rows["transcribe 32, batch 8 (recordings/s)"].append(len(many) / (time.perf_counter() - t))
-    policy = thread_policy(threads)
-    return {"policy": policy, "medians": {k: statistics.median(v) for k, v in rows.items()}}
+        t4 = time.perf_counter()
+        return dict(zip(ROWS, (1000 * (t1 - t), len(imgs) / (t2 - t1), 1000 * (t3 - t2) / 8, len(many) / (t4 - t3))))
+
+    tc.serve_rounds({"policy": thread_policy(threads)}, one_round)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--worker", choices=list(SETTINGS), help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats, args.work)))
+        worker(args.worker, args.work)
         return 0
-    results = {}
     with tempfile.TemporaryDirectory(prefix="bench-threads-") as work:
-        for setting in SETTINGS:
-            proc = subprocess.run([sys.executable, __file__, "--worker", setting, "--repeats", str(args.repeats),
-                                   "--work", work], capture_output=True, text=True, check=True)
-            results[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"shipped captioner and transcriber, {cores} cores, medians of {args.repeats}; default = "
-          f"{results['default']['policy']}")
+        commands = {s: ([sys.executable, __file__, "--worker", s, "--work", work], None) for s in SETTINGS}
+        results = tc.lockstep(commands, args.repeats)
+    med = {s: {row: statistics.median(r[row] for r in res["rounds"]) for row in ROWS} for s, res in results.items()}
+    print(f"shipped captioner and transcriber, {tc.cores()} cores, {args.repeats} rounds (medians), settings "
+          f"interleaved; default = {results['default']['ready']['policy']}")
     print()
     names = list(SETTINGS)
     print("| workload | " + " | ".join(names) + " | 1 thread / default |")
     print("|---|" + "---|" * (len(names) + 1))
-    for row in results["1 thread"]["medians"]:
-        vals = [results[n]["medians"][row] for n in names]
-        higher_better = "/s)" in row
-        one, default = results["1 thread"]["medians"][row], results["default"]["medians"][row]
-        ratio = default / one if higher_better else one / default
-        print(f"| {row} | " + " | ".join(f"{v:.1f}" for v in vals) + f" | {ratio:.2f} |")
+    for row in ROWS:
+        one, default = med["1 thread"][row], med["default"][row]
+        ratio = default / one if "/s)" in row else one / default
+        print(f"| {row} | " + " | ".join(f"{med[n][row]:.1f}" for n in names) + f" | {ratio:.2f} |")
     return 0
 
 

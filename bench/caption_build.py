@@ -7,7 +7,8 @@
     WORK/features/   the frozen CNN's region features (cache)
     WORK/run/        the shipped model's architecture (models/captioner/manifest.json "model"), trained
                      for a tiny budget: speed does not depend on how well it is trained
-    WORK/bundles/    its exports: fp32, int8 linear (the shipped kind), int8 everything
+    WORK/bundles/    its exports: fp32, int8 linear (shipped before issue 20's round), int8 static (the CNN
+                     calibrated on training images: shipped now), int8 everything
 
 Everything is reused when already there; a bundle is exported again when it was not made from the
 run's current checkpoint. Every failure is a BenchError with one line that names the fix.
@@ -26,7 +27,8 @@ from pathlib import Path
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 PACKAGE = "tuxpaint-stamps-default"
 SEED = 13  # the converter seed of the shipped model (README "Captioner quality")
-KINDS = {"fp32": "none", "int8-linear": "linear", "int8-all": "all"}  # bundle name -> exporter's int8=
+# bundle name -> exporter's int8=
+KINDS = {"fp32": "none", "int8-linear": "linear", "int8-static": "static", "int8-all": "all"}
 
 
 class BenchError(Exception):
@@ -82,6 +84,12 @@ def split_images(data: Path, split: str = "test") -> list[Path]:
     from edge_s2s.train.caption.data import load_captions
 
     return [i.image for i in load_captions(data / "dataset_tuxpaint.json", data) if i.split == split]
+
+
+def shipped_kind() -> str:
+    """The KINDS name of what models/captioner ships (its manifest's model.int8)."""
+    parts = shipped_model().get("int8", "none")
+    return next((k for k, v in KINDS.items() if v == parts), "int8-linear")
 
 
 def shipped_model() -> dict:

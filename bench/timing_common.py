@@ -6,6 +6,9 @@
 - `median_seconds`, `rss_mb`, `peak_rss_mb`: what the tables are made of.
 - `run_worker(script, job)`: one measurement in a fresh Python process (threads, memory), its
   result read back as JSON; `worker_main` is the other end.
+- `lockstep(commands, repeats)`: several long-lived measuring processes (one per setting), all
+  loaded before any timing, then driven in turn, one timing each per round: a machine that
+  slows down or speeds up during the run moves every setting alike.
 - `markdown(...)`: a table the README can take as it is.
 - `bundle_is_from(bundle, checkpoint)`: whether a bundle was exported from that checkpoint (reuse
   of a work directory re-exports only when training moved on).
@@ -164,6 +167,71 @@ def run_worker(script: str | Path, job: dict[str, Any], timeout: float = 900) ->
         return json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         fail(f"a measurement process ({job.get('kind')}) printed no result: {proc.stdout[-200:]!r}")
+
+
+class LockstepWorker:
+    """A measuring process: it prints one JSON line when loaded, then one per "run" line on stdin."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        import tempfile
+
+        self.name = name
+        self.err = tempfile.TemporaryFile("w+")  # noqa: SIM115  (lives as long as the worker; close() ends it)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                     env=env)
+        self.ready = self.read()
+
+    def read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.err.seek(0)
+            last = (self.err.read().strip().splitlines() or ["no output"])[-1]
+            fail(f"worker {self.name!r} ended (exit {self.proc.returncode}): {last}")
+        return json.loads(line)
+
+    def run(self) -> dict[str, Any]:
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.err.close()
+
+
+def lockstep(commands: dict[str, tuple[list[str], dict[str, str] | None]], repeats: int,
+             settle_s: float = 0.05) -> dict[str, dict[str, Any]]:
+    """Start one LockstepWorker per setting (one after another), then `repeats` rounds of one "run"
+    each, rotating who goes first; `settle_s` before each turn lets the previous worker's pool
+    threads stop spinning. Returns {setting: {"ready": first line, "rounds": [reply per round]}}."""
+    out: dict[str, dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        workers: dict[str, LockstepWorker] = {}
+        for name, (argv, env) in commands.items():
+            workers[name] = LockstepWorker(name, argv, env)
+            stack.callback(workers[name].close)
+            out[name] = {"ready": workers[name].ready, "rounds": []}
+        names = list(workers)
+        for r in range(repeats):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                time.sleep(settle_s)
+                out[name]["rounds"].append(workers[name].run())
+    return out
+
+
+def serve_rounds(ready: dict[str, Any], one_round: Callable[[], dict[str, Any]]) -> None:
+    """The worker's side of `lockstep`: print `ready`, then one_round()'s JSON per "run" line."""
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        print(json.dumps(one_round()), flush=True)
 
 
 def worker_main(argv: Sequence[str], handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]]) -> int | None:
