@@ -72,7 +72,11 @@ def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
 
 def _quantize(src: Path, dst: Path, op_types: list[str] | None = None, keep_float: tuple[str, ...] = ()) -> None:
     """Dynamic int8 quantisation of `src` into `dst`; op_types None = every op ORT can
-    quantise (Conv included), e.g. ["MatMul", "Gemm", "Gather"] for linear layers only.
+    quantise (Conv and LSTM included), e.g. ["MatMul", "Gemm", "Gather"] for linear layers only.
+
+    Every quantised MatMul then gets its input's scale per row (export/int8_rows.py), so that a
+    row's result does not depend on its batch-mates. A quantised LSTM (DynamicQuantizeLSTM)
+    still scales its whole input at once: leave "LSTM" out of op_types where that matters.
 
     keep_float: initializer names whose consuming nodes stay float32. Dynamic quantisation also
     rounds a node's *input* to 256 levels, which turns small probabilities into ties (a top-K
@@ -81,6 +85,8 @@ def _quantize(src: Path, dst: Path, op_types: list[str] | None = None, keep_floa
 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .int8_rows import per_row_activations
 
     exclude = []
     if keep_float:
@@ -95,6 +101,9 @@ def _quantize(src: Path, dst: Path, op_types: list[str] | None = None, keep_floa
                          nodes_to_exclude=exclude)
     finally:
         root.setLevel(level)
+    model = onnx.load(str(dst))
+    if per_row_activations(model):
+        onnx.save(model, str(dst))
 
 
 def quantize_bundle(src: Path, dst: Path, ops: list[str] | None,

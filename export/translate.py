@@ -27,6 +27,7 @@ from ..train.translate.ntm_decoder import build_translator
 from ..train.translate.subword_train import SUBWORD_MODEL_FILE, run_text
 from .bundle_writer import (
     GOLDEN_SEARCHES,
+    INT8_OPS,
     ExportError,
     ExportReport,
     _quantize,
@@ -82,8 +83,9 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
                   max_source_length: int | None = None) -> ExportReport:
     """Export a training run as a bundle directory; returns what was written and proved.
 
-    checkpoint: "best", "last" or a checkpoint path. int8: dynamic int8 quantisation of
-    both graphs (parity is then measured and reported, not enforced). golden: how many
+    checkpoint: "best", "last" or a checkpoint path. int8: int8 weights for the linear layers and
+    embeddings of both graphs, activations scaled per row so that an answer never depends on its
+    batch-mates; the encoder's LSTMs stay float32 (parity is then measured and reported, not enforced). golden: how many
     held-out sources go to golden.json (each decoded greedy and beam-5 by PyTorch).
     max_length: most output tokens (end token included); default the training limit + 1.
     max_source_length: most source tokens (end token included); default 4 x the training limit + 1.
@@ -98,8 +100,10 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Pa
                 fp32 = tmp / "fp32"
                 fp32.mkdir()
                 enc32, step32 = export_graphs(model, fp32)
-                _quantize(enc32, tmp / mf.ENCODER_FILE)
-                _quantize(step32, tmp / mf.STEP_FILE)
+                # the encoder's LSTMs stay float32: ORT's int8 LSTM scales the whole padded batch at
+                # once, which made a sentence's translation depend on its batch-mates
+                _quantize(enc32, tmp / mf.ENCODER_FILE, INT8_OPS["linear"])
+                _quantize(step32, tmp / mf.STEP_FILE, INT8_OPS["linear"])
             else:
                 export_graphs(model, tmp)
         enc_path, step_path = tmp / mf.ENCODER_FILE, tmp / mf.STEP_FILE

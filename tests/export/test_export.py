@@ -119,6 +119,23 @@ def test_int8_export_reports_parity(runs, tmp_path):
     from edge_s2s.runtime.tools.verify import verify_bundle
 
     assert all(r.passed for r in verify_bundle(report.bundle))
+    # a sentence's int8 translation does not depend on what else is in the batch (per-row scales,
+    # float32 encoder LSTMs): each source alone gives what it gives among the others
+    import onnx
+
+    from edge_s2s.runtime.search import Beam, Greedy
+    from edge_s2s.runtime.tasks.seq2seq import Seq2Seq
+
+    ops = {n.op_type for f in ("encoder.onnx", "decoder_step.onnx") for n in onnx.load(str(report.bundle / f)).graph.node}
+    assert "DynamicQuantizeLinear" not in ops and "DynamicQuantizeLSTM" not in ops and "MatMulInteger" in ops
+    rt = Seq2Seq.load(report.bundle)
+    ids = [[4 + (i * 7 + j) % 20 for j in range(3 + i % 5)] for i in range(6)]
+    for search in (Greedy(), Beam(3)):
+        together = rt.decode_ids(ids, search)
+        for i, one in enumerate(ids):
+            alone = rt.decode_ids([one], search)[0]
+            assert [h.ids for h in alone] == [h.ids for h in together[i]]
+            assert np.allclose([h.log_prob for h in alone], [h.log_prob for h in together[i]], atol=1e-5)
 
 
 @pytest.mark.slow
