@@ -71,6 +71,27 @@ def test_paths_bytes_and_arrays_give_the_same_transcript(asr, tmp_path):
     assert asr.frame_seconds == pytest.approx(8 * FEATURES.hop_ms / 1000)
 
 
+def test_int8_all_transcripts_do_not_depend_on_batch_mates(speech_bundle, tmp_path):
+    """ORT's int8 LSTM scales a whole padded batch at once: an int8-"all" bundle's encoder runs one
+    recording at a time, its decoder's MatMuls have per-row scales, so batch == one by one."""
+    pytest.importorskip("onnxruntime.quantization")
+    from edge_s2s.export.bundle_writer import quantize_bundle
+
+    q = quantize_bundle(speech_bundle, tmp_path / "q", None)
+    asr8 = Transcriber.load(q)
+    assert asr8.encoder_couples_batch and not Transcriber.load(speech_bundle).encoder_couples_batch
+    clips = [tone_audio(s) for s in ("0", "3210", "12", "333", "1")]
+    # a batch-mate of loud white noise: with the whole batch scaled at once, the others' scores moved
+    # by ~1e-3 (measured); recording by recording, they move by float rounding only (~1e-6)
+    noise = np.sign(np.random.default_rng(0).standard_normal(clips[1].size))
+    clips[1] = (0.9 * noise).astype(np.float32)
+    for search in (Greedy(), Beam(3)):
+        together = asr8.transcribe(clips, batch_size=5, search=search)
+        for clip, t in zip(clips, together):
+            alone = asr8.transcribe([clip], search=search)[0]
+            assert alone.text == t.text and alone.score == pytest.approx(t.score, abs=1e-5)
+
+
 def test_batch_equals_one_by_one_across_chunks(asr):
     clips = [tone_audio(s) for s in ("0", "3210", "12", "333", "1")]
     together = asr.transcribe(clips, batch_size=3)
