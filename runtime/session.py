@@ -17,12 +17,15 @@ import contextlib
 import io
 import os
 import sys
+import threading
 from pathlib import Path
 
 import onnxruntime as ort
 
 from .cache import optimized_graph, prune_graphs, used
 from .errors import BundleError, EdgeS2SError
+
+_REDIRECT_LOCK = threading.Lock()  # sys.stdout is one per process: see _session
 
 # what onnxruntime raises when a graph fails while running (a damaged or mismatched bundle)
 _ORT_STATE = ort.capi.onnxruntime_pybind11_state
@@ -128,10 +131,21 @@ def _options(optimization: str, threads: int) -> ort.SessionOptions:
     return so
 
 
+@contextlib.contextmanager
+def _stdout_to(sink: io.StringIO):
+    """sys.stdout redirected to `sink`, one thread at a time."""
+    with _REDIRECT_LOCK, contextlib.redirect_stdout(sink):
+        yield
+
+
 def _session(path: Path, so: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
     banner = io.StringIO()  # ORT's fallback banner is a print(): never on stdout
+    # Redirecting sys.stdout is process-wide: two threads loading models at once restored each other's
+    # stream and could leave the app's stdout on a StringIO, so session creations take turns (creating
+    # two sessions in parallel was no faster here: ~45 ms either way for the captioner's two graphs).
+    # ORT prints the banner for any failed first try, a corrupt graph on CPU included.
     try:
-        with contextlib.redirect_stdout(banner):
+        with _stdout_to(banner):
             sess = ort.InferenceSession(str(path), sess_options=so, providers=providers)
         sess.disable_fallback()
         if banner.getvalue():  # it fell back and then worked: worth saying, on stderr

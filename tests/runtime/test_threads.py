@@ -23,3 +23,16 @@ def test_one_model_many_threads_same_results(model_bundle, loop):
     with ThreadPoolExecutor(max_workers=8) as pool:
         together = list(pool.map(lambda job: _key(model.generate(job[0], search=job[1])), jobs))
     assert together == alone
+
+
+def test_loading_models_from_many_threads_leaves_stdout_alone(model_bundle, monkeypatch):
+    """Session creation once redirected sys.stdout (process-wide) around every ORT constructor: threads
+    loading models at once restored each other's stream and left the app's stdout on a StringIO."""
+    import sys
+
+    monkeypatch.setenv("EDGE_S2S_NO_CACHE", "1")  # every load builds its sessions from the graphs
+    before = sys.stdout
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        models = list(pool.map(lambda _: Seq2Seq.load(model_bundle, threads=1), range(24)))
+    assert sys.stdout is before
+    assert all(_key(m.generate(SOURCES[:1])) == _key(models[0].generate(SOURCES[:1])) for m in models)
