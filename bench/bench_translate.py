@@ -11,7 +11,8 @@ runs/bench-translate/, reused by later runs, so a rerun only measures):
             emb 128, encoder 2x128, decoder H=256, vocabulary <= 8,000 words) trained for a tiny budget
             (--train-steps): speed depends on the sizes, not on how well it is trained, but the output
             lengths do, so they are printed
-  bundles   `export_bundle` fp32 (parity with PyTorch proved) and int8 (dynamic int8 weights, every op)
+  bundles   `export_bundle` fp32 (parity with PyTorch proved) and int8 (int8 linear layers and embeddings,
+            activations scaled per row, encoder LSTMs float32: export/int8_rows.py)
 
 Then, on held-out TEST sentences only (medians of --repeats; tokenisation and detokenisation inside
 every timing):
