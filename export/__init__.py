@@ -4,4 +4,4 @@ from .bundle_writer import ExportError, ExportReport
 from .parity import ParityError
 from .translate import export_bundle
 
-__all__ = ["export_bundle", "ExportReport", "ExportError", "ParityError"]
+__all__ = ["ExportError", "ExportReport", "ParityError", "export_bundle"]

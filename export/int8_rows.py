@@ -4,8 +4,8 @@ on what else is in the batch.
 ONNX Runtime's dynamic quantisation (`quantize_dynamic`) puts a `DynamicQuantizeLinear` before
 each quantised MatMul: ONE scale and zero point for the whole activation tensor, and a batch is
 one tensor. So a sentence's int8 activations, and with them its translation, changed with its
-batch-mates: 40 of 300 test sentences came out differently from the shipped translator at batch
-1 and at batch 32 (beam rows are batch-mates too).
+batch-mates: 72 of 500 validation sentences came out differently from the translator then shipped
+at batch 1 and at batch 32 (beam rows are batch-mates too).
 
 This pass replaces every such `DynamicQuantizeLinear` whose outputs only feed `MatMulInteger`
 (and the scale product) with the same quantisation done per row, symmetric:
@@ -13,10 +13,10 @@ This pass replaces every such `DynamicQuantizeLinear` whose outputs only feed `M
     s   = max(|x|, over the last axis, kept) / 127           one scale per row
     x_q = uint8(round(x / s) + 128),  zero point 128           x_q - 128 in [-127, 127]
 
-`MatMulInteger` subtracts the zero point as before; the scale product `s * w_scale` broadcasts
-over the output row, so the rest of the graph is unchanged. A row's result now depends on that
-row alone (bit-identical whatever the batch, tested), at a cost of six elementwise ops per
-quantised input. Symmetric per-row ranges are at least as fine as one asymmetric range for the
+`MatMulInteger` subtracts the zero point as before and its output is multiplied by `s` row by
+row, so the rest of the graph is unchanged. A row's result now depends on that row alone
+(bit-identical whatever the batch, tested), at a cost of eight small elementwise ops per quantised
+input and one Mul per MatMul (the translator's int8 decode: 1.1-1.2x the time). Symmetric per-row ranges are at least as fine as one asymmetric range for the
 whole tensor whenever the rows differ in size, which is the case this fixes.
 """
 

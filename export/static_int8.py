@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .bundle_writer import ExportError
+
 STATIC_OPS = ("Conv", "Clip", "Add")
 
 
@@ -45,7 +47,7 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
-        ort.set_default_logger_severity(2)
+        ort.set_default_logger_severity(2)  # ORT's default (it has no getter for the current level)
 
 
 def quantize_static_prefix(src: Path, dst: Path, input_name: str, calibration: Iterable[np.ndarray],
@@ -77,7 +79,8 @@ def quantize_static_prefix(src: Path, dst: Path, input_name: str, calibration: I
         graph = onnx.load(str(pre)).graph
         nodes = [n.name for n in graph.node if n.name.startswith(prefix) and n.op_type in ops]
         if not nodes:
-            raise ValueError(f"{src.name} has no {'/'.join(ops)} node named {prefix}*: nothing to quantise")
+            raise ExportError(f"{src.name} has no {'/'.join(ops)} node named {prefix}*: nothing to quantise "
+                              "statically (export with int8 'linear')")
         quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=list(ops),
                         nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,

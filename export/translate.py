@@ -58,7 +58,7 @@ def load_trained(run_dir: str | Path, checkpoint: str | Path = "best"
     model.eval()
     try:
         text = run_text(run, cfg.tokenizer, vocab, cfg.lowercase)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (SentencePiece and file errors of every kind: one line)
         raise ExportError(str(e)) from None
     return model, vocab, cfg, ck_path, text
 
