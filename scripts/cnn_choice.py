@@ -131,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} @{size}: top-1 {r['top1']}/{r['photos']} top-5 {r['top5']}/{r['photos']}; "
                   f"ms an image fp32 {r['ms']['fp32']:.1f}, int8 static {r['ms']['int8 static']:.1f}", flush=True)
     base = rows["efficientnet-lite0"]["ms"]["int8 static"]
-    out = ["# Which CNN for the captioner: EfficientNet-Lite0, Lite1 or Lite2", "",
-           "`python scripts/cnn_choice.py --write-docs` (issue 16 item 5). Objects: each network's ImageNet classifier "
-           f"(the captioner's label slots come from it) on the {len(labels)} ImageNet validation photos inside the "
-           "`foolbox` wheel, a small development set that is neither training data nor a reserved check. Time: the "
-           "CNN alone, ONNX Runtime, batch 32, one thread, ms an image, int8 static as shipped (calibrated on "
-           f"{len(train)} training images) and float32. Published: ImageNet top-1 of the TensorFlow release.", "",
+    intro = ("`python scripts/cnn_choice.py --write-docs` (issue 16 item 5). Objects: each network's ImageNet "
+             f"classifier (the captioner's label slots come from it) on the {len(labels)} ImageNet validation photos "
+             "inside the `foolbox` wheel, a small development set that is neither training data nor a reserved check. "
+             "Time: the CNN alone, ONNX Runtime, batch 32, one thread, ms an image, int8 static as shipped (calibrated "
+             f"on {len(train)} training images) and float32. Published: ImageNet top-1 of the TensorFlow release.")
+    out = ["# Which CNN for the captioner: EfficientNet-Lite0, Lite1 or Lite2", "", intro, "",
            "| CNN | input | top-1 (of 20) | top-5 (of 20) | published top-1 | ms, int8 static | x Lite0 | ms, fp32 |",
            "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
