@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +54,8 @@ def _read_checksums(path: Path) -> dict:
 def _write_atomic(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing: ~3 ms of every start otherwise (bench_cold_start.py)
+
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -106,7 +106,7 @@ def known_sha256s(paths: list[Path], compute) -> dict[Path, str]:
 @lru_cache(maxsize=1)
 def cpu_fingerprint() -> str:
     """This processor's model and feature flags (what layout optimisations depend on)."""
-    text = platform.machine()
+    text = os.uname().machine if hasattr(os, "uname") else ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -115,7 +115,9 @@ def cpu_fingerprint() -> str:
                 if line.strip() == "":  # the first processor is enough
                     break
     except OSError:
-        text += platform.processor()
+        import platform
+
+        text += platform.machine() + platform.processor()
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
