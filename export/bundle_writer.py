@@ -159,12 +159,32 @@ def bundle_manifest(directory: Path, task: str, model, vocab: Vocab, preprocessi
 
 
 def write_manifest(directory: Path, manifest: Manifest, metrics: dict) -> dict[str, str]:
-    """Record every file's sha256 and `metrics` in the manifest and save it; returns the files."""
+    """Record every file's sha256 and `metrics` in the manifest and save it; returns the files.
+
+    An int8 bundle also declares which of its graphs couple a batch (`model.couples_batch`,
+    export/int8_rows.couples_batch), so that a runtime can run those one item at a time where a
+    result must not depend on the other inputs of its batch."""
+    int8 = manifest.model.get("int8")
+    if int8 and int8 != "none":
+        manifest.model["couples_batch"] = _coupled_graphs(directory)
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != mf.MANIFEST_FILE}
     manifest.files = files
     manifest.metrics = metrics
     manifest.save(directory)
     return files
+
+
+def _coupled_graphs(directory: Path) -> list[str]:
+    """"encoder" and/or "decoder_step": the graphs in `directory` whose int8 ops scale a whole batch."""
+    import onnx
+
+    from .int8_rows import couples_batch
+
+    out = []
+    for key, name in (("encoder", mf.ENCODER_FILE), ("decoder_step", mf.STEP_FILE)):
+        if (directory / name).is_file() and couples_batch(onnx.load(str(directory / name), load_external_data=False)):
+            out.append(key)
+    return out
 
 
 @contextmanager

@@ -114,3 +114,14 @@ def per_row_activations(model: onnx.ModelProto) -> int:
     del graph.value_info[:]
     graph.value_info.extend(keep)
     return rewritten
+
+
+# ops that quantise an activation with ONE range for the whole tensor, i.e. the whole batch
+WHOLE_BATCH_OPS = ("DynamicQuantizeLinear", "DynamicQuantizeLSTM")
+
+
+def couples_batch(model: onnx.ModelProto) -> bool:
+    """Whether an item's result can depend on its batch-mates: a dynamic quantisation that
+    `per_row_activations` could not rewrite (before a ConvInteger) or a DynamicQuantizeLSTM
+    (it scales the whole padded batch inside the op) is left in the graph."""
+    return any(n.op_type in WHOLE_BATCH_OPS for n in model.graph.node)

@@ -177,9 +177,12 @@ class Transcriber(Seq2Seq):
         self.unit = str(info.get("unit", "char"))
         self.time_reduction = 2 ** int(info.get("pyramid_layers", 3))
         self._solo: _SoloEncoder | None = None  # set by load() under the default thread policy
-        # int8 "all" quantises the encoder's LSTMs with ORT's DynamicQuantizeLSTM, which scales the whole
-        # padded batch at once: such an encoder runs one recording at a time (see encode_features)
-        self.encoder_couples_batch = info.get("int8") == "all"
+        # an encoder whose int8 ops scale the whole padded batch at once (ORT's DynamicQuantizeLSTM)
+        # runs one recording at a time (see encode_features); the exporter declares it, and bundles
+        # exported before it did are known by their int8 "all" label
+        coupled = info.get("couples_batch")
+        self.encoder_couples_batch = ("encoder" in coupled if isinstance(coupled, list)
+                                      else info.get("int8") == "all")
 
     @classmethod
     def load(cls, path: str | Path | None = None, provider: str = "cpu", threads: int = 0, optimization: str = "all",

@@ -80,6 +80,16 @@ def test_int8_all_transcripts_do_not_depend_on_batch_mates(speech_bundle, tmp_pa
     q = quantize_bundle(speech_bundle, tmp_path / "q", None)
     asr8 = Transcriber.load(q)
     assert asr8.encoder_couples_batch and not Transcriber.load(speech_bundle).encoder_couples_batch
+    # declared by the exporter: the encoder's DynamicQuantizeLSTM (and this toy's location-attention
+    # convolution, a ConvInteger with one range for all rows, in the step)
+    assert json.loads((q / "manifest.json").read_text())["model"]["couples_batch"] == ["encoder", "decoder_step"]
+    lin = quantize_bundle(speech_bundle, tmp_path / "lin", ["MatMul", "Gemm", "Gather"])
+    assert json.loads((lin / "manifest.json").read_text())["model"]["couples_batch"] == []
+    assert not Transcriber.load(lin).encoder_couples_batch
+    old = json.loads((q / "manifest.json").read_text())
+    del old["model"]["couples_batch"]  # a bundle exported before the declaration: known by its int8 label
+    (q / "manifest.json").write_text(json.dumps(old))
+    assert Transcriber.load(q).encoder_couples_batch
     clips = [tone_audio(s) for s in ("0", "3210", "12", "333", "1")]
     # a batch-mate of loud white noise: with the whole batch scaled at once, the others' scores moved
     # by ~1e-3 (measured); recording by recording, they move by float rounding only (~1e-6)
