@@ -220,7 +220,9 @@ def caption(
     labels: Annotated[int | None, typer.Option(help="ImageNet label slots the decoder attends over and copies "
                                                     "names from (default 5 with soft attention; 0 = off).")] = None,
     label_inject: Annotated[float, typer.Option(help="Training: chance a caption's label name the classifier "
-                                                     "missed takes the last slot.")] = 0.25,
+                                                     "missed takes a slot.")] = 0.25,
+    copy_names: Annotated[bool, typer.Option("--copy-names", help="A label slot's name is only ever copied, "
+                                                                  "never generated (transfers copying to photos).")] = False,
     text: Annotated[str, typer.Option(help="Caption targets: clean (lower case, no punctuation) or raw "
                                            "(tokenized as written).")] = "clean",
     any_end: Annotated[bool, typer.Option("--any-end", help="Let captions end on any word (default: never "
@@ -270,7 +272,8 @@ def caption(
                                      input_feed="distribution" if feed == "distribution" else "token",
                                      labels=(5 if attention == "soft" and feed != "distribution" else 0)
                                      if labels is None else labels,
-                                     label_inject=label_inject, no_end_words=not any_end),
+                                     label_inject=label_inject, copy_names=copy_names,
+                                     no_end_words=not any_end),
             text=text,
             feed=_feed_config(feed, ss_schedule, ss_k, ss_p, ss_min_p, ss_pick),
             epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_caption_length=max_length,

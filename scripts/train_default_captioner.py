@@ -38,7 +38,8 @@ from results_out import add_write_docs, results_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMON = dict(attention="soft", doubly_stochastic=1.0, tau="learned")
-SETTINGS = {"no labels": dict(COMMON, labels=0), "label slots": dict(COMMON, labels=5, label_inject=0.25)}
+SETTINGS = {"no labels": dict(COMMON, labels=0), "label slots": dict(COMMON, labels=5, label_inject=0.25),
+            "copy names": dict(COMMON, labels=5, label_inject=0.25, copy_names=True)}
 DEFAULT = "label slots"
 SEARCHES = ("greedy", "beam 3")
 MAX_BYTES = 25_000_000

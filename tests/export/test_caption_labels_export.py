@@ -17,15 +17,15 @@ from tests.helpers.caption_toy import tiny_caption_config
 CLEAN = re.compile(r"[a-z0-9]+(?:[ -][a-z0-9]+)*")
 
 
-@pytest.fixture(scope="module")
-def label_bundle(tmp_path_factory, shapes_data, caption_cache):
+@pytest.fixture(scope="module", params=[False, True], ids=["generate-or-copy", "copy-names"])
+def label_bundle(request, tmp_path_factory, shapes_data, caption_cache):
     from edge_s2s.export.caption import export_caption_bundle
     from edge_s2s.train.caption.loop import train_captioner
 
     root = tmp_path_factory.mktemp("caption-labels")
     # every label name is a word: a 640-word vocabulary needs wider embeddings than the shapes' 13 words
     cfg = tiny_caption_config(shapes_data, root / "run", labels=3, label_inject=0.5, no_end_words=True,
-                              doubly_stochastic=0.1, emb_dim=64, dec_hidden=96)
+                              copy_names=request.param, doubly_stochastic=0.1, emb_dim=64, dec_hidden=96)
     cfg.text = "clean"
     cfg.epochs = 10
     run_dir = train_captioner(cfg, progress=False, cache_dir=caption_cache)

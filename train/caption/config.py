@@ -37,7 +37,11 @@ class CaptionModelConfig:
             the regions, and a pointer-generator gate lets it copy a slot's name into the caption
             (novel objects: "motorcycle" need not occur in any training caption). 0 = off.
     label_inject: training only: the probability that a caption's label name the classifier did
-            not put in the top K replaces the last slot (teaches copying on the little data there is).
+            not put in the top K takes a slot (teaches copying on the little data there is).
+    copy_names: a slot's name is never generated, only copied (training and the exported step):
+            the gate must learn to copy exactly the words the labels carry, so on photos of things
+            clip art never shows it copies them instead of writing a clip-art word (the transfer of
+            Hendricks et al. 2016 and Lu et al. 2018, where detector words come from the detector).
     no_end_words: the exported step forbids the end token after "a", "the", "of", ... and as the
             first word (train/caption/caption_text.NO_END_WORDS): a caption never stops mid-phrase.
     """
@@ -57,6 +61,7 @@ class CaptionModelConfig:
     input_feed: str = "token"
     labels: int = 0
     label_inject: float = 0.0
+    copy_names: bool = False
     no_end_words: bool = False
 
     def __post_init__(self) -> None:
@@ -64,6 +69,8 @@ class CaptionModelConfig:
             raise ValueError(f"CaptionModelConfig.labels must be an integer from 0 to 32, got {self.labels!r}")
         if not 0.0 <= self.label_inject <= 1.0:
             raise ValueError(f"CaptionModelConfig.label_inject must be in [0, 1], got {self.label_inject}")
+        if self.copy_names and not self.labels:
+            raise ValueError("copy_names needs label slots to copy from: set labels > 0")
         if self.labels and self.attention != "soft":
             raise ValueError("label slots are attended over: labels > 0 needs attention='soft'")
         if self.labels and self.input_feed != "token":

@@ -27,6 +27,9 @@ whether to copy a slot's name:
     ptr     = softmax_k(K_k . Q h' / sqrt(A))               which label
     g       = sigmoid(w_g [h'; z; E y_prev])                generate (g) or copy (1 - g)
     p(y)    = g softmax(L_o ...)(y) + (1 - g) sum_k ptr_k [name_k = y]
+With cfg.copy_names the softmax skips the slots' names (their logits are masked), so a name the
+labels carry can only be copied: clip art then teaches the gate when to copy a label, which is
+what a photo of something clip art never shows needs.
 Every name is a vocabulary word, so the copy is one more term of the same distribution and
 training needs no copy labels: a caption word that is one of the slots' names is learned either
 way, and the gate learns when copying is the cheaper explanation. The step's attention output is
@@ -178,17 +181,26 @@ class CaptionModel(DecoderContract, nn.Module):
 
     def inject_labels(self, tok: torch.Tensor, p: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training: with probability label_inject per image, a label name its caption uses but its
-        top K lacks takes the last slot (probability drawn from [0.05, 0.5]), so the pointer is
-        trained on images whose classifier missed (clip art mostly)."""
+        top K lacks is inserted at a random rank (the slots below move down one, the last drops
+        out), with a probability between its neighbours' (the slots stay sorted, as at inference),
+        so the pointer is trained on images whose classifier missed (clip art mostly) and learns no
+        preference for one slot."""
         tok, p = tok.clone(), p.clone()
+        K = tok.size(1)
         for b in range(tok.size(0)):
             if float(torch.rand(())) >= self.cfg.label_inject:
                 continue
             words = [int(w) for w in tgt_out[b] if int(w) > Vocab.eos_id and bool(self.is_name[int(w)])]
             absent = [w for w in words if w not in set(tok[b].tolist())]
-            if absent:
-                tok[b, -1] = absent[0]
-                p[b, -1] = 0.05 + 0.45 * float(torch.rand(()))
+            if not absent:
+                continue
+            k = int(torch.randint(K, ()))
+            hi = float(p[b, k - 1]) if k else 1.0
+            lo = float(p[b, k])
+            tok[b, k + 1:] = tok[b, k:K - 1].clone()
+            p[b, k + 1:] = p[b, k:K - 1].clone()
+            tok[b, k] = absent[0]
+            p[b, k] = lo + (hi - lo) * float(torch.rand(()))
         return tok, p
 
     def encode_regions(self, regions: torch.Tensor, tgt_out: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -274,6 +286,8 @@ class CaptionModel(DecoderContract, nn.Module):
         g = self.copy_gate(torch.cat([h, z, e], dim=1))  # [N, 1] logit: generate vs copy
         onehot = (tok.unsqueeze(2) == self.vocab_ids.view(1, 1, -1)).to(ptr.dtype)  # [N, K, V]
         copy = torch.bmm(ptr.unsqueeze(1), onehot).squeeze(1)  # [N, V], 0 off the slots' names
+        if self.cfg.copy_names:  # a slot's name is copied, never generated
+            logits = logits.masked_fill(onehot.sum(dim=1) > 0, -1e4)
         gen = _log_sigmoid(g) + torch.log_softmax(logits, dim=1)
         cop = _log_sigmoid(-g) + torch.log(copy.clamp_min(1e-30))
         top = torch.maximum(gen, cop)

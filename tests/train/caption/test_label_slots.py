@@ -83,17 +83,53 @@ def test_end_token_is_forbidden_after_function_words_and_first():
     assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(5), atol=1e-4)
 
 
-def test_injection_puts_a_missing_caption_name_in_the_last_slot():
+def test_injection_inserts_a_missing_caption_name_at_a_random_rank_keeping_the_order():
     m = _model(label_inject=1.0).train()
     ids = {t: i for i, t in enumerate(TOKENS)}
     tok = torch.tensor([[ids["cat"], ids["dog"], ids["car"], ids["cup"]]])
     p = torch.tensor([[0.5, 0.2, 0.1, 0.05]])
     tgt = torch.tensor([[ids["a"], ids["red"], ids["motorcycle"], Vocab.eos_id]])
-    t2, p2 = m.inject_labels(tok, p, tgt)
-    assert t2[0, :3].tolist() == tok[0, :3].tolist() and int(t2[0, 3]) == ids["motorcycle"]
-    assert 0.05 <= float(p2[0, 3]) <= 0.5
+    ranks = set()
+    torch.manual_seed(3)
+    for _ in range(40):
+        t2, p2 = m.inject_labels(tok, p, tgt)
+        k = t2[0].tolist().index(ids["motorcycle"])
+        ranks.add(k)
+        others = [t for t in t2[0].tolist() if t != ids["motorcycle"]]
+        assert others == tok[0, :3].tolist()  # the rest keep their order; the last one drops out
+        assert all(float(p2[0, i]) >= float(p2[0, i + 1]) for i in range(3)), p2  # still sorted
+    assert ranks == {0, 1, 2, 3}  # every rank is used: the pointer learns no favourite slot
     same, _ = m.inject_labels(tok, p, torch.tensor([[ids["a"], ids["cat"], Vocab.eos_id, 0]]))
     assert torch.equal(same, tok)  # the caption's name is already a slot: nothing to inject
+
+
+def test_copy_names_takes_the_slot_names_out_of_the_generator():
+    """With copy_names a slot's name has no generated mass: with the gate wide open (generate only) the
+    row's own slot names get ~0 probability, while another image's names still can be generated."""
+    m = _model(copy_names=True)
+    enc = m.encode_regions(torch.rand(2, 49, 1280))
+    ids = {t: i for i, t in enumerate(TOKENS)}
+    enc["label_tokens"] = torch.tensor([[ids[n] for n in ("cat", "dog", "car", "cup")],
+                                        [ids[n] for n in ("crab", "cow", "bison", "cup")]])
+    with torch.no_grad():
+        m.copy_gate.weight.zero_()
+        m.copy_gate.bias.fill_(30.0)
+        p = _step(m, enc, [2, 2], [0, 1])["logprobs"].exp()
+    assert torch.allclose(p.sum(1), torch.ones(2), atol=1e-4)
+    for r in (0, 1):
+        own = enc["label_tokens"][r].tolist()
+        assert max(float(p[r, t]) for t in own) < 1e-6
+        other = [t for t in enc["label_tokens"][1 - r].tolist() if t not in own]
+        assert other and min(float(p[r, t]) for t in other) > 1e-8
+    plain = _model()  # the same weights without the rule generate the names too
+    plain.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        plain.copy_gate.weight.zero_()
+        plain.copy_gate.bias.fill_(30.0)
+        q = _step(plain, enc, [2, 2], [0, 1])["logprobs"].exp()
+    assert min(float(q[0, t]) for t in enc["label_tokens"][0].tolist()) > 1e-8
+    with pytest.raises(ValueError, match="copy_names needs label slots"):
+        CaptionModelConfig(**TINY, copy_names=True)
 
 
 def test_label_models_need_the_vocabulary_and_every_name_in_it():
