@@ -12,6 +12,9 @@ as the default model (what `edge-s2s translate "Wie spät ist es?"` and `Transla
    bidirectional LSTM encoder, an LSTM decoder with general attention, Luong input feeding and its first
    state from the encoder's final states, dropout,
    label smoothing 0.1, Adam with the rate halved after an epoch without validation gain, early stopping.
+   The last --keep-epochs epoch ends are kept; `--checkpoint choose` also tries their parameter average
+   (Vaswani et al. 2017, sec. 6.1) and exports whichever of best / last / average has the highest
+   validation BLEU.
 3. Export fp32 (parity with PyTorch proved) and int8 (dynamic weights; golden cases from the int8 graphs).
    Both are scored through the runtime on valid.tsv (greedy: this chooses) and on test.tsv (greedy and
    beam 5: this is reported, never used to choose). int8 ships when its validation BLEU is within
@@ -83,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--int8-tolerance", type=float, default=0.5, help="largest validation BLEU loss accepted for int8")
     ap.add_argument("--checkpoint", default="best", choices=("best", "last", "choose"),
-                    help="what to export: best.pt, last.pt, or the one with the higher validation BLEU")
+                    help="what to export: best.pt, last.pt, or the one with the highest validation BLEU among "
+                         "best.pt, last.pt and the average of the kept epoch ends (--keep-epochs)")
+    ap.add_argument("--keep-epochs", type=int, default=4,
+                    help="keep the last N epoch-end checkpoints (epoch-NNN.pt) for averaging (0 = none)")
     ap.add_argument("--no-train", action="store_true", help="export, score and ship the run as it stands")
     ap.add_argument("--no-ship", action="store_true", help="measure only; leave --out alone")
     args = ap.parse_args(argv)
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge_s2s.export.translate import export_bundle
     from edge_s2s.runtime.search import Beam, Greedy
     from edge_s2s.train import ModelConfig, TrainConfig, train_translator
+    from edge_s2s.train.core.checkpoint import EPOCH_PATTERN, average_checkpoints
 
     torch.set_num_threads(args.threads)
     for name in ("train.tsv", "valid.tsv", "test.tsv"):
@@ -108,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         tokenizer="sentencepiece", subword_vocab_size=args.vocab, lowercase=False, label_smoothing=0.1,
         lr_decay=0.5, patience=3, select_by="bleu", val_bleu_max=300, max_source_length=args.max_length,
-        max_target_length=args.max_length, checkpoint_every=500,
+        max_target_length=args.max_length, checkpoint_every=500, keep_epochs=args.keep_epochs,
     )
     resume = (run / "last.pt").is_file()
     print(f"training -> {run}" + (" (resuming)" if resume else ""), flush=True)
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if resume:
         saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"])
         saved.epochs, saved.max_steps = args.epochs, args.max_steps  # the schedule may be lengthened
+        saved.keep_epochs = max(saved.keep_epochs, args.keep_epochs)  # and epoch ends kept from now on
         cfg = saved
     if not args.no_train:
         train_translator(cfg, resume=resume, progress=sys.stderr.isatty())
@@ -126,13 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     greedy, both = {"greedy": Greedy()}, {"greedy": Greedy(), "beam5": Beam(size=5)}
     results: dict = {"run": str(run), "train_seconds_this_session": round(train_s), "variants": {}}
     checkpoint = args.checkpoint
-    if checkpoint == "choose":  # a run stopped inside an epoch: best.pt (an epoch end) or the later last.pt
+    if checkpoint == "choose":  # best.pt (an epoch end), the later last.pt, or the average of the kept epochs
+        candidates = {"best": "best", "last": "last"}
+        kept = sorted(run.glob(EPOCH_PATTERN))
+        if len(kept) >= 2:
+            candidates["average"] = str(average_checkpoints(kept, run / "average.pt"))
+            print(f"average.pt: the mean of {', '.join(p.name for p in kept)}", flush=True)
         picks = {}
-        for ck in ("best", "last"):
-            b = export_bundle(run, bundles / f"pick-{ck}", checkpoint=ck, parity=False, golden=0).bundle
+        for ck, path in candidates.items():
+            b = export_bundle(run, bundles / f"pick-{ck}", checkpoint=path, parity=False, golden=0).bundle
             picks[ck] = score(b, val, greedy, args.threads)["greedy"]["bleu"]
-        checkpoint = max(picks, key=picks.get)
-        results["checkpoint_choice"] = {"validation_bleu": picks, "chosen": checkpoint}
+        checkpoint = candidates[max(picks, key=picks.get)]
+        results["checkpoint_choice"] = {"validation_bleu": picks, "chosen": max(picks, key=picks.get),
+                                        "averaged": [p.name for p in kept] if "average" in candidates else []}
         print(f"checkpoint: {checkpoint} (validation BLEU {picks})", flush=True)
     # limits for users: sources up to 4x the training filter, outputs up to 3x (a cut output is a warning)
     lim = dict(max_source_length=4 * args.max_length + 1, max_length=3 * args.max_length + 1)

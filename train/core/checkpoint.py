@@ -30,6 +30,7 @@ from ...runtime.errors import EdgeS2SError
 
 LAST = "last.pt"
 BEST = "best.pt"
+EPOCH_PATTERN = "epoch-*.pt"  # epoch-end copies kept for averaging (Schedule.keep_epochs)
 FORMAT = "edge-s2s-checkpoint"
 
 
@@ -150,4 +151,36 @@ def convert_legacy_checkpoint(path: str | Path, out: str | Path | None = None) -
     ck = {k: v for k, v in ck.items() if k != "format"}
     save_checkpoint(out, ck)
     load_checkpoint(out)  # what was written must load the safe way
+    return out
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    """The file an epoch-end checkpoint is kept in (epochs counted from 1)."""
+    return f"epoch-{epoch:03d}.pt"
+
+
+def average_checkpoints(paths: list[Path], out: Path) -> Path:
+    """Write the parameter average of checkpoints of one run to `out` (Vaswani et al. 2017, sec. 6.1:
+    averaging the last checkpoints; also Junczys-Dowmunt et al. 2016 for RNN translation).
+
+    Floating-point tensors are averaged; integer buffers and everything else (configs, vocabulary)
+    come from the newest checkpoint, whose optimizer state is dropped (an average is for export, not
+    for resuming). Checkpoints of different models are refused in one line."""
+    if len(paths) < 2:
+        raise CheckpointError(f"averaging needs at least 2 checkpoints, got {len(paths)}: keep more epochs "
+                              "(keep_epochs) or train longer")
+    cks = [load_checkpoint(p) for p in paths]
+    newest = max(cks, key=lambda c: int(c["step"]))
+    names = set(newest["model"])
+    for p, ck in zip(paths, cks):
+        if set(ck["model"]) != names or any(ck["model"][k].shape != newest["model"][k].shape for k in names):
+            raise CheckpointError(f"{p} holds a different model from the others: average checkpoints of one run")
+    model = {}
+    for k, v in newest["model"].items():
+        if v.is_floating_point():
+            model[k] = sum(ck["model"][k].to(torch.float64) for ck in cks).div(len(cks)).to(v.dtype)
+        else:
+            model[k] = v
+    payload = {k: v for k, v in newest.items() if k not in ("format", "model", "optimizer")}
+    save_checkpoint(out, {**payload, "model": model, "averaged_from": [Path(p).name for p in paths]})
     return out

@@ -21,6 +21,7 @@ continue bit for bit. `last.pt` is written at every epoch end (and every
 What the loop writes into the run directory (besides the task's own files):
 
     last.pt, best.pt  checkpoints (`checkpoint.py`)
+    epoch-NNN.pt      the last `keep_epochs` epoch ends, when the config asks (for averaging)
     metrics.jsonl     one JSON line per epoch: epoch, step, train_loss, the task's validation
                       metrics, seconds
     steps.jsonl       one JSON line per `log_every` optimizer steps: step, epoch, loss, tokens,
@@ -50,7 +51,8 @@ import torch
 from tqdm import tqdm
 
 from ...runtime.tools.run_logs import METRICS_FILE
-from .checkpoint import BEST, LAST, CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (BEST, EPOCH_PATTERN, LAST, CheckpointError, epoch_checkpoint_name, load_checkpoint, rng_state,
+                         save_checkpoint, set_rng_state)
 from .distributed import Ddp, world_from_env
 from .step_log import StepLog
 
@@ -76,6 +78,7 @@ class Schedule:
     checkpoint_every: int = 0
     log_every: int = LOG_EVERY
     reduction: str = "mean"
+    keep_epochs: int = 0  # also keep the last N epoch-end checkpoints as epoch-NNN.pt (for averaging)
 
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
@@ -84,7 +87,7 @@ class Schedule:
     @classmethod
     def of(cls, cfg) -> Schedule:
         return cls(cfg.epochs, cfg.seed, cfg.batch_size, cfg.clip, cfg.max_steps, cfg.checkpoint_every,
-                   getattr(cfg, "log_every", LOG_EVERY))
+                   getattr(cfg, "log_every", LOG_EVERY), keep_epochs=getattr(cfg, "keep_epochs", 0))
 
 
 @dataclass
@@ -268,7 +271,11 @@ def _run(run: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimiz
             # best.pt before last.pt: a kill between the two then replays the epoch on --resume and
             # writes best.pt again, where the other order would record the new best score with no best.pt
             if run is not None:
-                save(*([run / BEST] if is_best else []), run / LAST, metrics=metrics)
+                kept = [run / epoch_checkpoint_name(pos.epoch)] if plan.keep_epochs else []
+                save(*([run / BEST] if is_best else []), *kept, run / LAST, metrics=metrics)
+                if files and plan.keep_epochs:
+                    for old in sorted(run.glob(EPOCH_PATTERN))[:-plan.keep_epochs]:
+                        old.unlink(missing_ok=True)
             if files:
                 with open(run / METRICS_FILE, "a", encoding="utf-8") as f:
                     f.write(json.dumps(metrics) + "\n")

@@ -129,6 +129,7 @@ class TrainConfig:
     vocab_max_size: int | None = 30000
     checkpoint_every: int = 0  # also write last.pt every N optimizer steps (0 = only at epoch ends)
     max_steps: int = 0  # stop after this many optimizer steps in total (0 = run all epochs)
+    keep_epochs: int = 0  # also keep the last N epoch-end checkpoints (epoch-NNN.pt) to average
     val_bleu_max: int = 500  # validation sentences decoded for BLEU each epoch (0 = skip BLEU)
     device: str = "cpu"
     lowercase: bool = True
@@ -150,7 +151,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
-        for name in ("checkpoint_every", "max_steps", "val_bleu_max"):
+        for name in ("checkpoint_every", "max_steps", "keep_epochs", "val_bleu_max"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 0, got {v!r}")

@@ -77,3 +77,40 @@ def test_module_entry_is_the_train_command(tmp_path):
     assert proc.returncode == 1
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "missing.tsv" in err[0]
+
+
+def test_keep_epochs_keeps_the_last_epoch_ends_and_they_average(toy_tsv, tmp_path):
+    """keep_epochs=2 over 4 epochs leaves epoch-003.pt and epoch-004.pt; their average is the
+    element-wise mean of the two models (export reads it like any checkpoint)."""
+    import pytest
+    import torch
+
+    from edge_s2s.train.core.checkpoint import CheckpointError, average_checkpoints, load_checkpoint
+
+    cfg = tiny_config(toy_tsv, tmp_path / "run", epochs=4)
+    cfg.keep_epochs = 2
+    run = train_translator(cfg, progress=False)
+    kept = sorted(p.name for p in run.glob("epoch-*.pt"))
+    assert kept == ["epoch-003.pt", "epoch-004.pt"]
+    last, third = load_checkpoint(run / "last.pt"), load_checkpoint(run / "epoch-003.pt")
+    assert all(torch.equal(last["model"][k], load_checkpoint(run / "epoch-004.pt")["model"][k]) for k in last["model"])
+    avg = load_checkpoint(average_checkpoints([run / "epoch-003.pt", run / "epoch-004.pt"], tmp_path / "avg.pt"))
+    assert avg["averaged_from"] == kept and "optimizer" not in avg
+    moved = 0
+    for k, v in avg["model"].items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (last["model"][k] + third["model"][k]) / 2, atol=1e-6), k
+            moved += int(not torch.equal(last["model"][k], third["model"][k]))
+    assert moved > 0  # the two epochs differ, so the average is a third model
+    with pytest.raises(CheckpointError, match="at least 2"):
+        average_checkpoints([run / "last.pt"], tmp_path / "x.pt")
+    other = tiny_config(toy_tsv, tmp_path / "other", epochs=1)
+    other.model.enc_hidden = 2 * other.model.enc_hidden
+    train_translator(other, progress=False)
+    with pytest.raises(CheckpointError, match="different model"):
+        average_checkpoints([run / "last.pt", tmp_path / "other" / "last.pt"], tmp_path / "y.pt")
+
+
+def test_without_keep_epochs_no_epoch_files_are_written(toy_tsv, tmp_path):
+    run = train_translator(tiny_config(toy_tsv, tmp_path / "run", epochs=2), progress=False)
+    assert not list(run.glob("epoch-*.pt"))
