@@ -13,7 +13,8 @@ from ..runtime.errors import InputError
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory written by `edge-s2s train`.")],
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("bundles/model"),
-    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (lowest validation loss) or last.")] = "best",
+    checkpoint: Annotated[str, typer.Option(help="Which checkpoint: best (best validation score), last, average "
+                                                 "(the mean of the epoch ends kept with --keep-epochs) or a file.")] = "best",
     int8: Annotated[bool, typer.Option("--int8", help="Also quantise weights to int8 (dynamic quantisation).")] = False,
     int8_parts: Annotated[str, typer.Option(help="With --int8 on a captioner or a speech model: 'linear' (linear "
                                                   "layers and embeddings; a CNN's convolutions stay float32), "

@@ -127,6 +127,8 @@ def translate(
     clip: Annotated[float, typer.Option(help="Gradient norm clip (0 = off).")] = 1.0,
     max_steps: MaxStepsOpt = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0 = each epoch).")] = 0,
+    keep_epochs: Annotated[int, typer.Option(help="Keep the last N epoch-end checkpoints (epoch-NNN.pt) so that "
+                                                  "`export --checkpoint average` can average them (0 = none).")] = 0,
     max_length: Annotated[int, typer.Option(help="Longest sentence in words kept for training.")] = 50,
     vocab_min_count: Annotated[int, typer.Option(help="Drop words seen fewer times (they become <unk>).")] = 2,
     vocab_max_size: Annotated[int, typer.Option(help="Largest shared vocabulary.")] = 30000,
@@ -183,7 +185,7 @@ def translate(
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,
             vocab_min_count=vocab_min_count, vocab_max_size=vocab_max_size, checkpoint_every=checkpoint_every,
-            max_steps=max_steps, tokenizer=tokenizer, subword_vocab_size=subword_vocab_size, subword_type=subword_type,
+            keep_epochs=keep_epochs, max_steps=max_steps, tokenizer=tokenizer, subword_vocab_size=subword_vocab_size, subword_type=subword_type,
             lowercase=lowercase, label_smoothing=label_smoothing, lr_decay=lr_decay, patience=patience,
             select_by=select_by, val_bleu_max=val_bleu_max,
         )

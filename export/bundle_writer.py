@@ -60,7 +60,16 @@ class ExportReport:
 
 
 def resolve_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
-    """"best" (falls back to last.pt when no epoch finished), "last", or a path."""
+    """"best" (falls back to last.pt when no epoch finished), "last", "average" (the parameter mean
+    of the run's kept epoch ends, written to average.pt: train with keep_epochs), or a path."""
+    if str(checkpoint) == "average":
+        from ..train.core.checkpoint import EPOCH_PATTERN, CheckpointError, average_checkpoints
+
+        kept = sorted(Path(run_dir).glob(EPOCH_PATTERN))
+        if len(kept) < 2:
+            raise CheckpointError(f"{run_dir} keeps {len(kept)} epoch checkpoint(s); averaging needs 2 or more: "
+                                  "train with --keep-epochs N (N >= 2), or export best / last")
+        return average_checkpoints(kept, Path(run_dir) / "average.pt")
     if str(checkpoint) == "best":
         p = run_dir / BEST
         return p if p.is_file() else run_dir / LAST

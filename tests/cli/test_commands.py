@@ -109,3 +109,24 @@ def test_ntm_decoder_through_the_cli(toy_tsv, tmp_path, capsys):
     assert obj["hypotheses"][0]["text"] == expected.text
     assert run(["info", str(bundle)]) == 0
     assert "state.ntm_memory" in capsys.readouterr().out
+
+
+def test_keep_epochs_and_export_of_their_average(toy_tsv, tmp_path, capsys):
+    """`train translate --keep-epochs 2` keeps two epoch ends; `export --checkpoint average` averages them
+    (parity with PyTorch proved on the averaged weights); without kept epochs it is one clear line."""
+    run_dir = tmp_path / "run"
+    base = ["train", "translate", "--data", str(toy_tsv), "--out", str(run_dir), "--emb-dim", "8", "--enc-hidden", "8",
+            "--dec-hidden", "16", "--att-dim", "8", "--max-length", "8", "--no-progress", "--batch-size", "32",
+            "--lr", "0.01", "--vocab-min-count", "1", "--epochs", "3"]
+    assert run(base + ["--keep-epochs", "2"]) == 0
+    assert sorted(p.name for p in run_dir.glob("epoch-*.pt")) == ["epoch-002.pt", "epoch-003.pt"]
+    capsys.readouterr()
+    assert run(["export", str(run_dir), "--out", str(tmp_path / "avg"), "--checkpoint", "average"]) == 0
+    assert "average.pt" in capsys.readouterr().out
+    assert run(["verify", str(tmp_path / "avg")]) == 0
+    plain = tmp_path / "plain"
+    assert run(base[:5] + [str(plain)] + base[6:]) == 0
+    capsys.readouterr()
+    assert run(["export", str(plain), "--out", str(tmp_path / "x"), "--checkpoint", "average"]) != 0
+    err = capsys.readouterr().err
+    assert "--keep-epochs" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
