@@ -9,7 +9,10 @@ occurs in a caption is merged into one token, so copying that label (train/capti
 writes the whole name in one step.
 
 The decoder must also not stop on a word that needs a continuation: `NO_END_WORDS` are the
-words after which the exported step forbids the end token (model.CaptionModel.decode_logprobs).
+words after which the exported step forbids the end token (model.CaptionModel.decode_logprobs):
+the function words ("a", "of", ...) and the colour and size words that come before a noun ("a
+red", "a big": no clip-art training caption ends on one of them, yet a model can stop there on a
+photo it does not know).
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-NO_END_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     "a an the and or of with without in on at to from by for into onto over under near behind between "
     "its his her their some is are".split())
+# colours and sizes, said before a noun ("orange" is left out: it is also the fruit)
+MODIFIER_WORDS = frozenset(
+    "red yellow green blue purple violet pink brown black white grey gray silver gold golden beige "
+    "colorful colourful big small large little tiny huge".split())
+NO_END_WORDS = FUNCTION_WORDS | MODIFIER_WORDS
+_LINKING = frozenset({"is", "are"})  # "the car is red" ends well
 _APOSTROPHES = re.compile(r"['\u2019\u2018`]")
 _NOT_WORD = re.compile(r"[^a-z0-9-]+")
 _EDGE_HYPHENS = re.compile(r"(?:^-+|-+$)")
@@ -58,9 +67,9 @@ def merge_phrases(words: list[str], phrases: Iterable[str]) -> list[str]:
 
 def clean_caption(text: str, phrases: Iterable[str] = ()) -> list[str]:
     """A caption as target tokens: `caption_words`, two-word label names merged, and no trailing
-    word from NO_END_WORDS (a reference "a cat on the." teaches the decoder to stop there)."""
+    function word (a reference "a cat on the." teaches the decoder to stop there)."""
     words = merge_phrases(caption_words(text), phrases)
-    while words and words[-1] in NO_END_WORDS:
+    while words and words[-1] in FUNCTION_WORDS:
         words.pop()
     return words
 
@@ -74,7 +83,8 @@ def is_clean_token(token: str) -> bool:
 def caption_problems(text: str) -> list[str]:
     """Why a caption a user sees is malformed (empty list: it is fine): empty, a character that is not
     a letter, digit, space or inner hyphen (stray quotes, commas, inner full stops, <unk>), a last
-    word from NO_END_WORDS, or a word said twice in a row ("a a", "cat cat"). One final full stop
+    function word ("a cat on the"), a colour or size with no noun after it ("a red", "the big"; "the
+    car is red" is fine), or a word said twice in a row ("a a", "cat cat"). One final full stop
     and a capital first letter are how sentences are written, not problems (issue 16: "a final full
     stop added by the detokeniser at most")."""
     body = text.strip()
@@ -86,8 +96,10 @@ def caption_problems(text: str) -> list[str]:
     words = (body[:1].lower() + body[1:]).split(" ")
     if any(not WORD.fullmatch(w) for w in words):
         problems.append("not plain words")
-    if words[-1] in NO_END_WORDS:
+    if words[-1] in FUNCTION_WORDS:
         problems.append(f"ends on {words[-1]!r}")
+    elif words[-1] in MODIFIER_WORDS and (len(words) == 1 or words[-2] in (FUNCTION_WORDS | MODIFIER_WORDS) - _LINKING):
+        problems.append(f"ends on {words[-1]!r} with no noun")
     if any(a == b for a, b in zip(words, words[1:])):
         problems.append("a word repeated")
     return problems

@@ -104,7 +104,9 @@ class CaptionModel(DecoderContract, nn.Module):
             for i, t in enumerate(tokens):
                 no_end[i] = t in NO_END_WORDS
             no_end[Vocab.bos_id] = True  # nor as the first word: no empty caption
-            self.register_buffer("no_end", no_end)
+            # the rule is the code's, not the checkpoint's: a re-export applies today's NO_END_WORDS
+            self.register_buffer("no_end", no_end, persistent=False)
+            self._register_load_state_dict_pre_hook(_drop_saved_no_end)
         tau = torch.tensor(float(cfg.tau_init if cfg.tau == "learned" else 1.0))
         if cfg.tau == "learned":
             self.tau = nn.Parameter(tau)
@@ -345,6 +347,11 @@ class CaptionModel(DecoderContract, nn.Module):
             per_region = (att[:, :, :REGIONS] * real).sum(dim=1)  # [B, 49]: the regions, not the label slots
             loss = loss + self.cfg.doubly_stochastic * ((self.tau - per_region) ** 2).sum(dim=1).mean()
         return loss, n, float(token_nll.detach())
+
+
+def _drop_saved_no_end(state_dict, prefix, *_args) -> None:
+    """Checkpoints written before the no-end set became code-only carry it as a buffer: ignored."""
+    state_dict.pop(prefix + "no_end", None)
 
 
 def _log_sigmoid(x: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ def test_two_word_names_become_one_token_and_no_caption_ends_on_a_function_word(
     assert clean_caption("a fire engine and a truck", names) == ["a", "fire", "engine", "and", "a", "truck"]
     assert clean_caption("A cat on the.", names) == ["a", "cat"]
     assert clean_caption("of the and a", names) == []
-    assert {"a", "the", "and", "of"} <= NO_END_WORDS
+    assert {"a", "the", "and", "of", "red", "big"} <= NO_END_WORDS
+    assert clean_caption("the car is red") == ["the", "car", "is", "red"]  # only function words are stripped
 
 
 def test_clean_tokens_refuse_punctuation():
@@ -63,6 +64,11 @@ def test_agree_articles_fixes_every_article():
     ("a red apple..", ["not plain words"]),
     ("a red and.", ["ends on 'and'"]),
     (".", ["empty"]),
+    ("a red", ["ends on 'red' with no noun"]),  # a colour or size needs its noun
+    ("A big red.", ["ends on 'red' with no noun"]),
+    ("the car is red", []),
+    ("a cat and a small", ["ends on 'small' with no noun"]),
+    ("an orange", []),  # the fruit
 ])
 def test_caption_problems(text, problems):
     from edge_s2s.train.caption.caption_text import caption_problems

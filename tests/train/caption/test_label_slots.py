@@ -77,10 +77,23 @@ def test_end_token_is_forbidden_after_function_words_and_first():
     m = _model()
     enc = m.encode_regions(torch.rand(1, 49, 1280))
     ids = {t: i for i, t in enumerate(TOKENS)}
-    out = _step(m, enc, [Vocab.bos_id, ids["a"], ids["the"], ids["on"], ids["red"]], [0] * 5)
+    out = _step(m, enc, [Vocab.bos_id, ids["a"], ids["the"], ids["on"], ids["red"], ids["cat"]], [0] * 6)
     eos = out["logprobs"][:, Vocab.eos_id]
-    assert (eos[:4] == -1e4).all() and eos[4] > -100
-    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(5), atol=1e-4)
+    assert (eos[:5] == -1e4).all() and eos[5] > -100  # "a red" cannot end; "a cat" can
+    assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(6), atol=1e-4)
+
+
+def test_the_no_end_rule_comes_from_the_code_not_the_checkpoint():
+    """A checkpoint saved with the older no-end buffer loads, and today's rule applies (re-export picks it up)."""
+    m = _model()
+    state = m.state_dict()
+    assert "no_end" not in state
+    ids = {t: i for i, t in enumerate(TOKENS)}
+    old = torch.zeros(len(TOKENS), dtype=torch.bool)
+    old[ids["a"]] = True  # an older, smaller rule
+    fresh = _model()
+    fresh.load_state_dict({**state, "no_end": old})
+    assert bool(fresh.no_end[ids["red"]]) and bool(fresh.no_end[ids["the"]]) and not bool(fresh.no_end[ids["cat"]])
 
 
 def test_injection_inserts_a_missing_caption_name_at_a_random_rank_keeping_the_order():
