@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +60,12 @@ LABEL_PATH_FLOAT = ("class_to_name",)
 EXAMPLE_B, EXAMPLE_N, EXAMPLE_K = 2, 3, 3
 
 
-def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best"):
-    """(model in eval mode, vocab, train config, checkpoint path) of a caption run."""
+def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_end_words: bool | None = None):
+    """(model in eval mode, vocab, train config, checkpoint path) of a caption run.
+
+    no_end_words: None = as trained; True / False switches the step's rule that a caption never ends
+    on a function, colour or size word. It only masks the end token while decoding (training never
+    reads it), so the same weights may be exported either way."""
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
@@ -70,6 +74,8 @@ def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best"):
     if ck.get("task") != "caption":
         raise ExportError(f"{ck_path} is not a captioner checkpoint")
     cfg = CaptionTrainConfig.from_dict(ck["train_config"])
+    if no_end_words is not None:
+        cfg.model = replace(cfg.model, no_end_words=bool(no_end_words))
     vocab = Vocab.load(run / TOKENS_FILE)
     if len(vocab) != ck["vocab_size"]:
         raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "
@@ -151,8 +157,10 @@ def calibration_batches(cfg: CaptionTrainConfig, spec: ImageSpec, count: int = C
 
 def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                           int8: str = "none", parity: bool = True, golden: int = 3,
-                          max_length: int | None = None, metrics: dict | None = None) -> ExportReport:
-    """Export a caption run; `metrics` (e.g. test-split scores) are stored in the manifest."""
+                          max_length: int | None = None, metrics: dict | None = None,
+                          no_end_words: bool | None = None) -> ExportReport:
+    """Export a caption run; `metrics` (e.g. test-split scores) are stored in the manifest;
+    `no_end_words` as in load_caption_run."""
     if int8 is True:
         int8 = "all"
     if int8 in (False, None):
@@ -160,7 +168,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
     if int8 not in INT8_PARTS:
         raise ExportError(f"int8 must be one of {', '.join(INT8_PARTS)}, got {int8!r}")
     run, out = Path(run_dir), Path(out_dir)
-    model, vocab, cfg, ck_path = load_caption_run(run, checkpoint)
+    model, vocab, cfg, ck_path = load_caption_run(run, checkpoint, no_end_words)
     spec: ImageSpec = image_spec(cfg)
     max_length = int(max_length or cfg.max_caption_length + 1)
     val = read_val_items(run)

@@ -11,7 +11,8 @@
    "no labels", "label slots" (the classifier's top-5 ImageNet names as 5 more attended
    slots, copied into the caption by a pointer-generator gate; issue 16) and "copy names"
    (the same, but a slot's name is only ever copied, never generated: model.py copy_names).
-3. Each exported (fp32) and scored through the runtime on the TEST splits of Tux Paint and emoji
+3. Each exported (fp32; every export here with the step's no-end rule: a caption never ends on "a",
+   "of", "red", "big", ... which only masks the end token while decoding) and scored through the runtime on the TEST splits of Tux Paint and emoji
    (greedy, beam 3), next to the previous default (models/captioner as it was when the script
    first ran, kept in <work>/bundles/before).
 4. The default is one of the two label-slot models (each at its checkpoint with the best
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] trained in {time.time() - t0:.0f} s -> {run} (validation CIDEr-D {val_cider(run):.3f})")
         runs[name] = run
         bundle = args.work / "bundles" / slug_of(name)
-        export_caption_bundle(run, bundle)
+        export_caption_bundle(run, bundle, no_end_words=True)
         score(name, "fp32", bundle)
     if args.only:
         return 0
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"fp32": args.work / "bundles" / slug}
     for parts in ("linear", "static", "all"):
         variants[f"int8 ({parts})"] = args.work / "bundles" / f"{slug}-int8-{parts}"
-        export_caption_bundle(runs[default], variants[f"int8 ({parts})"], int8=parts)
+        export_caption_bundle(runs[default], variants[f"int8 ({parts})"], int8=parts, no_end_words=True)
     val_scores = {}
     for prec, path in variants.items():
         model = Captioner.load(path)
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         parts = {"fp32": "none", "int8 (linear)": "linear", "int8 (static)": "static", "int8 (all)": "all"}[chosen]
         tmp = args.work / "bundles" / "shipped"
         split = ", ".join(f"{k} test ({len(v)} images)" for k, v in tests.items())
-        export_caption_bundle(runs[default], tmp, int8=parts, golden=2, metrics={"test": test, "test_split": split})
+        export_caption_bundle(runs[default], tmp, int8=parts, golden=2, metrics={"test": test, "test_split": split},
+                              no_end_words=True)
         if args.out.exists():
             shutil.rmtree(args.out)
         shutil.copytree(tmp, args.out)

@@ -106,3 +106,17 @@ def test_int8_keeps_the_label_choice_of_fp32(label_bundle, shapes_data, tmp_path
     fp32 = [r.labels for r in Captioner.load(bundle).caption(images)]
     int8 = [r.labels for r in Captioner.load(tmp_path / "int8").caption(images)]
     assert fp32 == int8
+
+
+def test_the_no_end_rule_can_be_switched_at_export(label_bundle, tmp_path):
+    """The run trained with the no-end rule, exported without it: the manifest says so and parity is
+    proved on the rule-free step (the rule only masks the end token while decoding)."""
+    from edge_s2s.export.caption import export_caption_bundle
+
+    bundle, _, run_dir = label_bundle
+    on = json.loads((bundle / "manifest.json").read_text())["model"]
+    assert on["no_end_words"] is True and set(on["no_end"]) == NO_END_WORDS & set((bundle / "tokens.txt").read_text().split("\n"))
+    off = export_caption_bundle(run_dir, tmp_path / "off", no_end_words=False, golden=1)
+    m = json.loads((off.bundle / "manifest.json").read_text())["model"]
+    assert m["no_end_words"] is False and "no_end" not in m and off.parity["enforced"]
+    assert run(["verify", str(off.bundle)]) == 0
