@@ -34,14 +34,21 @@ def seed_everything(seed: int) -> None:
 
 
 def resumed_config(cfg, config_cls: type, task: str):
-    """The run's saved config, with only epochs and max_steps (and out_dir) taken from `cfg`.
+    """The run's saved config, with only the schedule (epochs, max_steps, and keep_epochs where the
+    config has it) and out_dir taken from `cfg`.
 
-    The library's resume: the caller's code says how long to go on. The new epochs and max_steps
-    are written back into config.json, so that a later plain `--resume` continues the same plan.
+    The library's resume: the caller's code says how long to go on and which epoch ends to keep;
+    the model and data stay the run's. The new values are written back into config.json, so that a
+    later plain `--resume` continues the same plan.
     """
     saved = load_run_config(cfg.out_dir, config_cls, task)
-    saved.epochs, saved.max_steps, saved.out_dir = cfg.epochs, cfg.max_steps, cfg.out_dir
-    save_schedule(cfg.out_dir, {"epochs": cfg.epochs, "max_steps": cfg.max_steps})
+    schedule = {"epochs": cfg.epochs, "max_steps": cfg.max_steps}
+    if hasattr(saved, "keep_epochs"):
+        schedule["keep_epochs"] = cfg.keep_epochs
+    for name, value in schedule.items():
+        setattr(saved, name, value)
+    saved.out_dir = cfg.out_dir
+    save_schedule(cfg.out_dir, schedule)
     return saved
 
 

@@ -114,3 +114,16 @@ def test_keep_epochs_keeps_the_last_epoch_ends_and_they_average(toy_tsv, tmp_pat
 def test_without_keep_epochs_no_epoch_files_are_written(toy_tsv, tmp_path):
     run = train_translator(tiny_config(toy_tsv, tmp_path / "run", epochs=2), progress=False)
     assert not list(run.glob("epoch-*.pt"))
+
+
+def test_a_resumed_run_keeps_epochs_when_the_caller_asks(toy_tsv, tmp_path):
+    """keep_epochs is schedule, like epochs: a run started without it keeps epoch ends from its resume on,
+    and config.json records it for a later plain --resume."""
+    out = tmp_path / "run"
+    train_translator(tiny_config(toy_tsv, out, epochs=1), progress=False)
+    assert not list(out.glob("epoch-*.pt"))
+    cfg = tiny_config(toy_tsv, out, epochs=3)
+    cfg.keep_epochs = 2
+    train_translator(cfg, resume=True, progress=False)
+    assert sorted(p.name for p in out.glob("epoch-*.pt")) == ["epoch-002.pt", "epoch-003.pt"]
+    assert json.loads((out / "config.json").read_text())["train"]["keep_epochs"] == 2
