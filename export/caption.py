@@ -26,7 +26,7 @@ from ..runtime.manifest import Manifest
 from ..runtime.media.image import ImageSpec, preprocess
 from ..runtime.text import Vocab
 from ..runtime.tools.run_logs import read_metrics
-from ..train.caption.caption_text import NO_END_WORDS
+from ..train.caption.caption_text import MODIFIER_WORDS, NO_END_WORDS
 from ..train.caption.config import CaptionTrainConfig
 from ..train.caption.image_encoder import GRID
 from ..train.caption.loop import image_spec, load_splits, read_val_items
@@ -201,7 +201,8 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
              **({"int8_calibration": {"images": sum(map(len, calib)), "split": "train", "ranges": "min-max",
                                       "weights": "per channel"}} if int8 == "static" else {}),
              **({"label_slots": {"count": model.label_slots, "tokens": "label_tokens"}} if model.label_slots else {}),
-             **({"no_end": sorted(NO_END_WORDS & set(vocab.tokens))} if cfg.model.no_end_words else {})},
+             **({"no_end": sorted(NO_END_WORDS & set(vocab.tokens))} if cfg.model.no_end_words else {}),
+             **({"needs_noun": sorted(MODIFIER_WORDS & set(vocab.tokens))} if model.label_slots else {})},
             ck_path)
         pix = np.stack([preprocess(p, spec) for p in images])
 

@@ -42,6 +42,9 @@ def auto_batch_size() -> int:
     return int(max(1, min(16, memory_budget() // (64 << 20))))
 
 
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
 class Captioner(Seq2Seq):
     """A loaded captioning bundle (manifest task "caption", preprocessing type "image")."""
 
@@ -56,6 +59,10 @@ class Captioner(Seq2Seq):
         if not isinstance(no_end, list) or not all(isinstance(w, str) for w in no_end):
             raise BundleError(f"manifest model.no_end is {no_end!r}, not a list of words: re-export the bundle")
         self._no_end = frozenset(no_end)
+        needs_noun = self.bundle.manifest.model.get("needs_noun", [])
+        if not isinstance(needs_noun, list) or not all(isinstance(w, str) for w in needs_noun):
+            raise BundleError(f"manifest model.needs_noun is {needs_noun!r}, not a list of words: re-export the bundle")
+        self._needs_noun = frozenset(needs_noun)
 
     def _label_setup(self, info) -> tuple[int, str | None]:
         """(K, the memory tensor holding each image's K label token ids) of a captioner with label
@@ -210,6 +217,20 @@ class Captioner(Seq2Seq):
             results[start + i] = self._result(r, L)
             if labels is not None:
                 results[start + i].labels = labels[k]
+                self._name_the_noun(results[start + i], labels[k])
+
+    def _name_the_noun(self, res: Result, labels: list[str]) -> None:
+        """A caption that names nothing and ends on a colour or size word ("a red", "the big") gets the
+        image's most probable label name as its noun ("a red bird"): the label slots are the model's
+        nouns (in the manner of the slot filling of Lu et al. 2018). Only the text changes; ids, tokens
+        and attention stay what the decoder wrote. Bundles without model.needs_noun are left alone."""
+        if not self._needs_noun or not labels:
+            return
+        for h in res.hypotheses:
+            words = h.text.split(" ")
+            names_nothing = all(w in self._no_end or w in self._needs_noun or w in _ARTICLES for w in words)
+            if words[-1] in self._needs_noun and names_nothing:
+                h.text = detokenize(agree_articles([*words, labels[0]]))
 
     def labels_of(self, enc: dict[str, np.ndarray]) -> list[list[str]] | None:
         """Each image's label-slot names from the encoder outputs (None: the model has no slots)."""

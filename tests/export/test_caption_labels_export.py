@@ -120,3 +120,29 @@ def test_the_no_end_rule_can_be_switched_at_export(label_bundle, tmp_path):
     m = json.loads((off.bundle / "manifest.json").read_text())["model"]
     assert m["no_end_words"] is False and "no_end" not in m and off.parity["enforced"]
     assert run(["verify", str(off.bundle)]) == 0
+
+
+def test_a_caption_that_names_nothing_gets_its_top_label_as_noun(label_bundle):
+    """ "a red" (a colour with no noun) becomes "a red" + the image's first label; captions that name
+    something, and bundles without model.needs_noun, are left as the decoder wrote them."""
+    from edge_s2s.runtime.results import Hypothesis, Result
+
+    bundle, _, _ = label_bundle
+    cap = Captioner.load(bundle)
+    needs = json.loads((bundle / "manifest.json").read_text())["model"]["needs_noun"]
+    assert "red" in needs and len(needs) >= 2
+    other = next(w for w in needs if w != "red")
+
+    def fix(text, labels=("apple", "cup")):
+        r = Result([Hypothesis([], [], text, 0.0, 0.0)])
+        cap._name_the_noun(r, list(labels))
+        return r.text
+
+    assert fix("a red") == "a red apple"
+    assert fix(f"a {other} red") == f"a {other} red apple"
+    assert fix(f"the {other}", ("bell tower",)) == f"the {other} bell tower"
+    assert fix("a red", ("owl",)) == "a red owl"
+    for fine in ("a red cup", "the car is red", "a cat", ""):
+        assert fix(fine) == fine
+    cap._needs_noun = frozenset()  # an older bundle: nothing changes
+    assert fix("a red") == "a red"

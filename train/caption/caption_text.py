@@ -9,10 +9,12 @@ occurs in a caption is merged into one token, so copying that label (train/capti
 writes the whole name in one step.
 
 The decoder must also not stop on a word that needs a continuation: `NO_END_WORDS` are the
-words after which the exported step forbids the end token (model.CaptionModel.decode_logprobs):
-the function words ("a", "of", ...) and the colour and size words that come before a noun ("a
-red", "a big": no clip-art training caption ends on one of them, yet a model can stop there on a
-photo it does not know).
+function words after which the exported step forbids the end token
+(model.CaptionModel.decode_logprobs). A colour or size word with no noun after it ("a red": no
+clip-art training caption ends on one, yet a model can stop there on a photo it does not know) is
+completed at the runtime instead, with the image's most probable label name ("a red bird";
+`MODIFIER_WORDS`, listed in the bundle as model.needs_noun): forbidding the end there made the
+decoder run on into "a red of a red and ...".
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-FUNCTION_WORDS = frozenset(
+NO_END_WORDS = frozenset(
     "a an the and or of with without in on at to from by for into onto over under near behind between "
     "its his her their some is are".split())
 # colours and sizes, said before a noun ("orange" is left out: it is also the fruit)
 MODIFIER_WORDS = frozenset(
     "red yellow green blue purple violet pink brown black white grey gray silver gold golden beige "
     "colorful colourful big small large little tiny huge".split())
-NO_END_WORDS = FUNCTION_WORDS | MODIFIER_WORDS
+FUNCTION_WORDS = NO_END_WORDS
 _LINKING = frozenset({"is", "are"})  # "the car is red" ends well
 _APOSTROPHES = re.compile(r"['\u2019\u2018`]")
 _NOT_WORD = re.compile(r"[^a-z0-9-]+")

@@ -27,7 +27,7 @@ def test_two_word_names_become_one_token_and_no_caption_ends_on_a_function_word(
     assert clean_caption("a fire engine and a truck", names) == ["a", "fire", "engine", "and", "a", "truck"]
     assert clean_caption("A cat on the.", names) == ["a", "cat"]
     assert clean_caption("of the and a", names) == []
-    assert {"a", "the", "and", "of", "red", "big"} <= NO_END_WORDS
+    assert {"a", "the", "and", "of"} <= NO_END_WORDS and "red" not in NO_END_WORDS  # colours: completed at runtime
     assert clean_caption("the car is red") == ["the", "car", "is", "red"]  # only function words are stripped
 
 

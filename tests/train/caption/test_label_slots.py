@@ -79,7 +79,8 @@ def test_end_token_is_forbidden_after_function_words_and_first():
     ids = {t: i for i, t in enumerate(TOKENS)}
     out = _step(m, enc, [Vocab.bos_id, ids["a"], ids["the"], ids["on"], ids["red"], ids["cat"]], [0] * 6)
     eos = out["logprobs"][:, Vocab.eos_id]
-    assert (eos[:5] == -1e4).all() and eos[5] > -100  # "a red" cannot end; "a cat" can
+    assert (eos[:4] == -1e4).all() and (eos[4:] > -100).all()  # "red" and "cat" may end (a bare "a red" is
+    # completed at the runtime with a label name: runtime/tasks/captioner.py)
     assert torch.allclose(out["logprobs"].exp().sum(1), torch.ones(6), atol=1e-4)
 
 
@@ -90,10 +91,10 @@ def test_the_no_end_rule_comes_from_the_code_not_the_checkpoint():
     assert "no_end" not in state
     ids = {t: i for i, t in enumerate(TOKENS)}
     old = torch.zeros(len(TOKENS), dtype=torch.bool)
-    old[ids["a"]] = True  # an older, smaller rule
+    old[ids["a"]] = old[ids["cat"]] = True  # another rule, saved with an older checkpoint
     fresh = _model()
     fresh.load_state_dict({**state, "no_end": old})
-    assert bool(fresh.no_end[ids["red"]]) and bool(fresh.no_end[ids["the"]]) and not bool(fresh.no_end[ids["cat"]])
+    assert bool(fresh.no_end[ids["the"]]) and not bool(fresh.no_end[ids["cat"]])
 
 
 def test_injection_inserts_a_missing_caption_name_at_a_random_rank_keeping_the_order():
