@@ -185,7 +185,8 @@ def translate(
             epochs=epochs, batch_size=batch_size, lr=lr, clip=clip, seed=seed, val_fraction=val_fraction,
             val_file=str(val_file) if val_file else None, max_source_length=max_length, max_target_length=max_length,
             vocab_min_count=vocab_min_count, vocab_max_size=vocab_max_size, checkpoint_every=checkpoint_every,
-            keep_epochs=keep_epochs, max_steps=max_steps, tokenizer=tokenizer, subword_vocab_size=subword_vocab_size, subword_type=subword_type,
+            keep_epochs=keep_epochs, max_steps=max_steps, tokenizer=tokenizer, subword_vocab_size=subword_vocab_size,
+            subword_type=subword_type,
             lowercase=lowercase, label_smoothing=label_smoothing, lr_decay=lr_decay, patience=patience,
             select_by=select_by, val_bleu_max=val_bleu_max,
         )

@@ -64,7 +64,7 @@ def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_en
     """(model in eval mode, vocab, train config, checkpoint path) of a caption run.
 
     no_end_words: None = as trained; True / False switches the step's rule that a caption never ends
-    on a function, colour or size word. It only masks the end token while decoding (training never
+    on a function word ("a", "of", ...). It only masks the end token while decoding (training never
     reads it), so the same weights may be exported either way."""
     run = Path(run_dir)
     if not run.is_dir():

@@ -12,7 +12,7 @@
    slots, copied into the caption by a pointer-generator gate; issue 16) and "copy names"
    (the same, but a slot's name is only ever copied, never generated: model.py copy_names).
 3. Each exported (fp32; every export here with the step's no-end rule: a caption never ends on "a",
-   "of", "red", "big", ... which only masks the end token while decoding) and scored through the runtime on the TEST splits of Tux Paint and emoji
+   "of", ..., which only masks the end token while decoding) and scored through the runtime on the TEST splits of Tux Paint and emoji
    (greedy, beam 3), next to the previous default (models/captioner as it was when the script
    first ran, kept in <work>/bundles/before).
 4. The default is one of the two label-slot models (each at its checkpoint with the best

@@ -30,7 +30,6 @@ NO_END_WORDS = frozenset(
 MODIFIER_WORDS = frozenset(
     "red yellow green blue purple violet pink brown black white grey gray silver gold golden beige "
     "colorful colourful big small large little tiny huge".split())
-FUNCTION_WORDS = NO_END_WORDS
 _LINKING = frozenset({"is", "are"})  # "the car is red" ends well
 _APOSTROPHES = re.compile(r"['\u2019\u2018`]")
 _NOT_WORD = re.compile(r"[^a-z0-9-]+")
@@ -71,7 +70,7 @@ def clean_caption(text: str, phrases: Iterable[str] = ()) -> list[str]:
     """A caption as target tokens: `caption_words`, two-word label names merged, and no trailing
     function word (a reference "a cat on the." teaches the decoder to stop there)."""
     words = merge_phrases(caption_words(text), phrases)
-    while words and words[-1] in FUNCTION_WORDS:
+    while words and words[-1] in NO_END_WORDS:
         words.pop()
     return words
 
@@ -98,9 +97,9 @@ def caption_problems(text: str) -> list[str]:
     words = (body[:1].lower() + body[1:]).split(" ")
     if any(not WORD.fullmatch(w) for w in words):
         problems.append("not plain words")
-    if words[-1] in FUNCTION_WORDS:
+    if words[-1] in NO_END_WORDS:
         problems.append(f"ends on {words[-1]!r}")
-    elif words[-1] in MODIFIER_WORDS and (len(words) == 1 or words[-2] in (FUNCTION_WORDS | MODIFIER_WORDS) - _LINKING):
+    elif words[-1] in MODIFIER_WORDS and (len(words) == 1 or words[-2] in (NO_END_WORDS | MODIFIER_WORDS) - _LINKING):
         problems.append(f"ends on {words[-1]!r} with no noun")
     if any(a == b for a, b in zip(words, words[1:])):
         problems.append("a word repeated")

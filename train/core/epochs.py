@@ -51,8 +51,17 @@ import torch
 from tqdm import tqdm
 
 from ...runtime.tools.run_logs import METRICS_FILE
-from .checkpoint import (BEST, EPOCH_PATTERN, LAST, CheckpointError, epoch_checkpoint_name, load_checkpoint, rng_state,
-                         save_checkpoint, set_rng_state)
+from .checkpoint import (
+    BEST,
+    EPOCH_PATTERN,
+    LAST,
+    CheckpointError,
+    epoch_checkpoint_name,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .distributed import Ddp, world_from_env
 from .step_log import StepLog
 
