@@ -21,7 +21,7 @@ continue bit for bit. `last.pt` is written at every epoch end (and every
 What the loop writes into the run directory (besides the task's own files):
 
     last.pt, best.pt  checkpoints (`checkpoint.py`)
-    epoch-NNN.pt      the last `keep_epochs` epoch ends, when the config asks (for averaging)
+    epoch-NNN.pt      the last `keep_epochs` epoch ends, weights only, when the config asks (for averaging)
     metrics.jsonl     one JSON line per epoch: epoch, step, train_loss, the task's validation
                       metrics, seconds
     steps.jsonl       one JSON line per `log_every` optimizer steps: step, epoch, loss, tokens,
@@ -210,15 +210,20 @@ def _run(run: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimiz
     log = StepLog.open(run, pos.step, plan.log_every) if files else None
     model_config = asdict(cfg.model) if is_dataclass(getattr(cfg, "model", None)) else {}
 
-    def save(*paths: Path, metrics: dict | None = None) -> None:
-        """Rank 0 writes the checkpoint(s); under DDP the other ranks wait until it has."""
+    def save(*paths: Path, metrics: dict | None = None, weights_only: tuple[Path, ...] = ()) -> None:
+        """Rank 0 writes the checkpoint(s), and `weights_only` copies without the optimizer state (an
+        epoch kept for averaging needs the weights, at a third of the size); under DDP the other
+        ranks wait until it has."""
         if files:
             state = hooks.state_dict() if hooks.state_dict else {}
+            payload = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                       "train_config": cfg.to_dict(), "model_config": model_config,
+                       **checkpoint_extra, "position": asdict(pos), "step": pos.step,
+                       "rng": rng_state(), "task_state": state, "metrics": metrics or {}}
+            for path in weights_only:  # first: a kill before last.pt replays the epoch and writes it again
+                save_checkpoint(path, {k: v for k, v in payload.items() if k != "optimizer"})
             for path in paths:
-                save_checkpoint(path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                       "train_config": cfg.to_dict(), "model_config": model_config,
-                                       **checkpoint_extra, "position": asdict(pos), "step": pos.step,
-                                       "rng": rng_state(), "task_state": state, "metrics": metrics or {}})
+                save_checkpoint(path, payload)
         if ddp:
             ddp.barrier()
 
@@ -280,8 +285,8 @@ def _run(run: Path | None, cfg, model: torch.nn.Module, opt: torch.optim.Optimiz
             # best.pt before last.pt: a kill between the two then replays the epoch on --resume and
             # writes best.pt again, where the other order would record the new best score with no best.pt
             if run is not None:
-                kept = [run / epoch_checkpoint_name(pos.epoch)] if plan.keep_epochs else []
-                save(*([run / BEST] if is_best else []), *kept, run / LAST, metrics=metrics)
+                kept = (run / epoch_checkpoint_name(pos.epoch),) if plan.keep_epochs else ()
+                save(*([run / BEST] if is_best else []), run / LAST, metrics=metrics, weights_only=kept)
                 if files and plan.keep_epochs:
                     for old in sorted(run.glob(EPOCH_PATTERN))[:-plan.keep_epochs]:
                         old.unlink(missing_ok=True)

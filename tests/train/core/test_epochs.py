@@ -93,7 +93,9 @@ def test_keep_epochs_keeps_the_last_epoch_ends_and_they_average(toy_tsv, tmp_pat
     kept = sorted(p.name for p in run.glob("epoch-*.pt"))
     assert kept == ["epoch-003.pt", "epoch-004.pt"]
     last, third = load_checkpoint(run / "last.pt"), load_checkpoint(run / "epoch-003.pt")
-    assert all(torch.equal(last["model"][k], load_checkpoint(run / "epoch-004.pt")["model"][k]) for k in last["model"])
+    fourth = load_checkpoint(run / "epoch-004.pt")
+    assert all(torch.equal(last["model"][k], fourth["model"][k]) for k in last["model"])
+    assert "optimizer" not in fourth and "optimizer" in last  # kept epochs hold the weights only
     avg = load_checkpoint(average_checkpoints([run / "epoch-003.pt", run / "epoch-004.pt"], tmp_path / "avg.pt"))
     assert avg["averaged_from"] == kept and "optimizer" not in avg
     moved = 0
