@@ -3,12 +3,15 @@
     python scripts/build_real_photos.py                   # fetch, extract, check, write data/real-photos
     python scripts/build_real_photos.py --offline         # use only what is already in the cache
     python scripts/build_real_photos.py --allow-missing   # write what could be had, exit 0
+    python scripts/build_real_photos.py --list docs/real-photos-dev.tsv --out data/real-photos-dev  # development set
 
 Why: the captioner's caption data is clip art (Tux Paint stamps); issue 16 asks how it does on real photos. No photo
 can be downloaded from the web here, so the set is made of photographs that ship inside Debian packages and
 PyPI wheels. docs/real-photos.tsv lists each photo: its package (debian:PKG=VERSION or pypi:PKG==VERSION),
 its path inside the package, its sha256, licence, main object and the reference caption (written by a person
 looking at the picture). docs/real-photos.md says more. NOTHING may train, tune or select on this set.
+docs/real-photos-dev.tsv lists 110 other GCompris photos in the same format (no photo, and no landmark, of the
+check; none is a near copy of one): a development set that model choices may look at (scripts/caption_dev_check.py).
 
 How: Debian packages are fetched with `apt-get download PKG=VERSION` (nothing is installed; it needs Debian 12
 package lists, i.e. 'apt-get update' once) and read in Python (ar + tar; dpkg-deb only for zstd data); wheels with
@@ -314,7 +317,14 @@ def build(rows: list[Row], cache: Path, offline: bool) -> tuple[list[tuple[Row, 
     return got, problems
 
 
-def write_out(got: list[tuple[Row, bytes]], out: Path, tsv: Path) -> None:
+EVALUATION = ("real photographs from Debian and PyPI packages, one reference caption each; "
+              "evaluation only: never train, tune or select on it")
+DEVELOPMENT = ("real photographs from Debian packages, one reference caption each; a development set "
+               "(scripts/caption_dev_check.py): model choices may look at it, training never sees it")
+DEV_LIST = ROOT / "docs" / "real-photos-dev.tsv"
+
+
+def write_out(got: list[tuple[Row, bytes]], out: Path, tsv: Path, description: str = EVALUATION) -> None:
     images = out / "images"
     if images.is_dir():
         shutil.rmtree(images)  # only what the list names, nothing left from an earlier list
@@ -326,9 +336,7 @@ def write_out(got: list[tuple[Row, bytes]], out: Path, tsv: Path) -> None:
         coco["images"].append({"id": n, "file_name": name, "slug": r.id, "main": r.main.split("|"),
                                "source": r.source, "path": r.path, "licence": r.licence, "sha256": r.sha256})
         coco["annotations"].append({"id": n, "image_id": n, "caption": r.caption})
-    info = {"description": "real photographs from Debian and PyPI packages, one reference caption each; "
-                           "evaluation only: never train, tune or select on it",
-            "list": "docs/real-photos.tsv", "count": len(got)}
+    info = {"description": description, "list": tsv.name, "count": len(got)}
     (out / "captions.json").write_text(json.dumps({"info": info, **coco}, ensure_ascii=False, indent=1) + "\n",
                                        encoding="utf-8")
     shutil.copyfile(tsv, out / "real-photos.tsv")
@@ -352,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     if not got:
         print("error: no photo could be had; nothing written", file=sys.stderr)
         return 1
-    write_out(got, args.out, args.list)
+    dev = args.list.resolve() == DEV_LIST.resolve()
+    write_out(got, args.out, args.list, DEVELOPMENT if dev else EVALUATION)
     print(f"wrote {len(got)} of {len(rows)} photos to {args.out}/images and {args.out}/captions.json")
     return 0 if not problems or args.allow_missing else 1
 
