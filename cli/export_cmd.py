@@ -22,6 +22,10 @@ def export(
                                                   "calibrated on the run's training images; fastest) or "
                                                   "'all'.")] = "linear",
     parity: Annotated[bool, typer.Option("--parity/--no-parity", help="Prove ONNX == PyTorch before writing.")] = True,
+    pointer_prior: Annotated[float | None, typer.Option(help="Captioners with label slots: beta >= 0 leans the copy "
+                                                             "toward the names the classifier is surer of (pointer "
+                                                             "scores + beta log p; decoding only). Default: as "
+                                                             "trained.")] = None,
 ) -> None:
     """Export a trained model as a bundle: ONNX graphs, tokens, manifest; checked and parity-proven."""
     if _run_task(run) == "answer":
@@ -39,11 +43,13 @@ def export(
     if int8_parts == "static" and _run_task(run) != "caption":
         raise InputError("--int8-parts static is for captioners (it calibrates a CNN on training images): "
                          "use 'linear' or 'all'")
+    if pointer_prior is not None and _run_task(run) != "caption":
+        raise InputError("--pointer-prior is for captioners with label slots: export without it")
     if _run_task(run) == "caption":
         from ..export.caption import export_caption_bundle
 
         report = export_caption_bundle(run, out, checkpoint=checkpoint, int8=int8_parts if int8 else "none",
-                                       parity=parity)
+                                       parity=parity, pointer_prior=pointer_prior)
         nxt = f"edge-s2s caption --bundle {out} photo.jpg"
     elif _run_task(run) == "transcribe":
         from ..export.speech import export_speech_bundle

@@ -60,12 +60,14 @@ LABEL_PATH_FLOAT = ("class_to_name",)
 EXAMPLE_B, EXAMPLE_N, EXAMPLE_K = 2, 3, 3
 
 
-def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_end_words: bool | None = None):
+def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_end_words: bool | None = None,
+                     pointer_prior: float | None = None):
     """(model in eval mode, vocab, train config, checkpoint path) of a caption run.
 
     no_end_words: None = as trained; True / False switches the step's rule that a caption never ends
     on a function word ("a", "of", ...). It only masks the end token while decoding (training never
-    reads it), so the same weights may be exported either way."""
+    reads it), so the same weights may be exported either way. pointer_prior: None = as trained, else
+    CaptionModelConfig.pointer_prior for the exported step (a decoding prior; no weight changes)."""
     run = Path(run_dir)
     if not run.is_dir():
         raise ExportError(f"run directory {run} does not exist: pass the directory training wrote")
@@ -76,6 +78,11 @@ def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_en
     cfg = CaptionTrainConfig.from_dict(ck["train_config"])
     if no_end_words is not None:
         cfg.model = replace(cfg.model, no_end_words=bool(no_end_words))
+    if pointer_prior is not None:
+        try:
+            cfg.model = replace(cfg.model, pointer_prior=float(pointer_prior))
+        except ValueError as e:
+            raise ExportError(f"{e}: export without it, or with a value from 0 to 20") from None
     vocab = Vocab.load(run / TOKENS_FILE)
     if len(vocab) != ck["vocab_size"]:
         raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "
@@ -158,9 +165,9 @@ def calibration_batches(cfg: CaptionTrainConfig, spec: ImageSpec, count: int = C
 def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: str | Path = "best",
                           int8: str = "none", parity: bool = True, golden: int = 3,
                           max_length: int | None = None, metrics: dict | None = None,
-                          no_end_words: bool | None = None) -> ExportReport:
+                          no_end_words: bool | None = None, pointer_prior: float | None = None) -> ExportReport:
     """Export a caption run; `metrics` (e.g. test-split scores) are stored in the manifest;
-    `no_end_words` as in load_caption_run."""
+    `no_end_words` and `pointer_prior` as in load_caption_run."""
     if int8 is True:
         int8 = "all"
     if int8 in (False, None):
@@ -168,7 +175,7 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
     if int8 not in INT8_PARTS:
         raise ExportError(f"int8 must be one of {', '.join(INT8_PARTS)}, got {int8!r}")
     run, out = Path(run_dir), Path(out_dir)
-    model, vocab, cfg, ck_path = load_caption_run(run, checkpoint, no_end_words)
+    model, vocab, cfg, ck_path = load_caption_run(run, checkpoint, no_end_words, pointer_prior)
     spec: ImageSpec = image_spec(cfg)
     max_length = int(max_length or cfg.max_caption_length + 1)
     val = read_val_items(run)
@@ -207,7 +214,6 @@ def export_caption_bundle(run_dir: str | Path, out_dir: str | Path, checkpoint: 
         pix = np.stack([preprocess(p, spec) for p in images])
 
         shutil.rmtree(fp32)
-
 
         # golden.json: what `edge-s2s verify` must reproduce on another device. fp32: the
         # PyTorch decodes; int8: the decodes of the quantised graphs on this CPU (PyTorch

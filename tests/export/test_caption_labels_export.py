@@ -4,7 +4,6 @@ parity, golden cases, labels on every result, clean text, attention over regions
 import json
 import re
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -146,3 +145,34 @@ def test_a_caption_that_names_nothing_gets_its_top_label_as_noun(label_bundle):
         assert fix(fine) == fine
     cap._needs_noun = frozenset()  # an older bundle: nothing changes
     assert fix("a red") == "a red"
+
+
+def test_a_pointer_prior_export_declares_its_memory_and_keeps_parity(label_bundle, tmp_path, shapes_data):
+    """The same run exported with a decoding prior toward the classifier's surer names: one more
+    memory tensor, parity with PyTorch enforced, verify passes, the manifest says beta."""
+    from edge_s2s.export.bundle_writer import ExportError
+    from edge_s2s.export.caption import export_caption_bundle
+
+    _, _, run_dir = label_bundle
+    report = export_caption_bundle(run_dir, tmp_path / "prior", pointer_prior=2.0)
+    m = json.loads((tmp_path / "prior" / "manifest.json").read_text())
+    assert m["memory"] == ["memory", "memory_key", "label_tokens", "label_key", "label_prior"]
+    assert m["model"]["pointer_prior"] == 2.0
+    assert report.parity["enforced"] and report.parity["search"]
+    assert run(["verify", str(tmp_path / "prior")]) == 0
+    images = sorted(shapes_data["images"].glob("*.jpg"))[:3]
+    for r in Captioner.load(tmp_path / "prior").caption(images):
+        assert CLEAN.fullmatch(r.text), r.text
+    with pytest.raises(ExportError, match="pointer_prior"):
+        export_caption_bundle(run_dir, tmp_path / "bad", pointer_prior=-1.0)
+
+
+def test_cli_export_takes_a_pointer_prior_and_refuses_a_bad_one(label_bundle, tmp_path, capsys):
+    _, _, run_dir = label_bundle
+    assert run(["export", str(run_dir), "--out", str(tmp_path / "b"), "--pointer-prior", "1", "--no-parity"]) == 0
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["model"]["pointer_prior"] == 1.0
+    capsys.readouterr()
+    assert run(["export", str(run_dir), "--out", str(tmp_path / "c"), "--pointer-prior", "-3"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pointer_prior" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "c").exists()

@@ -152,7 +152,7 @@ class CaptionModel(DecoderContract, nn.Module):
     @property
     def memory_names(self) -> list[str]:
         if self.label_slots:
-            return ["memory", "memory_key", "label_tokens", "label_key"]
+            return ["memory", "memory_key", "label_tokens", "label_key", *(["label_prior"] if self.cfg.pointer_prior else [])]
         return ["memory", "memory_key"] if self.attention else ["memory"]
 
     def state_specs(self) -> list[StateSpec]:
@@ -222,6 +222,8 @@ class CaptionModel(DecoderContract, nn.Module):
             out["memory_key"] = self.match.key(mem)
             out["label_tokens"] = tok
             out["label_key"] = self.ptr_key(slots)
+            if self.cfg.pointer_prior:  # beta log p_k, added to the pointer's scores
+                out["label_prior"] = self.cfg.pointer_prior * torch.log(p.clamp_min(1e-6))
         elif self.attention:
             out["memory"] = a
             out["memory_key"] = self.match.key(a)
@@ -284,7 +286,10 @@ class CaptionModel(DecoderContract, nn.Module):
         tok = memory["label_tokens"].index_select(0, batch_of_row)  # [N, K]
         keys = memory["label_key"].index_select(0, batch_of_row)  # [N, K, A]
         q = self.ptr_query(h).unsqueeze(2)  # [N, A, 1]
-        ptr = torch.softmax(torch.bmm(keys, q).squeeze(2) / math.sqrt(keys.size(2)), dim=1)  # [N, K]
+        scores = torch.bmm(keys, q).squeeze(2) / math.sqrt(keys.size(2))  # [N, K]
+        if "label_prior" in memory:  # cfg.pointer_prior: lean toward the names the classifier is sure of
+            scores = scores + memory["label_prior"].index_select(0, batch_of_row)
+        ptr = torch.softmax(scores, dim=1)
         g = self.copy_gate(torch.cat([h, z, e], dim=1))  # [N, 1] logit: generate vs copy
         onehot = (tok.unsqueeze(2) == self.vocab_ids.view(1, 1, -1)).to(ptr.dtype)  # [N, K, V]
         copy = torch.bmm(ptr.unsqueeze(1), onehot).squeeze(1)  # [N, V], 0 off the slots' names

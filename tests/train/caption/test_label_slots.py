@@ -73,6 +73,30 @@ def test_attention_label_columns_are_the_copy_probabilities():
         assert (att[:, :49] >= 0).all() and (att[:, :49].sum(1) <= 1 + 1e-5).all()
 
 
+def test_pointer_prior_multiplies_the_pointer_by_the_classifier_probability_to_the_beta():
+    """pointer_prior beta: each slot's copy weight becomes ptr_k p_k^beta (renormalised), p_k the
+    classifier's probability of its name; beta 0 leaves the graph as trained (no extra memory)."""
+    regions = torch.rand(2, 49, 1280)
+    att = {}
+    for beta in (0.0, 2.0):
+        m = _model(pointer_prior=beta)  # same seed: same weights
+        enc = m.encode_regions(regions)
+        assert ("label_prior" in m.memory_names) == bool(beta) == ("label_prior" in enc)
+        with torch.no_grad():  # gate shut: the label columns are the pointer's weights
+            m.copy_gate.weight.zero_()
+            m.copy_gate.bias.fill_(-30.0)
+            att[beta] = _step(m, enc, [2, 7, 2], [0, 0, 1])["attention"][:, 49:]
+    _, p = m.top_labels(regions)
+    shift = torch.log(att[2.0]) - torch.log(att[0.0]) - 2.0 * torch.log(p[[0, 0, 1]])
+    assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-4)  # a per-row constant only
+    assert not torch.allclose(att[2.0], att[0.0], atol=1e-3)
+    for bad in (-1.0, float("nan"), 21.0):
+        with pytest.raises(ValueError, match="pointer_prior"):
+            CaptionModelConfig(**TINY, labels=4, pointer_prior=bad)
+    with pytest.raises(ValueError, match="pointer_prior weighs the label slots"):
+        CaptionModelConfig(**TINY, pointer_prior=1.0)
+
+
 def test_end_token_is_forbidden_after_function_words_and_first():
     m = _model()
     enc = m.encode_regions(torch.rand(1, 49, 1280))
