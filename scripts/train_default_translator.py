@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--emb", type=int, default=256)
     ap.add_argument("--enc", type=int, default=256, help="encoder width per direction")
     ap.add_argument("--dec", type=int, default=512)
+    ap.add_argument("--attention", default="general", choices=("general", "dot", "additive"),
+                    help="the match function (a resumed run keeps its own; docs/de-en-results.md section 2 compares them)")
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     run = args.work / "run"
     cfg = TrainConfig(
         data=str(args.data / "train.tsv"), val_file=str(args.data / "valid.tsv"), out_dir=str(run),
-        model=ModelConfig(emb_dim=args.emb, enc_hidden=args.enc, dec_hidden=args.dec, attention="general",
+        model=ModelConfig(emb_dim=args.emb, enc_hidden=args.enc, dec_hidden=args.dec, attention=args.attention,
                           att_dim=args.dec, dropout=args.dropout, feed_attention=True, init_state="encoder"),
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         tokenizer="sentencepiece", subword_vocab_size=args.vocab, lowercase=False, label_smoothing=0.1,
@@ -122,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if resume:
         saved = TrainConfig.from_dict(json.loads((run / "config.json").read_text(encoding="utf-8"))["train"])
+        flags = {"--emb": "emb_dim", "--enc": "enc_hidden", "--dec": "dec_hidden", "--attention": "attention",
+                 "--dropout": "dropout"}
+        clash = [f"{flag} {getattr(cfg.model, f)} (the run has {getattr(saved.model, f)})" for flag, f in flags.items()
+                 if getattr(cfg.model, f) != getattr(saved.model, f)]
+        if clash:
+            print(f"error: {run} was trained with other model flags: {'; '.join(clash)}: resume it with its own "
+                  "flags, or pass --work DIR for a new run", file=sys.stderr)
+            return 1
         saved.epochs, saved.max_steps = args.epochs, args.max_steps  # the schedule may be lengthened
         saved.keep_epochs = max(saved.keep_epochs, args.keep_epochs)  # and epoch ends kept from now on
         cfg = saved
