@@ -82,7 +82,8 @@ def load_caption_run(run_dir: str | Path, checkpoint: str | Path = "best", no_en
         try:
             cfg.model = replace(cfg.model, pointer_prior=float(pointer_prior))
         except ValueError as e:
-            raise ExportError(f"{e}: export without it, or with a value from 0 to 20") from None
+            raise ExportError(f"{e}: export without --pointer-prior, or with a value from 0 to 20 for a model "
+                              "with label slots") from None
     vocab = Vocab.load(run / TOKENS_FILE)
     if len(vocab) != ck["vocab_size"]:
         raise ExportError(f"{run / TOKENS_FILE} has {len(vocab)} tokens but the checkpoint was trained with "

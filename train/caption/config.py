@@ -45,12 +45,12 @@ class CaptionModelConfig:
             Hendricks et al. 2016 and Lu et al. 2018, where detector words come from the detector).
     no_end_words: the exported step forbids the end token after "a", "the", "of", ... and as the
             first word (train/caption/caption_text.NO_END_WORDS): a caption never stops mid-phrase.
-    pointer_prior: decoding only (set at export, like no_end_words; training ignores it): beta > 0
-            adds beta * log p_k, the classifier's probability of slot k's name, to the pointer's
-            scores, so the copy leans toward the names the classifier is sure of. On clip art the
-            classifier's top name is often wrong and the pointer learnt to pick by what fits the
-            caption; on photos the top name is right far more often. A product of the two experts,
-            chosen on development photos (scripts/train_default_captioner.py).
+    pointer_prior: a decoding prior the recipe sets at export (like no_end_words; set for training
+            it would apply there too): beta > 0 adds beta * log p_k, the classifier's probability of
+            slot k's name, to the pointer's scores, so the copy leans toward the names the classifier
+            is sure of. On clip art the classifier's top name is often wrong and the pointer learnt to
+            pick by what fits the caption; on photos the top name is right far more often. A product
+            of the two experts, chosen on development photos (scripts/train_default_captioner.py).
     """
 
     emb_dim: int = 256

@@ -152,7 +152,8 @@ class CaptionModel(DecoderContract, nn.Module):
     @property
     def memory_names(self) -> list[str]:
         if self.label_slots:
-            return ["memory", "memory_key", "label_tokens", "label_key", *(["label_prior"] if self.cfg.pointer_prior else [])]
+            prior = ["label_prior"] if self.cfg.pointer_prior else []
+            return ["memory", "memory_key", "label_tokens", "label_key", *prior]
         return ["memory", "memory_key"] if self.attention else ["memory"]
 
     def state_specs(self) -> list[StateSpec]:
